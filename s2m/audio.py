@@ -1,0 +1,200 @@
+"""Audio in: every source becomes mono float32 at a requested rate, or one clear :class:`AudioError`.
+
+Sources are a file path, the bytes of a file, or ``(sample_rate, array)`` as Gradio's ``Audio`` component gives
+it (int16/int32/uint8/float, ``(N,)`` mono or ``(N, C)`` / ``(C, N)`` multichannel). Decoding uses ``soundfile``
+(wav, flac, ogg, opus, mp3), resampling uses ``torchaudio``. Loudness is never normalised: the absolute level is
+an emotion cue (anger is loud, sadness quiet), so the only scaling is a peak limit that prevents clipping.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SPEECH_SAMPLE_RATE = 16_000  # Hz, what every speech encoder here expects
+MUSIC_SAMPLE_RATE = 22_050  # Hz, what the music descriptors are computed at
+MUSIC_CLIP_SECONDS = 10.0  # s, length of one library clip (the paper's AudioSet segments)
+SPEECH_MIN_SECONDS = 0.5  # s, shorter speech carries too little prosody to read an emotion from
+SPEECH_MAX_SECONDS = 30.0  # s, longer queries are cut (Whisper's window is 30 s)
+MIN_INPUT_RATE, MAX_INPUT_RATE = 8_000, 192_000  # Hz, accepted input sample rates
+SILENCE_DBFS = -60.0  # dBFS, a recording whose RMS is below this is called silent
+TRIM_BELOW_PEAK_DB = 40.0  # dB, leading/trailing frames this far below the loudest frame are trimmed
+
+AudioSource = str | Path | bytes | bytearray | tuple
+
+
+class AudioError(ValueError):
+    """Input audio that cannot be used; the message is meant for the person who supplied it."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Decoded audio.
+
+    samples: float32 ``(T,)`` mono in [-1, 1] at ``sample_rate`` Hz.
+    truncated: True when the input was longer than the maximum and was cut.
+    input_seconds: duration of the input before cutting and trimming (s).
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    truncated: bool = False
+    input_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def notice(self) -> str | None:
+        """A sentence for the user when the input was cut, else None."""
+        if not self.truncated:
+            return None
+        return f"The recording was {self.input_seconds:.1f} s long; only the first {self.seconds:.1f} s were used."
+
+
+def load_audio(
+    source: AudioSource,
+    sample_rate: int = SPEECH_SAMPLE_RATE,
+    *,
+    min_seconds: float = SPEECH_MIN_SECONDS,
+    max_seconds: float | None = SPEECH_MAX_SECONDS,
+    offset_seconds: float = 0.0,
+    trim_silence: bool = True,
+) -> Clip:
+    """Decode ``source`` to mono float32 at ``sample_rate`` Hz.
+
+    Reads at most ``max_seconds`` (s) starting at ``offset_seconds`` (so a 10-minute upload is never decoded
+    whole), averages channels, resamples, optionally trims leading/trailing silence, limits the peak to 1.0, and
+    checks the result is at least ``min_seconds`` long and not silent. Raises :class:`AudioError` otherwise.
+    """
+    data, rate, total_seconds = _decode(source, max_seconds, offset_seconds)
+    if not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
+        raise AudioError(
+            f"Unsupported sample rate {rate} Hz: expected between {MIN_INPUT_RATE} and {MAX_INPUT_RATE} Hz."
+        )
+    mono = _to_mono_float(data)
+    if mono.size == 0:
+        raise AudioError("The audio is empty: it contains no samples.")
+    if not np.all(np.isfinite(mono)):
+        raise AudioError("The audio contains invalid samples (NaN or infinity); please re-export or re-record it.")
+    peak = float(np.max(np.abs(mono)))
+    if peak > 1.0:  # float input beyond full scale: limit the peak, keep relative loudness
+        mono = mono / peak
+    if _rms_dbfs(mono) < SILENCE_DBFS:
+        raise AudioError("The audio is silent. Check that the microphone is on and speak closer to it.")
+    truncated = max_seconds is not None and total_seconds > offset_seconds + max_seconds + 1e-3
+    if max_seconds is not None:
+        mono = mono[: int(round(max_seconds * rate))]
+    samples = resample(mono, rate, sample_rate)
+    if trim_silence:
+        samples = trim(samples, sample_rate)
+    seconds = len(samples) / sample_rate
+    if seconds < min_seconds:
+        raise AudioError(f"The audio is too short: {seconds:.2f} s of sound, at least {min_seconds:.1f} s are needed.")
+    return Clip(samples.astype(np.float32, copy=False), sample_rate, bool(truncated), float(total_seconds))
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling of float32 ``(T,)`` from ``orig_rate`` to ``new_rate`` Hz (torchaudio sinc)."""
+    if orig_rate == new_rate:
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    import torch
+    import torchaudio.functional as F
+
+    g = math.gcd(int(orig_rate), int(new_rate))
+    out = F.resample(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)), orig_rate // g, new_rate // g)
+    return out.numpy()
+
+
+def trim(samples: np.ndarray, sample_rate: int, frame_seconds: float = 0.02) -> np.ndarray:
+    """Cut leading/trailing frames quieter than ``TRIM_BELOW_PEAK_DB`` below the loudest 20 ms frame.
+
+    Keeps one frame of margin on each side so onsets and decays are not clipped.
+    """
+    hop = max(1, int(frame_seconds * sample_rate))
+    n = len(samples) // hop
+    if n < 3:
+        return samples
+    frames = samples[: n * hop].reshape(n, hop)
+    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(level > level.max() - TRIM_BELOW_PEAK_DB)
+    start = max(0, (loud[0] - 1) * hop)
+    end = min(len(samples), (loud[-1] + 2) * hop)
+    return samples[start:end]
+
+
+def save_audio(path: str | Path, samples: np.ndarray, sample_rate: int, **kwargs) -> None:
+    """Write float32 ``(T,)`` or ``(T, C)`` audio; the format follows the file extension (wav, flac, ogg, mp3)."""
+    sf.write(str(path), samples, sample_rate, **kwargs)
+
+
+def _decode(source: AudioSource, max_seconds: float | None, offset_seconds: float) -> tuple[np.ndarray, int, float]:
+    """Return (samples (T,) or (T, C), rate in Hz, whole input duration in s) reading at most what is needed."""
+    if isinstance(source, tuple):
+        if len(source) != 2:
+            raise AudioError("Expected audio as (sample_rate, samples).")
+        rate, data = source
+        try:
+            rate = int(rate)
+        except (TypeError, ValueError):
+            raise AudioError(f"Invalid sample rate {rate!r}.") from None
+        data = np.asarray(data)
+        if data.ndim == 2 and data.shape[0] < data.shape[1] and data.shape[0] <= 8:
+            data = data.T  # channels-first -> (T, C)
+        if data.ndim not in (1, 2) or not (np.issubdtype(data.dtype, np.number)):
+            raise AudioError("Expected audio samples as a 1-D (mono) or 2-D (samples x channels) number array.")
+        if rate <= 0:
+            raise AudioError(f"Invalid sample rate {rate} Hz.")
+        start = int(offset_seconds * rate)
+        return data[start:], rate, len(data) / rate
+    if isinstance(source, bytes | bytearray):
+        if len(source) == 0:
+            raise AudioError("The uploaded file is empty (0 bytes).")
+        handle, name = io.BytesIO(source), "the uploaded data"
+    elif isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioError(f"No audio file at {path}.")
+        if path.stat().st_size == 0:
+            raise AudioError(f"The file {path.name} is empty (0 bytes).")
+        handle, name = str(path), path.name
+    else:
+        raise AudioError(f"Unsupported audio input of type {type(source).__name__}.")
+    try:
+        with sf.SoundFile(handle) as f:
+            rate, total = f.samplerate, f.frames
+            start = int(offset_seconds * rate)
+            if start:
+                f.seek(min(start, total))
+            frames = -1 if max_seconds is None else int(math.ceil(max_seconds * rate)) + 1
+            data = f.read(frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(
+            f"Could not read {name} as audio: it is corrupt or not an audio file (supported: wav, flac, ogg/opus, mp3)."
+        ) from exc
+    return data, rate, total / rate if rate else 0.0
+
+
+def _to_mono_float(data: np.ndarray) -> np.ndarray:
+    """(T,) or (T, C) integer/float samples -> float32 (T,) in [-1, 1] for integer input."""
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        if info.min == 0:  # unsigned PCM (8-bit wav) is offset by half the range
+            data = (data.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        else:
+            data = data.astype(np.float32) / float(-info.min)
+    else:
+        data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def _rms_dbfs(samples: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+    return 20 * math.log10(rms) if rms > 0 else -math.inf

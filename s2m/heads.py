@@ -1,0 +1,178 @@
+"""Trained projection heads: frozen encoder features -> the joint 64-d speech-music space.
+
+The head is the paper's (a MoCo-v3-style MLP, method.md §2.2): Dropout on the input feature, bias-free Linear(d, d),
+BatchNorm1d(d), ReLU, bias-free Linear(d, out), BatchNorm1d(out, affine=False). s2m adds a fixed per-dimension
+standardisation of the input (mean/std of the training features, stored with the weights) because the offline
+encoders' features (pitch in Hz, loudness in dB, ...) have very different scales.
+
+A :class:`JointModel` holds one speech head for its modality (``audio``, ``text`` or ``fusion`` = audio ‖ text),
+one music head, and optionally the tag head of the structure-preserving loss. A checkpoint is a folder with
+``model.safetensors`` and ``config.json``; :func:`load` rebuilds the model from those two files alone and never
+unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+MODALITIES = ("audio", "text", "fusion")
+WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder that cannot be loaded safely (missing files, pickle payloads, bad config)."""
+
+
+class ProjectionHead(nn.Module):
+    """``(B, in_dim)`` float features -> ``(B, out_dim)`` embeddings (not normalised; compare by cosine)."""
+
+    def __init__(self, in_dim: int, out_dim: int = 64, hidden_dim: int | None = None, dropout: float = 0.1):
+        super().__init__()
+        hidden_dim = hidden_dim or in_dim
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+        self.net = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(in_dim, hidden_dim, bias=False),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, out_dim, bias=False),
+            nn.BatchNorm1d(out_dim, affine=False),
+        )
+
+    def set_standardisation(self, features: np.ndarray | torch.Tensor) -> None:
+        """Store mean/std of training features ``(N, in_dim)``; constant dimensions get std 1."""
+        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+        std = x.std(dim=0, unbiased=False)
+        self.mean.copy_(x.mean(dim=0))
+        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+@dataclass
+class HeadsConfig:
+    """Everything needed to rebuild a :class:`JointModel` and to know what it was trained on.
+
+    speech_dim / music_dim: input feature sizes (for fusion, audio dim + text dim).
+    encoders: encoder names per input, e.g. ``{"audio": "prosody", "text": "minilm", "music": "mood-dsp"}``.
+    tag_dim: size of the label-word embeddings for the structure-preserving tag head; None = no tag head.
+    """
+
+    modality: str
+    speech_dim: int
+    music_dim: int
+    out_dim: int = 64
+    dropout: float = 0.1
+    tag_dim: int | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
+    framework: str = "triplet"
+    va_table: str = "lexicon"
+    speech_labels: list[str] = field(default_factory=list)
+    music_labels: list[str] = field(default_factory=list)
+    training: dict = field(default_factory=dict)  # hyper-parameters, data, seed, metrics: free-form record
+
+    def __post_init__(self):
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+
+
+class JointModel(nn.Module):
+    """Speech head + music head (+ optional tag head) into one ``out_dim`` space."""
+
+    def __init__(self, config: HeadsConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.speech = ProjectionHead(c.speech_dim, c.out_dim, dropout=c.dropout)
+        self.music = ProjectionHead(c.music_dim, c.out_dim, dropout=c.dropout)
+        self.tag = ProjectionHead(c.tag_dim, c.out_dim, dropout=c.dropout) if c.tag_dim else None
+
+    def embed_speech(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, speech_dim)`` -> ``(B, out_dim)``."""
+        return self.speech(features)
+
+    def embed_music(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, music_dim)`` -> ``(B, out_dim)``."""
+        return self.music(features)
+
+    def embed_tags(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, tag_dim)`` -> ``(B, out_dim)``; only for models built with a tag head."""
+        if self.tag is None:
+            raise RuntimeError("this model has no tag head (HeadsConfig.tag_dim is None)")
+        return self.tag(features)
+
+    @torch.no_grad()
+    def project(self, side: str, features: np.ndarray) -> np.ndarray:
+        """Eval-mode, L2-normalised embeddings: float32 ``(N, in)`` numpy -> float32 ``(N, out_dim)`` numpy."""
+        head = {"speech": self.speech, "music": self.music, "tag": self.tag}[side]
+        was_training = self.training
+        self.eval()
+        out = head(torch.as_tensor(np.asarray(features, dtype=np.float32)))
+        self.train(was_training)
+        return nn.functional.normalize(out, dim=-1).numpy()
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "s2m"})
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True) + "\n")
+        return directory
+
+
+def load(dir_or_hub_id: str | Path, revision: str | None = None) -> JointModel:
+    """Rebuild a :class:`JointModel` from a local checkpoint folder or a Hugging Face Hub model id.
+
+    A Hub id goes through ``huggingface_hub`` (its cache, ``HF_HOME`` and ``HF_HUB_OFFLINE`` apply). Only
+    safetensors weights are accepted: pickle files are refused, never executed.
+    """
+    directory = Path(dir_or_hub_id)
+    if not directory.is_dir():
+        directory = _download(str(dir_or_hub_id), revision)
+    weights, config_path = directory / WEIGHTS_FILE, directory / CONFIG_FILE
+    if not config_path.is_file() or not weights.is_file():
+        pickles = [p.name for p in directory.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+        hint = f" Found {', '.join(pickles)}, which s2m refuses to unpickle." if pickles else ""
+        raise CheckpointError(f"{directory} needs {WEIGHTS_FILE} and {CONFIG_FILE}.{hint}")
+    try:
+        config = HeadsConfig(**json.loads(config_path.read_text()))
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"Invalid {config_path}: {exc}") from exc
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights} is not a valid safetensors file (pickled checkpoints are refused).") from exc
+    model = JointModel(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights} does not match {config_path}: {exc}") from exc
+    return model.eval()
+
+
+def _download(repo_id: str, revision: str | None) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_FILE, CONFIG_FILE])
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{repo_id!r} is neither a local checkpoint folder nor a Hub model that could be fetched "
+            f"(offline, or not found): {exc}"
+        ) from exc
+    return Path(path)

@@ -1,0 +1,91 @@
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2m.audio import SPEECH_SAMPLE_RATE, AudioError, load_audio
+
+from .conftest import tone
+
+
+def test_stereo_int16_44k_becomes_16k_mono_float32():
+    x = (tone(1.5, 44_100)[:, None] * np.array([[1.0, 0.5]]) * 32767).astype(np.int16)
+    clip = load_audio((44_100, x), trim_silence=False)
+    assert clip.samples.dtype == np.float32 and clip.samples.ndim == 1
+    assert clip.sample_rate == SPEECH_SAMPLE_RATE
+    assert len(clip.samples) == 24_000
+    # channel mean of full-scale int16: the level survives (no loudness normalisation)
+    expected = np.sqrt(np.mean((tone(1.5, 44_100) * 0.75) ** 2))
+    assert np.sqrt(np.mean(clip.samples**2)) == pytest.approx(expected, rel=0.02)
+
+
+def test_mono_8k_float_and_channels_first():
+    clip = load_audio((8_000, tone(2.0, 8_000)), trim_silence=False)
+    assert len(clip.samples) == 32_000 and clip.samples.dtype == np.float32
+    chans_first = np.stack([tone(1.0, 48_000)] * 2)  # (2, T)
+    assert len(load_audio((48_000, chans_first), trim_silence=False).samples) == 16_000
+
+
+def test_file_path_and_bytes_agree(tmp_path):
+    path = tmp_path / "a.flac"
+    sf.write(path, tone(1.0, 22_050), 22_050)
+    a = load_audio(path, trim_silence=False).samples
+    b = load_audio(path.read_bytes(), trim_silence=False).samples
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == 16_000
+
+
+def test_trims_silence_but_keeps_speech():
+    x = np.concatenate([np.zeros(16_000), tone(1.0, 16_000), np.zeros(16_000)]).astype(np.float32)
+    clip = load_audio((16_000, x))
+    assert 1.0 <= clip.seconds <= 1.1
+
+
+def test_long_input_is_cut_and_caller_told():
+    clip = load_audio((16_000, tone(40.0, 16_000)), max_seconds=30.0, trim_silence=False)
+    assert clip.truncated and clip.seconds == pytest.approx(30.0)
+    assert "40.0 s" in clip.notice()
+    assert load_audio((16_000, tone(5.0, 16_000))).notice() is None
+
+
+def test_long_file_is_not_decoded_whole(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, np.tile(tone(1.0, 8_000), 600), 8_000)  # 10 minutes
+    clip = load_audio(path)
+    assert clip.truncated and clip.input_seconds == pytest.approx(600.0) and clip.seconds <= 30.0
+
+
+def test_peak_is_limited_for_out_of_range_float():
+    clip = load_audio((16_000, tone(1.0, 16_000) * 10), trim_silence=False)
+    assert np.max(np.abs(clip.samples)) <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ((16_000, np.zeros(0, np.float32)), "empty"),
+        ((16_000, np.zeros(16_000, np.float32)), "silent"),
+        ((16_000, tone(0.05, 16_000)), "too short"),
+        ((16_000, np.full(16_000, np.nan, np.float32)), "NaN"),
+        ((4_000, tone(1.0, 4_000)), "sample rate"),
+        (b"", "empty"),
+        (b"this is not audio at all" * 100, "not an audio file"),
+        ("/no/such/file.wav", "No audio file"),
+        ((16_000, np.array(["a", "b"])), "number array"),
+    ],
+)
+def test_bad_input_raises_audio_error_with_its_own_message(source, message):
+    with pytest.raises(AudioError, match=message):
+        load_audio(source)
+
+
+def test_corrupt_wav_header(tmp_path):
+    buf = io.BytesIO()
+    sf.write(buf, tone(1.0, 16_000), 16_000, format="WAV")
+    data = bytearray(buf.getvalue())
+    data[8:16] = b"XXXXXXXX"  # break the RIFF/WAVE header
+    path = tmp_path / "broken.wav"
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="corrupt"):
+        load_audio(path)
