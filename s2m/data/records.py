@@ -1,0 +1,27 @@
+"""The one record type every dataset reader returns, and the split names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SPLITS = ("train", "valid", "test")
+
+
+class DatasetError(ValueError):
+    """A dataset folder or file that does not look as expected; the message names the offending file."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labelled audio file.
+
+    path: absolute path of the audio. label: emotion/mood word. group: speaker (speech) or source track/piece
+    (music); items of one group never straddle splits. split: "train" | "valid" | "test". transcript: the words
+    spoken, when known.
+    """
+
+    path: str
+    label: str
+    group: str
+    split: str
+    transcript: str | None = None

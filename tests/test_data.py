@@ -1,0 +1,173 @@
+"""Readers, the bundled library's metadata, and the reproducibility of the generated data."""
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2m.data import (
+    LIBRARY_DIR,
+    DatasetError,
+    compose,
+    read_audioset_csv,
+    read_folder,
+    read_hikia,
+    read_iemocap,
+    read_metadata,
+    read_ravdess,
+    speech,
+)
+from s2m.data.library import build_immich
+from s2m.emotions import va
+
+from .conftest import tone
+
+
+def _wav(path, seconds=0.6):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, tone(seconds, 16_000), 16_000)
+
+
+def test_ravdess_reader_on_handmade_folder(tmp_path):
+    names = [
+        "03-01-05-02-01-01-12.wav",
+        "03-01-01-01-02-02-21.wav",
+        "03-01-04-01-01-01-24.wav",
+        "03-02-03-01-01-01-01.wav",
+    ]  # the last is a song: skipped
+    for n in names:
+        _wav(tmp_path / "Actor_x" / n)
+    records = {r.path.rsplit("/", 1)[1]: r for r in read_ravdess(tmp_path)}
+    assert len(records) == 3
+    angry = records["03-01-05-02-01-01-12.wav"]
+    assert (angry.label, angry.group, angry.split) == ("angry", "actor12", "train")
+    assert angry.transcript == "Kids are talking by the door."
+    assert records["03-01-01-01-02-02-21.wav"].split == "valid"
+    assert records["03-01-04-01-01-01-24.wav"].label == "sad" and records["03-01-04-01-01-01-24.wav"].split == "test"
+
+
+@pytest.mark.parametrize("bad", ["hello.wav", "03-01-09-01-01-01-01.wav", "03-01-05-03-01-01-01.wav"])
+def test_ravdess_reader_rejects_malformed_names(tmp_path, bad):
+    _wav(tmp_path / bad)
+    with pytest.raises(DatasetError, match=bad.replace(".", r"\.")):
+        read_ravdess(tmp_path)
+
+
+def test_generated_corpus_parses_like_ravdess(tmp_path):
+    plan = speech.plan(actors=[3, 24])
+    chosen = [u for u in plan if u.statement in (1, 9) and u.emotion in ("angry", "sad")][:6]
+    speech._render_batch((chosen, 0, str(tmp_path / "gen")))
+    (tmp_path / "gen" / "transcripts.csv").write_text(
+        "statement,text\n" + "".join(f"{i + 1:02d},{s}\n" for i, s in enumerate(speech.STATEMENTS))
+    )
+    for u in chosen:  # the same names, hand-made
+        _wav(tmp_path / "hand" / u.filename)
+    shutil.copy(tmp_path / "gen" / "transcripts.csv", tmp_path / "hand")
+    gen, hand = read_ravdess(tmp_path / "gen"), read_ravdess(tmp_path / "hand")
+    strip = lambda rs: [(r.label, r.group, r.split, r.transcript) for r in rs]  # noqa: E731
+    assert strip(gen) == strip(hand)
+    by_name = {r.path.rsplit("/", 1)[1]: r for r in gen}
+    for u in chosen:
+        r = by_name[u.filename]
+        assert r.label == u.emotion and r.transcript == u.text and r.group == f"actor{u.actor:02d}"
+
+
+def test_speech_synthesis_is_deterministic_and_follows_the_rules():
+    synth = speech.Synthesizer()
+    pick = {(u.actor, u.emotion): u for u in speech.plan(actors=[5, 24]) if u.statement == 1 and u.intensity == 2}
+    for actor in (5, 24):
+        angry, sad = synth.render(pick[(actor, "angry")], 0), synth.render(pick[(actor, "sad")], 0)
+        np.testing.assert_array_equal(angry, synth.render(pick[(actor, "angry")], 0))
+        rms = lambda x: np.sqrt(np.mean(x**2))  # noqa: E731
+        assert rms(angry) > 2 * rms(sad)  # +7 dB·1.7 vs -5 dB·1.7
+        assert len(sad) > len(angry)  # sad is slower
+
+
+def test_corpus_plan_follows_ravdess_layout():
+    plan = speech.plan()
+    assert len({u.filename for u in plan}) == len(plan) == 24 * 90
+    assert {u.emotion for u in plan if u.intensity == 2} == set(speech.RULES) - {"neutral"}
+    assert {u.actor for u in plan if u.engine == "piper"} == {speech.PIPER_ACTOR}
+
+
+def test_library_metadata_is_consistent():
+    rows = read_metadata(LIBRARY_DIR)
+    assert len(rows) >= 81 and len({r.clip_id for r in rows}) == len(rows)
+    split_of_group = {}
+    for r in rows:
+        assert (LIBRARY_DIR / r.path).exists(), r.path
+        assert (r.valence, r.arousal) == pytest.approx(va(r.mood))
+        assert split_of_group.setdefault(r.group, r.split) == r.split  # a track never straddles splits
+        assert r.end_s - r.start_s == pytest.approx(10.0) and r.license
+    for mood in {r.mood for r in rows}:
+        assert {r.split for r in rows if r.mood == mood} == {"train", "valid", "test"}
+
+
+def test_immich_rebuild_reproduces_metadata(tmp_path):
+    rebuilt = build_immich(tmp_path, seed=0)
+    committed = [r for r in read_metadata(LIBRARY_DIR) if r.source.startswith("immich")]
+    assert [(r.clip_id, r.split, r.mood, r.group) for r in rebuilt] == [
+        (r.clip_id, r.split, r.mood, r.group) for r in committed
+    ]
+    assert read_metadata(tmp_path) == committed
+
+
+def test_composed_metadata_is_reproducible():
+    planned = [r for r, _, _ in compose.plan_rows(seed=0)]
+    assert planned == [r for r, _, _ in compose.plan_rows(seed=0)]
+    committed = [r for r in read_metadata(LIBRARY_DIR) if r.source == compose.SOURCE]
+    assert sorted(planned, key=lambda r: r.clip_id) == committed
+    for mood in compose.STYLES:
+        assert sum(r.mood == mood for r in planned) >= 20
+        assert len({r.group for r in planned if r.mood == mood}) >= 5
+
+
+def test_iemocap_reader_keeps_session5_for_test(tmp_path):
+    for s in (1, 5):
+        ses = tmp_path / f"Session{s}"
+        utt = f"Ses0{s}F_impro01_F000"
+        _wav(ses / "sentences" / "wav" / f"Ses0{s}F_impro01" / f"{utt}.wav")
+        (ses / "dialog" / "EmoEvaluation").mkdir(parents=True)
+        (ses / "dialog" / "EmoEvaluation" / "a.txt").write_text(
+            f"[6.2901 - 8.2357]\t{utt}\tneu\t[2.5000, 2.5000, 2.5000]\n"
+            f"[9.0 - 10.0]\tSes0{s}F_impro01_F001\txxx\t[2.5000, 2.5000, 2.5000]\n"
+        )
+        (ses / "dialog" / "transcriptions").mkdir(parents=True)
+        (ses / "dialog" / "transcriptions" / "a.txt").write_text(f"{utt} [006.2901-008.2357]: Excuse me.\n")
+    records = read_iemocap(tmp_path)
+    assert [(r.label, r.split, r.transcript) for r in records] == [
+        ("neutral", records[0].split, "Excuse me."),
+        ("neutral", "test", "Excuse me."),
+    ]
+    assert records[0].split in ("train", "valid")
+    (tmp_path / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav").unlink()
+    with pytest.raises(DatasetError, match="Ses01F_impro01_F000"):
+        read_iemocap(tmp_path)
+
+
+def test_hikia_audioset_and_folder_readers(tmp_path):
+    _wav(tmp_path / "hikia" / "F1_01.wav")
+    (tmp_path / "hikia" / "split").mkdir()
+    for split in ("train", "valid", "test"):
+        (tmp_path / "hikia" / "split" / f"{split}.csv").write_text("fname,angry,sad,happy,neutral\nF1_01.wav,0,1,0,0\n")
+    assert {(r.label, r.split) for r in read_hikia(tmp_path / "hikia")} == {
+        ("sad", s) for s in ("train", "valid", "test")
+    }
+
+    for i in range(3):
+        _wav(tmp_path / "as" / f"v{i}.wav")
+    (tmp_path / "as" / "moods.csv").write_text("file,label,group\nv0.wav,sad,vid0\nv1.wav,sad,vid1\nv2.wav,sad,vid2\n")
+    records = read_audioset_csv(tmp_path / "as" / "moods.csv")
+    assert sorted(r.split for r in records) == ["test", "train", "valid"]
+    (tmp_path / "as" / "bad.csv").write_text("file,label,group\nmissing.wav,sad,vid9\n")
+    with pytest.raises(DatasetError, match="missing.wav"):
+        read_audioset_csv(tmp_path / "as" / "bad.csv")
+
+    _wav(tmp_path / "mine" / "Happy" / "a.wav")
+    _wav(tmp_path / "mine" / "sad" / "b.wav")
+    assert [r.label for r in read_folder(tmp_path / "mine")] == ["happy", "sad"]
+    assert [r.label for r in read_folder(tmp_path / "mine", labelled=False)] == ["", ""]
+    _wav(tmp_path / "flat" / "x.wav")
+    with pytest.raises(DatasetError, match="one sub-folder per label"):
+        read_folder(tmp_path / "flat")
