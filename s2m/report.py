@@ -1,0 +1,103 @@
+"""Listening-free sanity reports on the generated data, printed as markdown (``python -m s2m report``).
+
+* the speech corpus: per emotion, median pitch, speaking rate and loudness (eGeMAPS functionals, openSMILE);
+* the music library: clips per mood and split, total duration, size on disk;
+* music descriptors per mood: tempo, share of major-mode clips, loudness and brightness (``mood-dsp``);
+* a linear probe on the music encoder's features, trained and tested on disjoint pieces/tracks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .data import library_records, read_metadata
+from .data.records import Record
+from .encoders import load as load_encoder
+from .features import record_features
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows])
+
+
+def corpus_report(records: list[Record]) -> str:
+    """Median F0 (Hz), voiced segments per second, loudness (eGeMAPS equivalent sound level, dB) and duration (s)."""
+    import soundfile as sf
+
+    feats = record_features(records, "egemaps")
+    names = load_encoder("egemaps").feature_names
+    col = {n: i for i, n in enumerate(names)}
+    f0 = 27.5 * 2 ** (feats[:, col["F0semitoneFrom27.5Hz_sma3nz_percentile50.0"]] / 12)
+    rate = feats[:, col["VoicedSegmentsPerSec"]]
+    level = feats[:, col["equivalentSoundLevel_dBp"]]
+    dur = np.array([sf.info(r.path).duration for r in records])
+    labels = np.array([r.label for r in records])
+    rows = []
+    for lab in dict.fromkeys(r.label for r in records):
+        m = labels == lab
+        rows.append([lab, int(m.sum()), float(np.median(f0[m])), float(np.median(rate[m])),
+                     float(np.median(level[m])), float(np.median(dur[m]))])  # fmt: skip
+    return _table(["emotion", "utterances", "median F0 (Hz)", "voiced segments/s", "loudness (dB)", "duration (s)"],
+                  rows)  # fmt: skip
+
+
+def library_report(library: Path) -> str:
+    """Clips per mood and split, total duration (min) and size on disk (MB)."""
+    meta = read_metadata(library)
+    counts = Counter((r.mood, r.split) for r in meta)
+    rows = []
+    for m in sorted({r.mood for r in meta}):
+        pieces = len({r.group for r in meta if r.mood == m})
+        source = next(r.source for r in meta if r.mood == m).split(" ")[0]
+        rows.append([m, counts[(m, "train")], counts[(m, "valid")], counts[(m, "test")], pieces, source])
+    minutes = sum(r.end_s - r.start_s for r in meta) / 60
+    size = sum(p.stat().st_size for p in Path(library).rglob("*") if p.is_file()) / 1e6
+    return (_table(["mood", "train", "valid", "test", "pieces/tracks", "source"], rows)
+            + f"\n\n{len(meta)} clips, {minutes:.1f} min of music, {size:.1f} MB on disk.")  # fmt: skip
+
+
+def descriptor_report(library: Path) -> str:
+    """Per mood: tempo (from the score/listing, and as estimated), major share, loudness, brightness."""
+    from .encoders.music import FEATURE_NAMES
+
+    meta = read_metadata(library)
+    feats = record_features(library_records(library), "mood-dsp")
+    col = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    rows = []
+    for mood in sorted({r.mood for r in meta}):
+        m = np.array([r.mood == mood for r in meta])
+        listed = [float(r.tempo_bpm) for r in meta if r.mood == mood and r.tempo_bpm]
+        median = lambda name, m=m: float(np.median(feats[m, col[name]]))  # noqa: E731
+        rows.append([mood, float(np.median(listed)) if listed else "–", median("tempo_bpm"),
+                     float(np.mean(feats[m, col["mode_major_minus_minor"]] > 0)), median("rms_db_mean"),
+                     median("centroid_hz_mean"), median("onset_rate_hz")])  # fmt: skip
+    return _table(["mood", "tempo, score (bpm)", "tempo, estimated (bpm)", "major share", "loudness (dBFS)",
+                   "centroid (Hz)", "onsets/s"], rows)  # fmt: skip
+
+
+def probe_report(library: Path, encoder: str = "mood-dsp", moods: list[str] | None = None) -> str:
+    """Logistic regression on standardised features: fit on train clips, score on test clips (disjoint pieces)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    records = library_records(library)
+    feats = record_features(records, encoder)
+    keep = np.array([moods is None or r.label in moods for r in records])
+    labels = np.array([r.label for r in records])[keep]
+    splits = np.array([r.split for r in records])[keep]
+    x = feats[keep]
+    train, test = splits != "test", splits == "test"
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.5)).fit(x[train], labels[train])
+    pred = clf.predict(x[test])
+    classes = sorted(set(labels))
+    rows = [[c, int((labels[test] == c).sum()), float(np.mean(pred[labels[test] == c] == c))] for c in classes]
+    acc = float(np.mean(pred == labels[test]))
+    return (_table(["mood", "test clips", "recall"], rows)
+            + f"\n\nAccuracy {acc:.2f} over {int(test.sum())} test clips; chance {1 / len(classes):.2f} "
+              f"({len(classes)} moods). Train: train+valid pieces; test: held-out pieces.")  # fmt: skip

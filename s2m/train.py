@@ -1,0 +1,253 @@
+"""Training the projection heads on frozen, cached features (method.md §2), with the reference's defects fixed.
+
+Batches are formed as in the reference (§2.3): a speech label drawn uniformly, a speech item of that label, and a
+music item of the label's VA-nearest library mood, so row i of the speech batch and row i of the music batch are a
+positive pair. Differences, on purpose:
+
+* the negative mask uses the mapped music mood (§7.6), rows without a negative are skipped;
+* model selection and early stopping use a deterministic validation metric (mean of P@5 and nDCG@5 on the
+  validation speakers against the validation music) on splits disjoint from test (§7.10, §7.13), and the
+  patience counter resets on improvement;
+* the learning rate warms up from ``lr / warmup_steps``, not from 0 (§7.14); everything is seeded (§7.16);
+* optional speaker calibration: each speaker's audio features are taken relative to the mean of that speaker's
+  neutral utterances (the training population's mean stands in for speakers without any).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from .emotions import nearest_label, similarity_matrix
+from .heads import HeadsConfig, JointModel
+from .losses import (
+    cosine_matrix,
+    emosim_loss,
+    ranksim_loss,
+    sampled_triplet_loss,
+    structure_preserving_loss,
+    total_loss,
+)
+from .metrics import ranking_metrics, retrieval_targets
+
+FRAMEWORKS = ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of one training run; defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,
+    warm-up 20 of 100 epochs, cosine to 1e-9)."""
+
+    modality: str = "audio"
+    framework: str = "triplet_emosim"
+    ranksim: bool = False
+    lam: float = 0.5
+    margin: float = 0.4
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    epochs: int = 100
+    warmup_epochs: int = 20
+    min_lr: float = 1e-9
+    patience: int = 10
+    dropout: float = 0.1
+    seed: int = 0
+    va_table: str = "lexicon"
+    audio_encoder: str = "prosody"
+    text_encoder: str = "minilm"
+    music_encoder: str = "mood-dsp"
+    calibrate: bool = True
+
+    def __post_init__(self):
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+
+
+@dataclass
+class FeatureSet:
+    """Features of one side. features: float32 ``(N, d)``; labels / groups / splits: N strings each."""
+
+    features: np.ndarray
+    labels: list[str]
+    groups: list[str]
+    splits: list[str]
+
+    def where(self, mask: np.ndarray) -> FeatureSet:
+        """The items where bool ``(N,)`` ``mask`` is True."""
+        idx = np.flatnonzero(mask)
+        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        return FeatureSet(self.features[idx], pick(self.labels), pick(self.groups), pick(self.splits))
+
+    def subset(self, split: str) -> FeatureSet:
+        return self.where(np.asarray(self.splits) == split)
+
+
+def calibration_references(labels: list[str], groups: list[str]) -> np.ndarray:
+    """bool ``(N,)``: every other neutral item of each speaker (1st, 3rd, ...) serves as its calibration reference.
+
+    Evaluation leaves these items out of the queries, so no query is compared with itself.
+    """
+    seen: dict[str, int] = {}
+    out = np.zeros(len(labels), bool)
+    for i, (lab, g) in enumerate(zip(labels, groups, strict=True)):
+        if lab == "neutral":
+            out[i] = seen.get(g, 0) % 2 == 0
+            seen[g] = seen.get(g, 0) + 1
+    return out
+
+
+def calibrate_by_speaker(
+    features: np.ndarray, groups: list[str], reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subtract the mean of each speaker's reference items; returns (calibrated ``(N, d)``, population offset ``(d,)``).
+
+    The population offset (mean over all reference items) stands in for speakers without references, and for
+    app users who have not recorded one.
+    """
+    groups_a = np.asarray(groups)
+    population = features[reference].mean(0) if reference.any() else features.mean(0)
+    out = features.astype(np.float32).copy()
+    for g in np.unique(groups_a):
+        rows = groups_a == g
+        ref = rows & reference
+        out[rows] -= features[ref].mean(0) if ref.any() else population
+    return out, population.astype(np.float32)
+
+
+def _lr_at(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
+    warm, total = config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def validation_score(model: JointModel, speech: FeatureSet, music: FeatureSet, table: str) -> dict[str, float]:
+    """Retrieval metrics of every speech item against the music set, in eval mode."""
+    s = model.project("speech", speech.features)
+    m = model.project("music", music.features)
+    relevant, gains = retrieval_targets(speech.labels, music.labels, table)
+    return ranking_metrics(s @ m.T, relevant, gains, k=5)
+
+
+def train(
+    config: TrainConfig,
+    speech: FeatureSet,
+    music: FeatureSet,
+    tag_features: dict[str, np.ndarray] | None = None,
+    progress: bool = False,
+) -> tuple[JointModel, dict[str, Any]]:
+    """Train heads on ``speech``/``music`` train splits, select on their valid splits; returns (model, history).
+
+    tag_features: ``{label: (tag_dim,)}`` text-encoder embeddings of the label words, needed by the "sp"
+    frameworks. The returned model is in eval mode; history has per-epoch losses and validation scores.
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    s_train, s_valid = speech.subset("train"), speech.subset("valid")
+    m_train, m_valid = music.subset("train"), music.subset("valid")
+    music_moods = sorted(set(m_train.labels))
+    speech_labels = sorted(set(s_train.labels))
+    mapping = {lab: nearest_label(lab, music_moods, config.va_table) for lab in speech_labels}
+    sp = "sp" in config.framework
+    if sp and not tag_features:
+        raise ValueError(f"{config.framework} needs tag_features (text embeddings of the label words)")
+    tag_dim = len(next(iter(tag_features.values()))) if sp else None
+    heads = HeadsConfig(
+        modality=config.modality, speech_dim=speech.features.shape[1], music_dim=music.features.shape[1],
+        dropout=config.dropout, tag_dim=tag_dim, framework=config.framework + ("+ranksim" if config.ranksim else ""),
+        va_table=config.va_table, speech_labels=speech_labels, music_labels=music_moods,
+        encoders={"audio": config.audio_encoder, "text": config.text_encoder, "music": config.music_encoder},
+    )  # fmt: skip
+    model = JointModel(heads)
+    model.speech.set_standardisation(s_train.features)
+    model.music.set_standardisation(m_train.features)
+    all_labels = sorted(set(speech_labels) | set(music_moods))
+    if sp:
+        model.tag.set_standardisation(np.stack([tag_features[lab] for lab in all_labels]))
+    optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    s_by_label = {lab: np.flatnonzero(np.asarray(s_train.labels) == lab) for lab in speech_labels}
+    m_by_label = {lab: np.flatnonzero(np.asarray(m_train.labels) == lab) for lab in music_moods}
+    s_feat, m_feat = torch.from_numpy(s_train.features), torch.from_numpy(m_train.features)
+    # VA similarity by label-pair lookup: equal labels give bit-identical values (method.md §7.4)
+    va_sim = torch.tensor(similarity_matrix(speech_labels, music_moods, config.va_table), dtype=torch.float32)
+    mood_id = {m: i for i, m in enumerate(music_moods)}
+    label_id = {lab: i for i, lab in enumerate(all_labels)}
+    tags = torch.from_numpy(np.stack([tag_features[lab] for lab in all_labels])) if sp else None
+
+    steps_per_epoch = max(1, len(s_train.labels) // config.batch_size)
+    best, best_state, bad, history, step = -1.0, None, 0, [], 0
+    for epoch in range(config.epochs):
+        model.train()
+        losses = []
+        for _ in range(steps_per_epoch):
+            s_lab = rng.choice(speech_labels, size=config.batch_size)
+            s_idx = np.array([rng.choice(s_by_label[lab]) for lab in s_lab])
+            m_lab = [mapping[lab] for lab in s_lab]
+            m_idx = np.array([rng.choice(m_by_label[lab]) for lab in m_lab])
+            s_emb, m_emb = model.embed_speech(s_feat[s_idx]), model.embed_music(m_feat[m_idx])
+            m_ids = torch.tensor([mood_id[m] for m in m_lab])
+            stm = sampled_triplet_loss(s_emb, m_emb, m_ids, config.margin, generator=gen)
+            if sp:
+                s_tag = model.embed_tags(tags[[label_id[lab] for lab in s_lab]])
+                m_tag = model.embed_tags(tags[[label_id[m] for m in m_lab]])
+                s_ids = torch.tensor([speech_labels.index(lab) for lab in s_lab])
+                tts = sampled_triplet_loss(s_tag, s_emb, s_ids, config.margin, generator=gen)
+                ttm = sampled_triplet_loss(m_tag, m_emb, m_ids, config.margin, generator=gen)
+                main = structure_preserving_loss(stm, tts, ttm)
+            else:
+                main = stm
+            reg = None
+            if "emosim" in config.framework:
+                label_sim = va_sim[[speech_labels.index(lab) for lab in s_lab]][:, m_ids]
+                reg_fn = ranksim_loss if config.ranksim else emosim_loss
+                reg = reg_fn(cosine_matrix(s_emb, m_emb), label_sim)
+            loss = total_loss(main, reg, config.lam)
+            for group in optim.param_groups:
+                group["lr"] = _lr_at(step, config, steps_per_epoch)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            losses.append(loss.item())
+            step += 1
+        scores = validation_score(model, s_valid, m_valid, config.va_table)
+        score = (scores["precision_at_k"] + scores["ndcg_at_k"]) / 2
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), **scores})
+        if progress:
+            print(f"epoch {epoch:3d} loss {np.mean(losses):.4f} valid P@5 {scores['precision_at_k']:.3f} "
+                  f"nDCG@5 {scores['ndcg_at_k']:.3f}")  # fmt: skip
+        if score > best:
+            best, bad = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if history:
+        best_epoch = max(history, key=lambda h: (h["precision_at_k"] + h["ndcg_at_k"]) / 2)
+    else:  # epochs=0: the untrained baseline
+        best_epoch = {"epoch": -1, **validation_score(model, s_valid, m_valid, config.va_table)}
+    model.config.training = {"config": asdict(config), "mapping": mapping, "best_epoch": best_epoch["epoch"],
+                             "valid": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
+                             "epochs_run": len(history)}  # fmt: skip
+    return model, {"history": history, "mapping": mapping}
+
+
+def for_inference(model: JointModel) -> JointModel:
+    """A copy without the tag head (only training uses it), so shipped checkpoints stay small."""
+    if model.tag is None:
+        return model
+    slim = JointModel(replace(model.config, tag_dim=None))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("tag.")}
+    slim.load_state_dict(state)
+    slim.config.training = {**model.config.training, "tag_dim": model.config.tag_dim}
+    return slim.eval()
