@@ -52,6 +52,23 @@ def _report(args) -> None:
         print("\n## Speech corpus\n\n" + report.corpus_report(read_ravdess(SPEECH_DIR)))
 
 
+def _bench(args) -> None:
+    from .bench import run
+
+    print(run(args.repeats))
+
+
+def _index(args) -> None:
+    from .search import INDEX_DIR, Engine
+
+    engine = Engine()
+    used = {i.map_path.name for i in engine.indexes.values()}
+    stale = [p for p in INDEX_DIR.glob("map-*.npz") if p.name not in used]
+    for p in stale:
+        p.unlink()
+    print(f"{len(used)} library maps in {INDEX_DIR}; removed {len(stale)} stale")
+
+
 def _speech_records(args):
     from . import data
 
@@ -185,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_build_speech)
 
     from .train import FRAMEWORKS
+
+    p = sub.add_parser("bench", help="cold start, warm query latency per modality, memory")
+    p.add_argument("--repeats", type=int, default=20)
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("index", help="(re)build the bundled library's index for the committed checkpoints")
+    p.set_defaults(func=_index)
 
     p = sub.add_parser("report", help="sanity report on the library, the composed music and the speech corpus")
     p.add_argument("--library", default=str(ROOT / "assets" / "library"))

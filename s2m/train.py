@@ -57,7 +57,7 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 0
     va_table: str = "lexicon"
-    audio_encoder: str = "prosody"
+    audio_encoder: str = "egemaps"
     text_encoder: str = "minilm"
     music_encoder: str = "mood-dsp"
     calibrate: bool = True
@@ -237,9 +237,22 @@ def train(
     else:  # epochs=0: the untrained baseline
         best_epoch = {"epoch": -1, **validation_score(model, s_valid, m_valid, config.va_table)}
     model.config.training = {"config": asdict(config), "mapping": mapping, "best_epoch": best_epoch["epoch"],
+                             "speech_prototypes": prototypes(model, "speech", s_train),
+                             "music_prototypes": prototypes(model, "music", m_train),
                              "valid": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
                              "epochs_run": len(history)}  # fmt: skip
     return model, {"history": history, "mapping": mapping}
+
+
+def prototypes(model: JointModel, side: str, data: FeatureSet) -> dict[str, list[float]]:
+    """Mean L2-normalised embedding per label (the app's emotion read-out and mood predictor), as JSON lists."""
+    emb = model.project(side, data.features)
+    labels = np.asarray(data.labels)
+    out = {}
+    for lab in sorted(set(data.labels)):
+        mean = emb[labels == lab].mean(0)
+        out[lab] = [round(float(v), 6) for v in mean / (np.linalg.norm(mean) + 1e-12)]
+    return out
 
 
 def for_inference(model: JointModel) -> JointModel:

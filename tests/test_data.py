@@ -171,3 +171,18 @@ def test_hikia_audioset_and_folder_readers(tmp_path):
     _wav(tmp_path / "flat" / "x.wav")
     with pytest.raises(DatasetError, match="one sub-folder per label"):
         read_folder(tmp_path / "flat")
+
+
+@pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed (apt-get install fluidsynth)")
+def test_composed_moods_differ_in_the_intended_directions():
+    sf2 = compose.soundfont()
+    (angry_midi, angry_tempo, angry_key), (sad_midi, sad_tempo, sad_key) = (
+        compose.compose(m, 0) for m in ("angry", "sad")
+    )
+    angry, rate = compose.render(angry_midi, sf2)
+    sad, _ = compose.render(sad_midi, sf2)
+    np.testing.assert_array_equal(angry, compose.render(compose.compose("angry", 0)[0], sf2)[0])  # reproducible
+    db = lambda x: 20 * np.log10(np.sqrt(np.mean(x**2)))  # noqa: E731
+    assert db(angry) > db(sad) + 10 and angry_tempo > 2 * sad_tempo
+    assert angry_key.endswith("minor") and sad_key.endswith("minor")
+    assert len(angry) / rate >= 40 and len(sad) / rate >= 40  # four 10-s clips per piece

@@ -1,0 +1,268 @@
+"""s2m demo: speak, hear music that matches the emotion in your voice, and see where you land on the map.
+
+    python app.py [--library FOLDER] [--host 0.0.0.0] [--port 7860] [--share]
+
+The library (s2m/) does the work; this file is layout, input validation and wiring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
+from s2m.data.library import LIBRARY_DIR
+from s2m.encoders import EncoderUnavailable, SpeakerCalibration
+from s2m.encoders import load as load_encoder
+from s2m.plots import library_map, va_plane
+from s2m.search import CHECKPOINTS, FRAMEWORKS, Engine
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.wav"))
+EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
+EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
+MAX_K = 10
+ON_SPACE = bool(os.environ.get("SPACE_ID"))
+USER_ERRORS = (AudioError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
+
+# Browsers clean up microphone audio by default (echo cancellation, noise suppression, automatic gain), which
+# flattens exactly the loudness cues an emotion model reads; ask for the raw signal. Also: one clip plays at a time.
+HEAD = """<script>
+(() => {
+  const md = navigator.mediaDevices;
+  if (md && md.getUserMedia && !md.__s2mRaw) {
+    const original = md.getUserMedia.bind(md);
+    md.getUserMedia = (constraints) => {
+      if (constraints && constraints.audio) {
+        const raw = {echoCancellation: false, noiseSuppression: false, autoGainControl: false};
+        constraints = {...constraints, audio: constraints.audio === true ? raw : {...constraints.audio, ...raw}};
+      }
+      return original(constraints);
+    };
+    md.__s2mRaw = true;
+  }
+  document.addEventListener("play", (e) => {
+    document.querySelectorAll("audio").forEach((a) => { if (a !== e.target) a.pause(); });
+  }, true);
+})();
+</script>"""
+
+INTRO = """# s2m: music for the emotion in your voice
+Say something with feeling (*"I finally got the job!"*), or pick an example, then press **Find music**.
+s2m reads *how* you speak (pitch, loudness, rhythm) and, for the text models, *what* you say, places it in a joint
+speech–music space trained on the valence–arousal plane, and plays the closest clips.
+Microphones only work on `localhost` or HTTPS pages; on plain HTTP use the examples or upload a file."""
+
+
+def _engine(state: Engine | None) -> Engine:
+    return state or ENGINE
+
+
+def _framework_key(label: str) -> str:
+    return FRAMEWORKS.get(label, label)
+
+
+def _example_calibration(audio, engine: Engine, modality: str, framework: str):
+    """The example voices all come from one held-out speaker: calibrate them with that speaker's neutral example,
+    exactly as a user calibrates with their own neutral recording. None for any other input."""
+    if not audio or not isinstance(audio, str) or not Path(audio).is_file() or "neutral" not in EXAMPLE_HASHES:
+        return None
+    digest = hashlib.sha256(Path(audio).read_bytes()).hexdigest()
+    if digest not in EXAMPLE_HASHES.values():
+        return None
+    return _example_offset(engine.model(modality, framework).config.encoders["audio"])
+
+
+@functools.lru_cache(maxsize=4)
+def _example_offset(encoder_name: str) -> np.ndarray:
+    reference = load_audio(str(EXAMPLES_BY_NAME["neutral"])).samples
+    return SpeakerCalibration.from_reference(load_encoder(encoder_name), [reference]).offset
+
+
+def search(audio, text, modality, framework, top_k, calibration, engine_state):
+    """The retrieval behind the UI and the `search` API endpoint."""
+    engine = _engine(engine_state)
+    notes = []
+    if calibration is None and modality != "text":
+        calibration = _example_calibration(audio, engine, modality, _framework_key(framework))
+        if calibration is not None:
+            notes.append("Example voice: calibrated with the same speaker's neutral example.")
+    try:
+        result = engine.search(audio=audio or None, text=text, modality=modality, framework=_framework_key(framework),
+                               top_k=int(top_k), calibration=calibration)  # fmt: skip
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
+    index = engine.indexes[(modality, _framework_key(framework))]
+    players, whys = [], []
+    for i in range(MAX_K):
+        if i < len(result.hits):
+            h = result.hits[i]
+            value = h.path if _servable(h.path) else _decoded(h.path)
+            players.append(gr.Audio(value=value, label=f"#{i + 1} · {h.mood} · similarity {h.score:.2f}", visible=True))
+            whys.append(gr.Markdown(f"`{h.clip_id}` — {h.why}", visible=True))
+        else:
+            players.append(gr.Audio(value=None, visible=False))
+            whys.append(gr.Markdown("", visible=False))
+    heard = f"**Transcript:** {result.transcript}" if result.transcript else "*No transcript (audio-only model).*"
+    where = f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}"
+    notices = "\n".join([f"⚠️ {n}" for n in result.notices] + [f"ℹ️ {n}" for n in notes])
+    return [notices, heard, result.emotions, where, library_map(index, result), va_plane(index, result),
+            result.to_dict(), *players, *whys]  # fmt: skip
+
+
+def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
+    """Switching model re-runs the last query without re-recording; nothing to do before the first query."""
+    if not audio and not (text or "").strip():
+        return [gr.skip()] * (7 + 2 * MAX_K)
+    return search(audio, text, modality, framework, top_k, calibration, engine_state)
+
+
+def _decoded(path: str):
+    clip = load_audio(path, MUSIC_SAMPLE_RATE, min_seconds=0.1, max_seconds=10.0, trim_silence=False)
+    return MUSIC_SAMPLE_RATE, clip.samples
+
+
+def calibrate(reference, engine_state):
+    """A neutral recording of the user's own voice -> feature offset kept in this session only."""
+    engine = _engine(engine_state)
+    if not reference:
+        raise gr.Error("Record a few seconds of calm, neutral speech first.")
+    name = next(m.config.encoders["audio"] for m in engine.models.values() if m.config.modality == "audio")
+    try:
+        clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
+        cal = SpeakerCalibration.from_reference(load_encoder(name), [clip.samples])
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    return cal.offset, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
+
+
+def use_folder(folder, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's documented idiom
+    """Index a folder of the user's music (folder-per-mood, or flat: moods predicted) for this session."""
+    path = Path((folder or "").strip()).expanduser()
+    if not path.is_dir():
+        raise gr.Error(f"Not a folder: {folder!r}")
+    try:
+        engine = Engine(CHECKPOINTS, path)
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    n = len(next(iter(engine.indexes.values())).records)
+    return engine, f"✅ Using {n} clips from `{path}` in this session."
+
+
+def enable(audio, text):
+    return gr.Button(interactive=bool(audio) or bool((text or "").strip()))
+
+
+def build(engine: Engine) -> gr.Blocks:
+    with gr.Blocks(title="s2m — music for the emotion in your voice") as demo:
+        engine_state = gr.State(None)  # a per-session library, when the user picks one
+        calibration = gr.State(None)  # a per-session speaker calibration
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=4):
+                audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
+                                 elem_id="query-audio")  # fmt: skip
+                text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4)
+                if EXAMPLES:
+                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio], label="Example voices (held-out speaker)",
+                                example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
+                modality = gr.Radio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
+                                    info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
+                labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
+                framework = gr.Radio(labels, value=labels[-1], label="Training framework")
+                top_k = gr.Slider(1, MAX_K, value=5, step=1, label="Clips to show")
+                submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
+                notices = gr.Markdown(elem_id="notices")
+                with gr.Accordion("Calibrate to my voice (optional)", open=False):
+                    gr.Markdown("Record 3–5 s of calm, neutral speech. Your features are then read relative to your "
+                                "own voice. Kept in this browser session only.")  # fmt: skip
+                    reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference")
+                    cal_button = gr.Button("Calibrate")
+                    cal_status = gr.Markdown()
+                if not ON_SPACE:
+                    with gr.Accordion("Use my own music folder", open=False):
+                        folder = gr.Textbox(label="Folder on this computer (one sub-folder per mood, or a flat folder)")
+                        folder_button = gr.Button("Index folder")
+                        folder_status = gr.Markdown()
+            with gr.Column(scale=6):
+                heard = gr.Markdown(elem_id="heard")
+                emotions = gr.Label(label="Emotion in your voice", num_top_classes=4, elem_id="emotions")
+                where = gr.Markdown()
+                with gr.Tabs():
+                    with gr.Tab("Emotion map"):
+                        map_plot = gr.Plot(value=library_map(engine.indexes[_first(engine)]), elem_id="map")
+                    with gr.Tab("Valence–arousal plane"):
+                        va_plot = gr.Plot(value=va_plane(engine.indexes[_first(engine)]), elem_id="va-plane")
+                gr.Markdown("### Music for you")
+                players, whys = [], []
+                for i in range(MAX_K):
+                    players.append(gr.Audio(visible=False, interactive=False, elem_id=f"result-{i}"))
+                    whys.append(gr.Markdown(visible=False))
+                with gr.Accordion("Raw result (JSON, as the `search` API returns it)", open=False):
+                    raw = gr.JSON()
+        inputs = [audio, text, modality, framework, top_k, calibration, engine_state]
+        outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
+        audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
+        text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
+        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2)
+        modality.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2)
+        framework.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2)
+        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
+        if not ON_SPACE:
+            folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private")
+    return demo
+
+
+def _first(engine: Engine):
+    return next(iter(engine.indexes))
+
+
+def warm_up(engine: Engine) -> None:
+    """Load every encoder and run one query per modality, so the first visitor does not wait."""
+    if not EXAMPLES:
+        return
+    for modality in engine.modalities:
+        engine.search(audio=str(EXAMPLES[0]), modality=modality, framework=engine.frameworks[0])
+
+
+ENGINE: Engine | None = None
+_ALLOWED: list[Path] = [LIBRARY_DIR]
+
+
+def _servable(path: str) -> bool:
+    """Gradio serves files only from allowed folders; clips elsewhere (a folder picked in the UI) go out decoded."""
+    return any(Path(path).resolve().is_relative_to(p.resolve()) for p in _ALLOWED)
+
+
+def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOINTS, warm: bool = True) -> gr.Blocks:
+    """Build the engine and the UI (tests call this and launch in-process)."""
+    global ENGINE
+    ENGINE = Engine(Path(checkpoints), Path(library))
+    _ALLOWED.append(Path(library))
+    if warm:
+        warm_up(ENGINE)
+    return build(ENGINE).queue(default_concurrency_limit=2, max_size=32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="s2m demo")
+    parser.add_argument("--library", default=os.environ.get("S2M_LIBRARY", str(LIBRARY_DIR)),
+                        help="the bundled library, a folder with metadata.csv, or a folder of audio")  # fmt: skip
+    parser.add_argument("--checkpoints", default=str(CHECKPOINTS))
+    parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    args = parser.parse_args()
+    demo = create(args.library, args.checkpoints)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, head=HEAD,
+                allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft())  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Plotly figures of the library: the UMAP map of the joint space and the valence–arousal plane."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .emotions import colour, va
+from .search import LibraryIndex, Result
+
+STAR = dict(symbol="star", size=26, color="#FFD700", line=dict(color="black", width=2))
+
+
+def _layout(fig, title: str, xaxis: dict, yaxis: dict):
+    fig.update_layout(title=title, template="plotly_white", height=520, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(title="mood", itemsizing="constant"), xaxis=xaxis, yaxis=yaxis)  # fmt: skip
+    return fig
+
+
+def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, result: Result | None, qx, qy):
+    import plotly.graph_objects as go
+
+    hit_ids = {h.clip_id for h in result.hits} if result else set()
+    for mood in sorted(set(index.moods)):
+        rows = [i for i, m in enumerate(index.moods) if m == mood]
+        fig.add_trace(go.Scatter(
+            x=xs[rows], y=ys[rows], mode="markers", name=mood, customdata=[index.clip_ids[i] for i in rows],
+            marker=dict(symbol="circle", size=9, color=colour(mood), opacity=0.85, line=dict(width=0.5, color="white")),
+            hovertemplate="%{customdata}<br>" + mood + "<extra></extra>",
+        ))  # fmt: skip
+    if result:
+        rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
+        fig.add_trace(go.Scatter(
+            x=xs[rows], y=ys[rows], mode="markers", name=f"top {len(rows)}",
+            marker=dict(symbol="circle-open", size=18, color="black", line=dict(width=2.5)),
+            customdata=[f"{index.clip_ids[i]} ({index.moods[i]})" for i in rows],
+            hovertemplate="result: %{customdata}<extra></extra>",
+        ))  # fmt: skip
+        label = max(result.emotions, key=result.emotions.get) if result.emotions else "query"
+        fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", name="your query", marker=STAR,
+                                 hovertemplate=f"your query (≈ {label})<extra></extra>"))  # fmt: skip
+    return fig
+
+
+def library_map(index: LibraryIndex, result: Result | None = None):
+    """The library in 2-D (UMAP of the joint-space music embeddings); the query as a star, results ringed."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    qx, qy = (result.x, result.y) if result else (None, None)
+    _moods_and_query(fig, index.coords[:, 0], index.coords[:, 1], index, result, qx, qy)
+    axis = dict(showticklabels=False, title="", zeroline=False)
+    return _layout(fig, "Emotion map of the library (UMAP of the joint space)", axis, axis)
+
+
+def va_plane(index: LibraryIndex, result: Result | None = None):
+    """The same clips at their mood's (valence, arousal), jittered; the query at its predicted VA point."""
+    import plotly.graph_objects as go
+
+    rng = np.random.default_rng(0)  # fixed jitter: the picture never moves between queries
+    points = np.array([va(m) if m else (0.5, 0.5) for m in index.moods]) + rng.normal(0, 0.015, (len(index.moods), 2))
+    fig = go.Figure()
+    qx, qy = (result.valence, result.arousal) if result else (None, None)
+    _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy)
+    return _layout(fig, "Valence–arousal plane (NRC-VAD lexicon)", dict(title="valence →", range=[-0.05, 1.05]),
+                   dict(title="arousal →", range=[-0.05, 1.05]))  # fmt: skip

@@ -1,0 +1,243 @@
+"""Retrieval: a spoken or typed query -> the joint space -> the library ranked by cosine similarity.
+
+:class:`LibraryIndex` holds one model's view of a music library: L2-normalised clip embeddings ``(N, 64)`` and a
+2-D UMAP map of them, cached on disk under a hash of what produced them (model weights, library files, encoder),
+so the app only computes the query. A query is placed on the map by the similarity-weighted mean of its nearest
+clips' positions (UMAP's own initialisation of ``transform``): deterministic and well under a millisecond.
+
+:class:`Engine` loads every checkpoint in a folder and answers :meth:`Engine.search`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import heads
+from .audio import SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
+from .data.library import LIBRARY_DIR, read_metadata
+from .data.readers import read_folder
+from .data.records import DatasetError, Record
+from .emotions import va
+from .encoders import load as load_encoder
+from .encoders import transcribe
+from .features import record_features
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "checkpoints"
+INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library; user libraries go to data/index
+MAX_TEXT_CHARS = 1000
+NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax temperature on cosine
+NEAR_FRACTION = 0.15  # star placement: neighbours within this share of the map's extent of the best match
+FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + EmoSim": "triplet_emosim"}
+
+
+@dataclass
+class Hit:
+    """One retrieved clip. score: cosine in [-1, 1]. x, y: its map position."""
+
+    clip_id: str
+    path: str
+    mood: str
+    score: float
+    valence: float
+    arousal: float
+    why: str
+    x: float
+    y: float
+
+
+@dataclass
+class Result:
+    """Everything the UI shows for one query; ``to_dict`` is the API's JSON."""
+
+    modality: str
+    framework: str
+    transcript: str | None
+    emotions: dict[str, float]  # speech label -> probability
+    valence: float
+    arousal: float
+    x: float
+    y: float
+    hits: list[Hit]
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready; each hit's server path becomes ``file`` (the clip's file name): no server paths leak, and
+        clients that treat a ``path`` key as a file to download (gradio_client does) see plain data."""
+        out = asdict(self)
+        for hit in out["hits"]:
+            hit["file"] = Path(hit.pop("path")).name
+        return out
+
+
+class LibraryIndex:
+    """One model's embeddings and 2-D map of a library (``records`` with labels, or "" to predict)."""
+
+    def __init__(self, model: heads.JointModel, records: Sequence[Record], clip_ids: Sequence[str], library_id: str,
+                 cache_dir: Path):  # fmt: skip
+        self.records, self.clip_ids = list(records), list(clip_ids)
+        music_encoder = model.config.encoders["music"]
+        feats = record_features(self.records, music_encoder, cache_dir / "features")
+        self.embeddings = model.project("music", feats)
+        protos = model.config.training.get("music_prototypes", {})
+        if protos and any(not r.label for r in self.records):  # unlabelled library: predict moods
+            names, mat = list(protos), np.asarray(list(protos.values()), np.float32)
+            guess = [names[i] for i in np.argmax(self.embeddings @ mat.T, axis=1)]
+            pairs = zip(self.records, guess, strict=True)
+            self.records = [Record(r.path, r.label or g, r.group, r.split) for r, g in pairs]
+        self.moods = [r.label for r in self.records]
+        key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v1").hexdigest()[:20]
+        path = self.map_path = cache_dir / f"map-{key}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as f:
+                self.coords = f["coords"]
+        else:
+            self.coords = umap_coords(self.embeddings)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, coords=self.coords)
+
+    def place(self, query: np.ndarray) -> tuple[float, float]:
+        """Map position of an L2-normalised ``(64,)`` query: the softmax-weighted mean of its nearest clips'
+        positions, keeping only neighbours that lie near the best match on the map (so a query whose neighbours
+        straddle two clusters lands by its best match, not in the empty space between them)."""
+        sims = self.embeddings @ query
+        top = np.argsort(-sims, kind="stable")[:NEIGHBOURS]
+        extent = float(np.ptp(self.coords, axis=0).max()) or 1.0
+        near = np.linalg.norm(self.coords[top] - self.coords[top[0]], axis=1) <= NEAR_FRACTION * extent
+        top = top[near]
+        w = np.exp((sims[top] - sims[top].max()) / TEMPERATURE)
+        x, y = (w[:, None] * self.coords[top]).sum(0) / w.sum()
+        return float(x), float(y)
+
+
+def umap_coords(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
+    """float32 ``(N, 2)`` UMAP (cosine metric, seeded, single-threaded so it is reproducible)."""
+    import umap
+
+    n = len(embeddings)
+    reducer = umap.UMAP(n_neighbors=min(15, max(2, n - 1)), min_dist=0.3, metric="cosine", random_state=seed,
+                        n_jobs=1, init="spectral" if n > 10 else "random")  # fmt: skip
+    return reducer.fit_transform(embeddings).astype(np.float32)
+
+
+class Engine:
+    """Every checkpoint under ``checkpoints`` and one music library; :meth:`search` answers queries."""
+
+    def __init__(self, checkpoints: Path = CHECKPOINTS, library: Path | str = LIBRARY_DIR,
+                 index_dir: Path | None = None, progress: bool = False):  # fmt: skip
+        folders = sorted(p for p in Path(checkpoints).iterdir() if (p / heads.CONFIG_FILE).exists())
+        if not folders:
+            raise FileNotFoundError(f"No checkpoints under {checkpoints}: train one with `python -m s2m evaluate "
+                                    "--save-checkpoints checkpoints`")  # fmt: skip
+        self.models = {}
+        for folder in folders:
+            model = heads.load(folder)
+            framework = model.config.training.get("config", {}).get("framework", model.config.framework)
+            self.models[(model.config.modality, framework)] = model
+        self.library = Path(library)
+        records, clip_ids, library_id, default_index = self._library_records()
+        self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
+        self.indexes = {key: LibraryIndex(m, records, clip_ids, library_id, self.index_dir)
+                        for key, m in self.models.items()}  # fmt: skip
+
+    def _library_records(self) -> tuple[list[Record], list[str], str, bool]:
+        """(records, clip ids, an id of the library's content, whether it is the bundled library)."""
+        if (self.library / "metadata.csv").exists():
+            rows = read_metadata(self.library)
+            records = [Record(str(self.library / r.path), r.mood, r.group, r.split) for r in rows]
+            ident = hashlib.sha256((self.library / "metadata.csv").read_bytes()).hexdigest()
+            return records, [r.clip_id for r in rows], ident, self.library.resolve() == LIBRARY_DIR.resolve()
+        try:
+            records = read_folder(self.library, labelled=True)
+        except DatasetError:  # files directly in the folder: moods will be predicted
+            records = read_folder(self.library, labelled=False)
+        return records, [r.group for r in records], json.dumps([r.path for r in records]), False
+
+    @property
+    def modalities(self) -> list[str]:
+        return sorted({m for m, _ in self.models}, key=["audio", "text", "fusion"].index)
+
+    @property
+    def frameworks(self) -> list[str]:
+        return [f for f in ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
+                if any(k[1] == f for k in self.models)]  # fmt: skip
+
+    def model(self, modality: str, framework: str) -> heads.JointModel:
+        try:
+            return self.models[(modality, framework)]
+        except KeyError:
+            known = ", ".join(f"{m}/{f}" for m, f in self.models)
+            raise ValueError(f"No model for modality {modality!r} and framework {framework!r}; have {known}") from None
+
+    def query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
+                       calibration: np.ndarray | None) -> tuple[np.ndarray, str | None]:  # fmt: skip
+        """Speech-side input ``(1, speech_dim)`` for ``model`` and the transcript used (if any)."""
+        modality, transcript, parts = model.config.modality, None, []
+        if modality in ("audio", "fusion"):
+            if clip is None:
+                raise AudioError(f"The {modality} model needs a recording: record or upload your voice.")
+            audio = load_encoder(model.config.encoders["audio"]).embed([clip.samples])
+            offset = model.config.training.get("population_offset")
+            if calibration is not None:
+                offset = calibration
+            parts.append(audio - np.asarray(offset, np.float32) if offset is not None else audio)
+        if modality in ("text", "fusion"):
+            if not text and clip is not None:
+                text = transcribe(clip.samples, clip.sample_rate)
+            if not text or not text.strip():
+                raise AudioError("No words to read: type a sentence, or record one that contains speech.")
+            transcript = text
+            parts.append(load_encoder(model.config.encoders["text"]).embed([text]))
+        return np.concatenate(parts, axis=1), transcript
+
+    def search(self, audio=None, text: str | None = None, modality: str = "audio", framework: str = "triplet_emosim",
+               top_k: int = 5, calibration: np.ndarray | None = None) -> Result:  # fmt: skip
+        """Rank the library for a query. ``audio``: anything :func:`s2m.audio.load_audio` takes (or a decoded
+        :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion). Raises ``AudioError`` /
+        ``ValueError`` with a message for the user."""
+        model = self.model(modality, framework)
+        notices = []
+        text = (text or "").strip() or None
+        if text and len(text) > MAX_TEXT_CHARS:
+            text = text[:MAX_TEXT_CHARS]
+            notices.append(f"The text was cut to its first {MAX_TEXT_CHARS} characters.")
+        clip = audio if isinstance(audio, Clip) or audio is None else load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)
+        if clip is not None and clip.notice():
+            notices.append(clip.notice())
+        if clip is None and text is None:
+            raise AudioError("Nothing to search with: record or upload speech, or type a sentence.")
+        features, transcript = self.query_features(model, clip, text, calibration)
+        query = model.project("speech", features)[0]
+        index = self.indexes[(modality, framework)]
+        emotions, (v, a) = self.emotions(model, query)
+        scores = index.embeddings @ query
+        order = np.argsort(-scores, kind="stable")[: max(1, int(top_k))]
+        top_label = max(emotions, key=emotions.get)
+        hits = []
+        for i in order:
+            r = index.records[i]
+            cv, ca = va(r.label) if r.label else (float("nan"), float("nan"))
+            why = f"query ≈ {top_label} (V {v:.2f}, A {a:.2f}); clip = {r.label} (V {cv:.2f}, A {ca:.2f})"
+            hits.append(Hit(index.clip_ids[i], r.path, r.label, float(scores[i]), cv, ca, why,
+                            float(index.coords[i, 0]), float(index.coords[i, 1])))  # fmt: skip
+        x, y = index.place(query)
+        return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices)
+
+    @staticmethod
+    def emotions(model: heads.JointModel, query: np.ndarray, temperature: float = 0.1):
+        """(softmax over speech-label prototypes, the probability-weighted VA point of those labels)."""
+        protos = model.config.training.get("speech_prototypes", {})
+        if not protos:
+            return {}, (float("nan"), float("nan"))
+        labels = list(protos)
+        logits = np.asarray(list(protos.values()), np.float32) @ query / temperature
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        point = np.asarray([va(lab, model.config.va_table) for lab in labels]).T @ p
+        return {lab: float(q) for lab, q in zip(labels, p, strict=True)}, (float(point[0]), float(point[1]))

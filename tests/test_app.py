@@ -1,0 +1,167 @@
+"""The retrieval behind the UI, the `search` API through gradio_client, and bad inputs; the app keeps serving."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2m.audio import AudioError
+from s2m.data import LIBRARY_DIR, read_metadata
+from s2m.search import Engine
+
+from .conftest import tone
+
+EXAMPLES = LIBRARY_DIR.parents[0] / "examples"
+LIBRARY_IDS = {r.clip_id for r in read_metadata(LIBRARY_DIR)}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine()
+
+
+@pytest.mark.parametrize("modality", ["audio", "text", "fusion"])
+def test_engine_returns_documented_structure(engine, modality):
+    result = engine.search(audio=str(EXAMPLES / "sad.wav"), modality=modality, framework="triplet", top_k=4)
+    d = result.to_dict()
+    assert {"modality", "framework", "transcript", "emotions", "valence", "arousal", "x", "y", "hits"} <= set(d)
+    assert len(d["hits"]) == 4 and {h["clip_id"] for h in d["hits"]} <= LIBRARY_IDS
+    scores = [h["score"] for h in d["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    assert abs(sum(d["emotions"].values()) - 1) < 1e-4 and 0 <= d["valence"] <= 1 and 0 <= d["arousal"] <= 1
+    assert all(h["why"].startswith("query ≈") and h["file"].endswith(".mp3") for h in d["hits"])
+    assert (d["transcript"] is None) == (modality == "audio")
+    if modality != "audio":
+        assert "miss her" in d["transcript"].lower()
+
+
+def test_star_placement_is_stable_and_fast(engine):
+    import time
+
+    a = engine.search(audio=str(EXAMPLES / "angry.wav"), framework="triplet_emosim")
+    b = engine.search(audio=str(EXAMPLES / "angry.wav"), framework="triplet_emosim")
+    assert (a.x, a.y) == (b.x, b.y)
+    index = engine.indexes[("audio", "triplet_emosim")]
+    query = index.embeddings[0]
+    start = time.perf_counter()
+    for _ in range(100):
+        index.place(query)
+    assert (time.perf_counter() - start) / 100 < 0.1
+
+
+@pytest.mark.parametrize("voice, matching, opposite", [("angry", "angry", "tender"), ("sad", "sad", "happy")])
+def test_voice_ranks_matching_music_above_opposite(engine, voice, matching, opposite):
+    from app import _example_offset
+
+    offset = _example_offset("egemaps")  # the example speaker's neutral recording
+    result = engine.search(
+        audio=str(EXAMPLES / f"{voice}.wav"), framework="triplet_emosim", calibration=offset, top_k=len(LIBRARY_IDS)
+    )
+    mean = lambda mood: np.mean([h.score for h in result.hits if h.mood == mood])  # noqa: E731
+    assert mean(matching) > mean(opposite) + 0.1
+    assert max(result.emotions, key=result.emotions.get) == voice
+
+
+def test_engine_rejects_bad_queries_with_messages(engine):
+    with pytest.raises(AudioError, match="Nothing to search"):
+        engine.search()
+    with pytest.raises(AudioError, match="needs a recording"):
+        engine.search(text="hello there", modality="audio", framework="triplet")
+    with pytest.raises(ValueError, match="No model"):
+        engine.search(text="hello", modality="text", framework="nope")
+    long_text = "I am so happy today. " * 400
+    assert engine.search(text=long_text, modality="text", framework="triplet").notices
+
+
+def test_own_folder_labelled_and_unlabelled(tmp_path):
+    for i, mood in enumerate(["sad", "sad", "happy", "happy"]):
+        _mk(tmp_path / "lab" / mood / f"clip{i}.wav", i)
+    labelled = Engine(library=tmp_path / "lab", index_dir=tmp_path / "index")
+    assert labelled.indexes[("audio", "triplet")].moods == ["happy", "happy", "sad", "sad"]
+    for i in range(4):
+        _mk(tmp_path / "flat" / f"song{i}.wav", i)
+    engine = Engine(library=tmp_path / "flat", index_dir=tmp_path / "index")
+    index = engine.indexes[("audio", "triplet")]
+    assert all(index.moods) and index.coords.shape == (4, 2)  # moods predicted by the music head
+    result = engine.search(audio=str(EXAMPLES / "happy.wav"), framework="triplet", top_k=2)
+    assert {h.clip_id for h in result.hits} <= {f"song{i}" for i in range(4)}
+
+
+def _mk(path, i):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 22_050
+    t = np.arange(rate * 3) / rate
+    beat = (np.sin(2 * np.pi * (2 + i) * t) > 0.9).astype(np.float32)
+    noise = np.random.default_rng(i).normal(size=len(t))
+    sf.write(
+        path, (tone(3.0, rate, freq=150 + 60 * i, amp=0.1 + 0.1 * i) + 0.3 * beat * noise).astype(np.float32), rate
+    )
+    return path
+
+
+# --- the Gradio app, launched in-process -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    from gradio_client import Client
+
+    import app
+
+    demo = app.create(warm=False)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, allowed_paths=[str(p) for p in app._ALLOWED])
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def _search(client, audio=None, text="", modality="audio", framework="Triplet + EmoSim", k=5):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(audio)) if audio else None, text, modality, framework, k, api_name="/search")
+
+
+def test_api_search_returns_library_clips(client):
+    out = _search(client, EXAMPLES / "happy.wav")
+    result = out[6]
+    assert [h["clip_id"] for h in result["hits"]] and {h["clip_id"] for h in result["hits"]} <= LIBRARY_IDS
+    players = [o for o in out[7:17] if isinstance(o, dict) and o.get("visible")]
+    assert len(players) == 5 and all(p["value"] for p in players)
+    assert "calibrated" in out[0]  # example voices use the example speaker's neutral recording
+    text = _search(client, text="We lost everything in the fire.", modality="text", framework="Triplet")
+    assert text[6]["transcript"] == "We lost everything in the fire." and len(text[6]["hits"]) == 5
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: sf.write(p, np.zeros(16_000, np.float32), 16_000), "silent"),
+        (lambda p: sf.write(p, tone(0.05, 16_000), 16_000), "too short"),
+        (lambda p: sf.write(p, np.full(16_000, np.nan, np.float32), 16_000, subtype="FLOAT"), "NaN"),
+        (lambda p: p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 50), "not an audio file"),
+        (lambda p: p.write_text("just some text, not audio"), "not an audio file"),
+    ],
+)
+def test_bad_audio_gives_message_and_app_keeps_serving(client, tmp_path, make, message):
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "bad.wav"
+    make(bad)
+    with pytest.raises(AppError, match=message):
+        _search(client, bad)
+    assert _search(client, EXAMPLES / "sad.wav")[6]["hits"]  # still serving
+
+
+def test_long_and_any_rate_uploads_are_accepted(client, tmp_path):
+    long = tmp_path / "long.flac"
+    sf.write(long, np.tile(tone(1.0, 8_000), 600), 8_000)  # 10 minutes at 8 kHz
+    out = _search(client, long)
+    assert "only the first 30.0 s" in out[0] and out[6]["hits"]
+    odd = tmp_path / "odd.wav"
+    sf.write(odd, np.stack([tone(2.0, 96_000)] * 2, axis=1), 96_000)
+    assert _search(client, odd)[6]["hits"]
+
+
+def test_empty_query_is_refused(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Nothing to search"):
+        _search(client, None, text="   ")

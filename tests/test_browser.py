@@ -1,0 +1,82 @@
+"""The real page in headless Chromium (Debian's package) via Playwright: an example query, and a fake microphone.
+
+Skips with a reason when no Chromium binary is found; CI installs one (see .ci/run).
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium)")]  # fmt: skip
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def url():
+    import app
+
+    demo = app.create(warm=False)
+    _, local_url, _ = demo.launch(prevent_thread_lock=True, quiet=True, head=app.HEAD,
+                                  allowed_paths=[str(p) for p in app._ALLOWED])  # fmt: skip
+    yield local_url
+    demo.close()
+
+
+def _page(playwright, url, extra_args=()):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + list(extra_args))
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    context.grant_permissions(["microphone"], origin=url.rstrip("/"))
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#submit", timeout=60_000)
+    return browser, page
+
+
+def _submit_and_check(page, tmp_path, name):
+    submit = page.locator("#submit")
+    page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+    submit.click()
+    page.get_by_text("#1 ·").first.wait_for(timeout=60_000)  # the first result's label
+    players = page.locator("[id^=result-]").filter(has_text="similarity")
+    assert players.count() == 5
+    assert page.locator("#map").get_by_text("your query").count() >= 1  # the star trace's legend entry
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+    return page.locator("#emotions").inner_text()
+
+
+def test_example_query_in_browser(url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _page(p, url)
+        page.get_by_text("angry", exact=True).first.click()  # the example button
+        emotions = _submit_and_check(page, tmp_path, "example")
+        assert "angry" in emotions
+        browser.close()
+
+
+def test_fake_microphone_records_and_retrieves(url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from s2m.audio import load_audio
+    from tests.test_app import EXAMPLES
+
+    voice = load_audio(str(EXAMPLES / "sad.wav"), trim_silence=False).samples
+    wav = tmp_path / "mic.wav"  # pad with silence: Chromium loops the file
+    sf.write(wav, np.concatenate([voice, np.zeros(48_000, np.float32)]), 16_000, subtype="PCM_16")
+    with sync_playwright() as p:
+        browser, page = _page(p, url, [f"--use-file-for-fake-audio-capture={wav}"])
+        audio = page.locator("#query-audio")
+        audio.get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_timeout(3_500)
+        audio.get_by_role("button", name="Stop", exact=True).click()
+        _submit_and_check(page, tmp_path, "microphone")
+        browser.close()
