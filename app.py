@@ -175,7 +175,9 @@ def build(engine: Engine) -> gr.Blocks:
                 modality = gr.Radio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
                                     info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
                 labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
-                framework = gr.Radio(labels, value=labels[-1], label="Training framework")
+                best = next(k for k, v in FRAMEWORKS.items() if v == engine.best_framework(engine.modalities[0]))
+                framework = gr.Radio(labels, value=best, label="Training framework",
+                                     info="default: the best on validation speakers")  # fmt: skip
                 top_k = gr.Slider(1, MAX_K, value=5, step=1, label="Clips to show")
                 submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
                 notices = gr.Markdown(elem_id="notices")

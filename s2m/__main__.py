@@ -116,7 +116,15 @@ def _train(args) -> None:
 def _evaluate(args) -> None:
     import json
 
-    from .evaluate import CORPUS_TEST_SETS, evaluate_model, load_data, markdown, run_protocol, summarise
+    from .evaluate import (
+        CORPUS_TEST_SETS,
+        evaluate_model,
+        load_data,
+        markdown,
+        per_label_precision,
+        run_protocol,
+        summarise,
+    )
     from .train import for_inference
 
     speech, music = _speech_records(args), _music_records(args)
@@ -148,6 +156,12 @@ def _evaluate(args) -> None:
             data = load_data(speech, music, config)
             rows += [{"framework": config.framework, "modality": config.modality, "seed": trained["seed"], **r}
                      for r in evaluate_model(model, data, test_sets)]  # fmt: skip
+            if args.per_emotion:
+                for name, groups in (test_sets or {"test": {r.group for r in speech if r.split == "test"}}).items():
+                    print(f"\n{folder.name}, {name}: per-emotion P@5 and the moods of the top-5 clips")
+                    for label, info in per_label_precision(model, data, groups).items():
+                        moods = ", ".join(f"{m} {n}" for m, n in info["top5_moods"].items())
+                        print(f"  {label:10s} P@5 {info['precision_at_5']:.2f}   top-5: {moods}")
         summary = summarise(rows)
     else:
         summary, models = run_protocol(speech, music, _base_config(args), args.frameworks, args.modalities,
@@ -231,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.add_argument("--save-checkpoints", default=None, help="save each seed-0 model under this folder")
     p.add_argument("--checkpoints", default=None, help="evaluate these saved checkpoints instead of training")
+    p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
     p.set_defaults(func=_evaluate)
 
     args = parser.parse_args(argv)

@@ -125,7 +125,7 @@ class JointModel(nn.Module):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        state = {k: v.detach().contiguous() for k, v in sorted(self.state_dict().items())}  # stable file bytes
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "s2m"})
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True) + "\n")
         return directory

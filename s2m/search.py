@@ -168,6 +168,15 @@ class Engine:
         return [f for f in ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
                 if any(k[1] == f for k in self.models)]  # fmt: skip
 
+    def best_framework(self, modality: str) -> str:
+        """The framework whose checkpoint scored best on validation (mean of P@5 and nDCG@5), never on test."""
+
+        def score(f):
+            valid = self.models[(modality, f)].config.training.get("valid", {})
+            return (valid.get("precision_at_k", 0) + valid.get("ndcg_at_k", 0)) / 2
+
+        return max((f for m, f in self.models if m == modality), key=score)
+
     def model(self, modality: str, framework: str) -> heads.JointModel:
         try:
             return self.models[(modality, framework)]
