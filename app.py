@@ -116,6 +116,30 @@ def search(audio, text, modality, framework, top_k, calibration, engine_state):
             result.to_dict(), *players, *whys]  # fmt: skip
 
 
+def check_query(audio, text, modality, framework, top_k, calibration, engine_state):
+    """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
+    the last answer (a failed search would mark every output as an error)."""
+    problem = ""
+    if audio:
+        try:
+            load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)
+        except AudioError as exc:
+            problem = str(exc)
+    elif not (text or "").strip():
+        problem = "Nothing to search with: record or upload speech, or type a sentence."
+    elif modality != "text":
+        problem = f"The {modality} model needs a recording: record or upload your voice, or choose the text model."
+    ok = gr.validate(True, "")
+    return [gr.validate(not problem, problem), ok, ok, ok, ok, ok, ok]
+
+
+def check_rerun(audio, text, *rest):
+    """Like :func:`check_query`, but switching model before any query is fine (nothing happens)."""
+    if not audio and not (text or "").strip():
+        return [gr.validate(True, "")] * 7
+    return check_query(audio, text, *rest)
+
+
 def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
     """Switching model re-runs the last query without re-recording; nothing to do before the first query."""
     if not audio and not (text or "").strip():
@@ -212,9 +236,9 @@ def build(engine: Engine) -> gr.Blocks:
         outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
-        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2)
-        modality.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2)
-        framework.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2)
+        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2, validator=check_query)
+        for control in (modality, framework):
+            control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2, validator=check_rerun)
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
         if not ON_SPACE:
             folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private")

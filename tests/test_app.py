@@ -141,11 +141,11 @@ def test_api_search_returns_library_clips(client):
     ],
 )
 def test_bad_audio_gives_message_and_app_keeps_serving(client, tmp_path, make, message):
-    from gradio_client.exceptions import AppError
+    from gradio_client.exceptions import ValidationError
 
     bad = tmp_path / "bad.wav"
     make(bad)
-    with pytest.raises(AppError, match=message):
+    with pytest.raises(ValidationError, match=f"audio: .*{message}"):
         _search(client, bad)
     assert _search(client, EXAMPLES / "sad.wav")[6]["hits"]  # still serving
 
@@ -161,7 +161,9 @@ def test_long_and_any_rate_uploads_are_accepted(client, tmp_path):
 
 
 def test_empty_query_is_refused(client):
-    from gradio_client.exceptions import AppError
+    from gradio_client.exceptions import ValidationError
 
-    with pytest.raises(AppError, match="Nothing to search"):
+    with pytest.raises(ValidationError, match="Nothing to search"):
         _search(client, None, text="   ")
+    with pytest.raises(ValidationError, match="needs a recording"):
+        _search(client, None, text="I am happy", modality="fusion")

@@ -80,3 +80,26 @@ def test_fake_microphone_records_and_retrieves(url, tmp_path):
         audio.get_by_role("button", name="Stop", exact=True).click()
         _submit_and_check(page, tmp_path, "microphone")
         browser.close()
+
+
+def test_bad_upload_shows_a_visible_error_and_page_keeps_working(url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    silent = tmp_path / "silence.wav"
+    sf.write(silent, np.zeros(32_000, np.float32), 16_000)
+    with sync_playwright() as p:
+        browser, page = _page(p, url)
+        audio = page.locator("#query-audio")
+        audio.get_by_label("Upload file").click()
+        with page.expect_file_chooser() as chooser:
+            audio.locator("button, [role=button], .upload-container, label").filter(has_text="Drop Audio").first.click()
+        chooser.value.set_files(str(silent))
+        page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+        page.locator("#submit").click()
+        message = page.get_by_text("The audio is silent").first
+        message.wait_for(timeout=30_000)  # shown on the audio input
+        assert message.is_visible()
+        page.screenshot(path=str(tmp_path / "error.png"))
+        page.get_by_text("sad", exact=True).first.click()  # an example still works afterwards
+        _submit_and_check(page, tmp_path, "after-error")
+        browser.close()
