@@ -60,6 +60,9 @@ def test_example_query_in_browser(url, tmp_path):
         page.get_by_text("angry", exact=True).first.click()  # the example button
         emotions = _submit_and_check(page, tmp_path, "example")
         assert "angry" in emotions
+        page.get_by_label("fusion").check()  # same recording, another model: re-runs without re-recording
+        page.locator("#heard strong", has_text="Transcript:").wait_for(timeout=60_000)
+        assert "dare you" in page.locator("#heard").inner_text().lower()
         browser.close()
 
 
