@@ -21,7 +21,7 @@ from s2m.data.library import LIBRARY_DIR
 from s2m.encoders import EncoderUnavailable, SpeakerCalibration
 from s2m.encoders import load as load_encoder
 from s2m.plots import library_map, va_plane
-from s2m.search import CHECKPOINTS, FRAMEWORKS, Engine
+from s2m.search import CHECKPOINTS, FRAMEWORKS, Engine, query_problem
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.wav"))
@@ -119,16 +119,12 @@ def search(audio, text, modality, framework, top_k, calibration, engine_state):
 def check_query(audio, text, modality, framework, top_k, calibration, engine_state):
     """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
     the last answer (a failed search would mark every output as an error)."""
-    problem = ""
+    problem = query_problem(bool(audio), text, modality)
     if audio:
         try:
-            load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)
+            load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)  # decoding is cheap (<= 30 s of audio)
         except AudioError as exc:
             problem = str(exc)
-    elif not (text or "").strip():
-        problem = "Nothing to search with: record or upload speech, or type a sentence."
-    elif modality != "text":
-        problem = f"The {modality} model needs a recording: record or upload your voice, or choose the text model."
     ok = gr.validate(True, "")
     return [gr.validate(not problem, problem), ok, ok, ok, ok, ok, ok]
 

@@ -149,7 +149,8 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
                     model.config.training["population_offset"] = data.offset.tolist()
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
-                results += [{"framework": framework, "modality": modality, "seed": seed, **r}
+                label = framework + ("+ranksim" if config.ranksim and "emosim" in framework else "")
+                results += [{"framework": label, "modality": modality, "seed": seed, **r}
                             for r in evaluate_model(model, data, test_sets)]  # fmt: skip
     return summarise(results), models
 

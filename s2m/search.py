@@ -76,6 +76,15 @@ class Result:
         return out
 
 
+def query_problem(has_audio: bool, text: str | None, modality: str) -> str | None:
+    """Why a query cannot run with this modality (a sentence for the user), or None when it can."""
+    if not has_audio and not (text or "").strip():
+        return "Nothing to search with: record or upload speech, or type a sentence."
+    if not has_audio and modality != "text":
+        return f"The {modality} model needs a recording: record or upload your voice, or choose the text model."
+    return None
+
+
 class LibraryIndex:
     """One model's embeddings and 2-D map of a library (``records`` with labels, or "" to predict)."""
 
@@ -184,13 +193,11 @@ class Engine:
             known = ", ".join(f"{m}/{f}" for m, f in self.models)
             raise ValueError(f"No model for modality {modality!r} and framework {framework!r}; have {known}") from None
 
-    def query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
+    def _query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
                        calibration: np.ndarray | None) -> tuple[np.ndarray, str | None]:  # fmt: skip
         """Speech-side input ``(1, speech_dim)`` for ``model`` and the transcript used (if any)."""
         modality, transcript, parts = model.config.modality, None, []
         if modality in ("audio", "fusion"):
-            if clip is None:
-                raise AudioError(f"The {modality} model needs a recording: record or upload your voice.")
             audio = load_encoder(model.config.encoders["audio"]).embed([clip.samples])
             offset = model.config.training.get("population_offset")
             if calibration is not None:
@@ -219,9 +226,10 @@ class Engine:
         clip = audio if isinstance(audio, Clip) or audio is None else load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)
         if clip is not None and clip.notice():
             notices.append(clip.notice())
-        if clip is None and text is None:
-            raise AudioError("Nothing to search with: record or upload speech, or type a sentence.")
-        features, transcript = self.query_features(model, clip, text, calibration)
+        problem = query_problem(clip is not None, text, modality)
+        if problem:
+            raise AudioError(problem)
+        features, transcript = self._query_features(model, clip, text, calibration)
         query = model.project("speech", features)[0]
         index = self.indexes[(modality, framework)]
         emotions, (v, a) = self.emotions(model, query)

@@ -48,7 +48,9 @@ class _TorchEncoder(Encoder):
     def _load(self, path: Path):
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()  # a frozen encoder loads silently
         self._torch = torch
         self.model = AutoModel.from_pretrained(str(path)).eval()
         self.config = self.model.config
