@@ -17,6 +17,7 @@ import gradio as gr
 import numpy as np
 
 from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
+from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
 from s2m.encoders import EncoderUnavailable, SpeakerCalibration
 from s2m.encoders import load as load_encoder
@@ -29,7 +30,7 @@ EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
 EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
 MAX_K = 10
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
-USER_ERRORS = (AudioError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
+USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
 
 # Browsers clean up microphone audio by default (echo cancellation, noise suppression, automatic gain), which
 # flattens exactly the loudness cues an emotion model reads; ask for the raw signal. Also: one clip plays at a time.
@@ -172,7 +173,10 @@ def use_folder(folder, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - G
     except USER_ERRORS as exc:
         raise gr.Error(str(exc)) from None
     n = len(next(iter(engine.indexes.values())).records)
-    return engine, f"✅ Using {n} clips from `{path}` in this session."
+    skipped = (
+        f" Skipped {len(engine.skipped)} unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
+    )
+    return engine, f"✅ Using {n} clips from `{path}` in this session.{skipped}"
 
 
 def enable(audio, text):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import heads
-from .audio import SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
+from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
 from .data.library import LIBRARY_DIR, read_metadata
 from .data.readers import read_folder
 from .data.records import DatasetError, Record
@@ -125,6 +125,15 @@ class LibraryIndex:
         return float(x), float(y)
 
 
+def _playable(path: str) -> bool:
+    """Whether a user's file decodes to at least 1 s of sound (unreadable, empty or silent files are skipped)."""
+    try:
+        load_audio(path, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, trim_silence=False)
+    except AudioError:
+        return False
+    return True
+
+
 def umap_coords(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
     """float32 ``(N, 2)`` UMAP (cosine metric, seeded, single-threaded so it is reproducible)."""
     import umap
@@ -139,7 +148,7 @@ class Engine:
     """Every checkpoint under ``checkpoints`` and one music library; :meth:`search` answers queries."""
 
     def __init__(self, checkpoints: Path = CHECKPOINTS, library: Path | str = LIBRARY_DIR,
-                 index_dir: Path | None = None, progress: bool = False):  # fmt: skip
+                 index_dir: Path | None = None):  # fmt: skip
         folders = sorted(p for p in Path(checkpoints).iterdir() if (p / heads.CONFIG_FILE).exists())
         if not folders:
             raise FileNotFoundError(f"No checkpoints under {checkpoints}: train one with `python -m s2m evaluate "
@@ -150,6 +159,7 @@ class Engine:
             framework = model.config.training.get("config", {}).get("framework", model.config.framework)
             self.models[(model.config.modality, framework)] = model
         self.library = Path(library)
+        self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
         self.indexes = {key: LibraryIndex(m, records, clip_ids, library_id, self.index_dir)
@@ -166,7 +176,11 @@ class Engine:
             records = read_folder(self.library, labelled=True)
         except DatasetError:  # files directly in the folder: moods will be predicted
             records = read_folder(self.library, labelled=False)
-        return records, [r.group for r in records], json.dumps([r.path for r in records]), False
+        usable = [r for r in records if _playable(r.path)]
+        self.skipped = [Path(r.path).name for r in records if r not in usable]
+        if not usable:
+            raise DatasetError(f"None of the {len(records)} audio files under {self.library} could be read.")
+        return usable, [r.group for r in usable], json.dumps([r.path for r in usable]), False
 
     @property
     def modalities(self) -> list[str]:

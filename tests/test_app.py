@@ -79,7 +79,9 @@ def test_own_folder_labelled_and_unlabelled(tmp_path):
     assert labelled.indexes[("audio", "triplet")].moods == ["happy", "happy", "sad", "sad"]
     for i in range(4):
         _mk(tmp_path / "flat" / f"song{i}.wav", i)
+    (tmp_path / "flat" / "broken.mp3").write_bytes(b"not really an mp3" * 10)
     engine = Engine(library=tmp_path / "flat", index_dir=tmp_path / "index")
+    assert engine.skipped == ["broken.mp3"]
     index = engine.indexes[("audio", "triplet")]
     assert all(index.moods) and index.coords.shape == (4, 2)  # moods predicted by the music head
     result = engine.search(audio=str(EXAMPLES / "happy.wav"), framework="triplet", top_k=2)
