@@ -88,12 +88,11 @@ def query_problem(has_audio: bool, text: str | None, modality: str) -> str | Non
 class LibraryIndex:
     """One model's embeddings and 2-D map of a library (``records`` with labels, or "" to predict)."""
 
-    def __init__(self, model: heads.JointModel, records: Sequence[Record], clip_ids: Sequence[str], library_id: str,
-                 cache_dir: Path):  # fmt: skip
+    def __init__(self, model: heads.JointModel, records: Sequence[Record], clip_ids: Sequence[str],
+                 features: np.ndarray, library_id: str, cache_dir: Path):  # fmt: skip
+        """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder."""
         self.records, self.clip_ids = list(records), list(clip_ids)
-        music_encoder = model.config.encoders["music"]
-        feats = record_features(self.records, music_encoder, cache_dir / "features")
-        self.embeddings = model.project("music", feats)
+        self.embeddings = model.project("music", features)
         protos = model.config.training.get("music_prototypes", {})
         if protos and any(not r.label for r in self.records):  # unlabelled library: predict moods
             names, mat = list(protos), np.asarray(list(protos.values()), np.float32)
@@ -162,8 +161,10 @@ class Engine:
         self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
-        self.indexes = {key: LibraryIndex(m, records, clip_ids, library_id, self.index_dir)
-                        for key, m in self.models.items()}  # fmt: skip
+        features = {name: record_features(records, name, self.index_dir / "features")  # once per music encoder
+                    for name in {m.config.encoders["music"] for m in self.models.values()}}  # fmt: skip
+        self.indexes = {key: LibraryIndex(m, records, clip_ids, features[m.config.encoders["music"]], library_id,
+                                          self.index_dir) for key, m in self.models.items()}  # fmt: skip
 
     def _library_records(self) -> tuple[list[Record], list[str], str, bool]:
         """(records, clip ids, an id of the library's content, whether it is the bundled library)."""
