@@ -270,7 +270,8 @@ def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOI
     """Build the engine and the UI (tests call this and launch in-process)."""
     global ENGINE
     ENGINE = Engine(Path(checkpoints), Path(library))
-    _ALLOWED.append(Path(library))
+    if Path(library) not in _ALLOWED:
+        _ALLOWED.append(Path(library))
     if warm:
         warm_up(ENGINE)
     return build(ENGINE).queue(default_concurrency_limit=2, max_size=32)

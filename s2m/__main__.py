@@ -93,20 +93,24 @@ def _base_config(args):
                        lam=args.lam, ranksim=args.ranksim, epochs=args.epochs)  # fmt: skip
 
 
+def _test_sets(args):
+    """The corpus is tested per held-out voice; any other dataset on its whole test split."""
+    from .evaluate import CORPUS_TEST_SETS
+
+    return CORPUS_TEST_SETS if Path(args.speech_root) == SPEECH_DIR else None
+
+
 def _train(args) -> None:
     from dataclasses import replace
 
-    from .evaluate import CORPUS_TEST_SETS, evaluate_model, load_data, markdown, summarise
-    from .train import for_inference, train
+    from .evaluate import evaluate_model, framework_label, load_data, markdown, summarise, train_on
+    from .train import for_inference
 
     config = replace(_base_config(args), modality=args.modality, framework=args.framework, seed=args.seed)
     data = load_data(_speech_records(args), _music_records(args), config)
-    model, _ = train(config, data.speech, data.music, data.tags, progress=True)
-    if data.offset is not None:
-        model.config.training["population_offset"] = data.offset.tolist()
-    test_sets = CORPUS_TEST_SETS if Path(args.speech_root) == SPEECH_DIR else None
-    rows = [{"framework": config.framework, "modality": config.modality, "seed": config.seed, **r}
-            for r in evaluate_model(model, data, test_sets)]  # fmt: skip
+    model = train_on(config, data, progress=True)
+    rows = evaluate_model(model, data, _test_sets(args), framework=framework_label(config), modality=config.modality,
+                          seed=config.seed)  # fmt: skip
     model.config.training["test"] = rows
     print(markdown(summarise(rows)))
     out = for_inference(model).save(args.out or ROOT / "checkpoints" / f"{args.modality}-{args.framework}")
@@ -116,25 +120,17 @@ def _train(args) -> None:
 def _evaluate(args) -> None:
     import json
 
-    from .evaluate import (
-        CORPUS_TEST_SETS,
-        evaluate_model,
-        load_data,
-        markdown,
-        per_label_precision,
-        run_protocol,
-        summarise,
-    )
+    from .evaluate import evaluate_model, load_data, markdown, per_label_precision, run_protocol, summarise
     from .train import for_inference
 
     speech, music = _speech_records(args), _music_records(args)
-    test_sets = CORPUS_TEST_SETS if Path(args.speech_root) == SPEECH_DIR else None
+    test_sets = _test_sets(args)
     if args.checkpoints:
         from dataclasses import replace
 
         from .heads import load
 
-        rows = []
+        rows, loaded = [], {}
         for folder in sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists()):
             model = load(folder)
             trained = model.config.training["config"]
@@ -153,9 +149,16 @@ def _evaluate(args) -> None:
                     )
                 },
             )
-            data = load_data(speech, music, config)
-            rows += [{"framework": config.framework, "modality": config.modality, "seed": trained["seed"], **r}
-                     for r in evaluate_model(model, data, test_sets)]  # fmt: skip
+            key = (
+                config.modality,
+                config.audio_encoder,
+                config.text_encoder,
+                config.music_encoder,
+                config.calibrate,
+            )  # checkpoints of one modality share their features
+            data = loaded[key] = loaded.get(key) or load_data(speech, music, config)
+            rows += evaluate_model(model, data, test_sets, framework=config.framework, modality=config.modality,
+                                   seed=trained["seed"])  # fmt: skip
             if args.per_emotion:
                 for name, groups in (test_sets or {"test": {r.group for r in speech if r.split == "test"}}).items():
                     print(f"\n{folder.name}, {name}: per-emotion P@5 and the moods of the top-5 clips")

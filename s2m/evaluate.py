@@ -18,7 +18,7 @@ from .data.records import Record
 from .features import DEFAULT_CACHE, embed_items, record_features
 from .heads import JointModel
 from .metrics import classification_metrics, ranking_metrics, retrieval_targets
-from .train import FeatureSet, TrainConfig, calibrate_by_speaker, calibration_references, train
+from .train import FeatureSet, TrainConfig, calibrate_by_speaker, calibration_references, label_means, train
 
 METRICS = ("precision_at_k", "mrr", "ndcg_at_k")
 CORPUS_TEST_SETS = {"natural voice (Piper)": {"actor24"}, "espeak voice": {"actor23"}}
@@ -60,51 +60,68 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
 
 
 def _prototype_accuracy(train_emb, train_labels, test_emb, test_labels) -> float:
-    """Accuracy of nearest-prototype (mean normalised train embedding per label) classification."""
-    classes = sorted(set(train_labels))
-    protos = np.stack([train_emb[np.asarray(train_labels) == c].mean(0) for c in classes])
-    protos /= np.linalg.norm(protos, axis=1, keepdims=True) + 1e-12
+    """Accuracy of nearest-prototype classification (prototypes from :func:`s2m.train.label_means`)."""
+    classes, protos = label_means(train_emb, train_labels)
     pred = [classes[i] for i in np.argmax(test_emb @ protos.T, axis=1)]
     return classification_metrics(test_labels, pred)["accuracy"]
 
 
-def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None,
-                   seed: int = 0) -> list[dict]:  # fmt: skip
-    """One row per test set with P@5, MRR, nDCG@5 and classification accuracies.
+def _test_queries(data: Data, groups: set[str]) -> FeatureSet:
+    """Test-split speech of ``groups``, without the calibration references."""
+    test = (np.asarray(data.speech.splits) == "test") & ~data.reference
+    return data.speech.where(test & np.isin(data.speech.groups, list(groups)))
 
-    ``model=None`` scores a random ranking (the chance baseline, seeded).
+
+def framework_label(config: TrainConfig) -> str:
+    """How a run is named in result tables: the framework, plus "+ranksim" when the regulariser is RankSim."""
+    return config.framework + ("+ranksim" if config.ranksim and "emosim" in config.framework else "")
+
+
+def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointModel:
+    """:func:`s2m.train.train` on ``data``, recording the population calibration offset in the model's config."""
+    model, _ = train(config, data.speech, data.music, data.tags, progress=progress)
+    if data.offset is not None:
+        model.config.training["population_offset"] = data.offset.tolist()
+    return model
+
+
+def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None, *,
+                   chance_seed: int = 0, **labels) -> list[dict]:  # fmt: skip
+    """One row per test set with P@5, MRR, nDCG@5 and classification accuracies; ``labels`` (e.g. framework,
+    modality, seed) lead each row.
+
+    ``model=None`` scores a random ranking (the chance baseline, seeded by ``chance_seed``).
     """
-    queries = data.speech.where((np.asarray(data.speech.splits) == "test") & ~data.reference)
+    test = (np.asarray(data.speech.splits) == "test") & ~data.reference
+    test_sets = test_sets or {"test": {g for g, t in zip(data.speech.groups, test, strict=True) if t}}
     gallery = data.music.subset("test")
-    test_sets = test_sets or {"test": set(queries.groups)}
+    if model is not None:  # the same for every test set
+        m = model.project("music", gallery.features)
+        train_s, train_m = data.speech.subset("train"), data.music.subset("train")
+        train_s_emb, train_m_emb = model.project("speech", train_s.features), model.project("music", train_m.features)
+        music_accuracy = _prototype_accuracy(train_m_emb, train_m.labels, m, gallery.labels)
     rows = []
     for name, groups in test_sets.items():
-        q = queries.where(np.isin(queries.groups, list(groups)))
+        q = _test_queries(data, groups)
         if not q.labels:
             continue
         relevant, gains = retrieval_targets(q.labels, gallery.labels, model.config.va_table if model else "lexicon")
         if model is None:
-            scores = np.random.default_rng(seed).random(relevant.shape)
+            scores = np.random.default_rng(chance_seed).random(relevant.shape)
             row = {"speech_accuracy": float("nan"), "music_accuracy": float("nan")}
         else:
-            s, m = model.project("speech", q.features), model.project("music", gallery.features)
+            s = model.project("speech", q.features)
             scores = s @ m.T
-            train_s, train_m = data.speech.subset("train"), data.music.subset("train")
-            row = {
-                "speech_accuracy": _prototype_accuracy(model.project("speech", train_s.features), train_s.labels,
-                                                       s, q.labels),
-                "music_accuracy": _prototype_accuracy(model.project("music", train_m.features), train_m.labels,
-                                                      m, gallery.labels),
-            }  # fmt: skip
-        rows.append({"test_set": name, "queries": len(q.labels), "gallery": len(gallery.labels),
+            row = {"speech_accuracy": _prototype_accuracy(train_s_emb, train_s.labels, s, q.labels),
+                   "music_accuracy": music_accuracy}  # fmt: skip
+        rows.append({**labels, "test_set": name, "queries": len(q.labels), "gallery": len(gallery.labels),
                      **ranking_metrics(scores, relevant, gains, k=5), **row})  # fmt: skip
     return rows
 
 
 def per_label_precision(model: JointModel, data: Data, groups: set[str]) -> dict[str, dict[str, object]]:
     """Per speech emotion: P@5 and the moods of the top-5 clips (counts), for one test set."""
-    queries = data.speech.where((np.asarray(data.speech.splits) == "test") & ~data.reference)
-    q = queries.where(np.isin(queries.groups, list(groups)))
+    q = _test_queries(data, groups)
     gallery = data.music.subset("test")
     scores = model.project("speech", q.features) @ model.project("music", gallery.features).T
     relevant, _ = retrieval_targets(q.labels, gallery.labels, model.config.va_table)
@@ -131,27 +148,23 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
     from tqdm import tqdm
 
     results, models = [], {}
-    jobs = [(f, m) for m in modalities for f in frameworks]
     for modality in modalities:
         data = load_data(speech, music, replace(base, modality=modality), cache_dir)
         for seed in seeds:
-            results += [{"framework": "chance", "modality": modality, "seed": seed, **r}
-                        for r in evaluate_model(None, data, test_sets, seed)]  # fmt: skip
+            results += evaluate_model(None, data, test_sets, chance_seed=seed, framework="chance", modality=modality,
+                                      seed=seed)  # fmt: skip
             untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
             untrained, _ = train(untrained_config, data.speech, data.music)
-            results += [{"framework": "untrained heads", "modality": modality, "seed": seed, **r}
-                        for r in evaluate_model(untrained, data, test_sets)]  # fmt: skip
-        for framework in [f for f, m in jobs if m == modality]:
+            results += evaluate_model(untrained, data, test_sets, framework="untrained heads", modality=modality,
+                                      seed=seed)  # fmt: skip
+        for framework in frameworks:
             for seed in tqdm(seeds, desc=f"{framework}/{modality}", disable=not progress):
                 config = replace(base, modality=modality, framework=framework, seed=seed)
-                model, _ = train(config, data.speech, data.music, data.tags)
-                if data.offset is not None:
-                    model.config.training["population_offset"] = data.offset.tolist()
+                model = train_on(config, data)
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
-                label = framework + ("+ranksim" if config.ranksim and "emosim" in framework else "")
-                results += [{"framework": label, "modality": modality, "seed": seed, **r}
-                            for r in evaluate_model(model, data, test_sets)]  # fmt: skip
+                results += evaluate_model(model, data, test_sets, framework=framework_label(config),
+                                          modality=modality, seed=seed)  # fmt: skip
     return summarise(results), models
 
 

@@ -244,15 +244,18 @@ def train(
     return model, {"history": history, "mapping": mapping}
 
 
+def label_means(embeddings: np.ndarray, labels: list[str]) -> tuple[list[str], np.ndarray]:
+    """(sorted labels, ``(C, D)`` L2-normalised mean embedding per label): the nearest-prototype classifier."""
+    classes = sorted(set(labels))
+    labels_a = np.asarray(labels)
+    means = np.stack([embeddings[labels_a == c].mean(0) for c in classes])
+    return classes, means / (np.linalg.norm(means, axis=1, keepdims=True) + 1e-12)
+
+
 def prototypes(model: JointModel, side: str, data: FeatureSet) -> dict[str, list[float]]:
-    """Mean L2-normalised embedding per label (the app's emotion read-out and mood predictor), as JSON lists."""
-    emb = model.project(side, data.features)
-    labels = np.asarray(data.labels)
-    out = {}
-    for lab in sorted(set(data.labels)):
-        mean = emb[labels == lab].mean(0)
-        out[lab] = [round(float(v), 6) for v in mean / (np.linalg.norm(mean) + 1e-12)]
-    return out
+    """:func:`label_means` of a side's embeddings as JSON lists (the app's emotion read-out and mood predictor)."""
+    classes, means = label_means(model.project(side, data.features), data.labels)
+    return {c: [round(float(v), 6) for v in m] for c, m in zip(classes, means, strict=True)}
 
 
 def for_inference(model: JointModel) -> JointModel:
