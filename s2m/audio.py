@@ -2,8 +2,9 @@
 
 Sources are a file path, the bytes of a file, or ``(sample_rate, array)`` as Gradio's ``Audio`` component gives
 it (int16/int32/uint8/float, ``(N,)`` mono or ``(N, C)`` / ``(C, N)`` multichannel). Decoding uses ``soundfile``
-(wav, flac, ogg, opus, mp3), resampling uses ``torchaudio``. Loudness is never normalised: the absolute level is
-an emotion cue (anger is loud, sadness quiet), so the only scaling is a peak limit that prevents clipping.
+(wav, flac, ogg, opus, mp3), resampling uses ``torchaudio``. Decoding never normalises loudness (the only
+scaling is a peak limit that prevents clipping); :func:`normalise_level` is a separate, explicit step that speech
+models may choose.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ MUSIC_CLIP_SECONDS = 10.0  # s, length of one library clip (the paper's AudioSet
 SPEECH_MIN_SECONDS = 0.5  # s, shorter speech carries too little prosody to read an emotion from
 SPEECH_MAX_SECONDS = 30.0  # s, longer queries are cut (Whisper's window is 30 s)
 MIN_INPUT_RATE, MAX_INPUT_RATE = 8_000, 192_000  # Hz, accepted input sample rates
-SILENCE_DBFS = -60.0  # dBFS, a recording whose RMS is below this is called silent
+SILENCE_DBFS = -60.0  # dBFS, a recording whose loudest 20-ms frame stays below this is called silent
 TRIM_BELOW_PEAK_DB = 40.0  # dB, leading/trailing frames this far below the loudest frame are trimmed
+SPEECH_LEVEL_DBFS = -23.0  # dBFS, active speech level after :func:`normalise_level` (EBU R 128's programme level)
 
 AudioSource = str | Path | bytes | bytearray | tuple
 
@@ -85,14 +87,15 @@ def load_audio(
     peak = float(np.max(np.abs(mono)))
     if peak > 1.0:  # float input beyond full scale: limit the peak, keep relative loudness
         mono = mono / peak
-    if _rms_dbfs(mono) < SILENCE_DBFS:
-        raise AudioError("The audio is silent. Check that the microphone is on and speak closer to it.")
     truncated = max_seconds is not None and total_seconds > offset_seconds + max_seconds + 1e-3
     if max_seconds is not None:
         mono = mono[: int(round(max_seconds * rate))]
     samples = resample(mono, rate, sample_rate)
     if trim_silence:
         samples = trim(samples, sample_rate)
+    # judged by the loudest 20-ms frame, not the average: a soft take between long pauses is quiet, not silent
+    if _peak_frame_dbfs(samples, sample_rate) < SILENCE_DBFS:
+        raise AudioError("The audio is silent. Check that the microphone is on and speak closer to it.")
     seconds = len(samples) / sample_rate
     if seconds < min_seconds:
         raise AudioError(f"The audio is too short: {seconds:.2f} s of sound, at least {min_seconds:.1f} s are needed.")
@@ -111,21 +114,49 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     return out.numpy()
 
 
-def trim(samples: np.ndarray, sample_rate: int, frame_seconds: float = 0.02) -> np.ndarray:
+def _frame_power(samples: np.ndarray, sample_rate: int, frame_seconds: float = 0.02) -> tuple[np.ndarray, int]:
+    """(mean square per 20-ms frame ``(n,)`` float64, hop in samples)."""
+    hop = max(1, int(frame_seconds * sample_rate))
+    n = len(samples) // hop
+    return np.mean(samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1), hop
+
+
+def _active(power: np.ndarray) -> np.ndarray:
+    """bool: frames within ``TRIM_BELOW_PEAK_DB`` of the loudest frame."""
+    level = 10 * np.log10(power + 1e-12)
+    return level > level.max() - TRIM_BELOW_PEAK_DB
+
+
+def trim(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Cut leading/trailing frames quieter than ``TRIM_BELOW_PEAK_DB`` below the loudest 20 ms frame.
 
     Keeps one frame of margin on each side so onsets and decays are not clipped.
     """
-    hop = max(1, int(frame_seconds * sample_rate))
-    n = len(samples) // hop
-    if n < 3:
+    power, hop = _frame_power(samples, sample_rate)
+    if len(power) < 3:
         return samples
-    frames = samples[: n * hop].reshape(n, hop)
-    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    loud = np.flatnonzero(level > level.max() - TRIM_BELOW_PEAK_DB)
+    loud = np.flatnonzero(_active(power))
     start = max(0, (loud[0] - 1) * hop)
     end = min(len(samples), (loud[-1] + 2) * hop)
     return samples[start:end]
+
+
+def normalise_level(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RATE,
+                    target_dbfs: float = SPEECH_LEVEL_DBFS) -> np.ndarray:  # fmt: skip
+    """float32 ``(T,)`` scaled so its active level (RMS of the 20-ms frames within ``TRIM_BELOW_PEAK_DB`` of the
+    loudest) is ``target_dbfs``; the peak is then limited to 1.0.
+
+    A microphone's gain, its distance from the mouth and a corpus's recording level shift every absolute loudness
+    feature by a constant: a property of the recording, not of the emotion. Relative loudness (contours, range,
+    spectral balance) survives the scaling.
+    """
+    x = np.asarray(samples, np.float32)
+    power, _ = _frame_power(x, sample_rate)
+    if len(power) == 0 or power.max() <= 0:
+        return x
+    y = x * (10 ** (target_dbfs / 20) / np.sqrt(power[_active(power)].mean()))
+    peak = float(np.max(np.abs(y)))
+    return (y / peak if peak > 1.0 else y).astype(np.float32)
 
 
 def save_audio(path: str | Path, samples: np.ndarray, sample_rate: int, **kwargs) -> None:
@@ -195,6 +226,8 @@ def _to_mono_float(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=np.float32)
 
 
-def _rms_dbfs(samples: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
-    return 20 * math.log10(rms) if rms > 0 else -math.inf
+def _peak_frame_dbfs(samples: np.ndarray, sample_rate: int) -> float:
+    """Level of the loudest 20-ms frame (dBFS; the whole signal when it is shorter than a frame)."""
+    power, _ = _frame_power(samples, sample_rate)
+    peak = float(power.max()) if len(power) else float(np.mean(samples.astype(np.float64) ** 2)) if len(samples) else 0
+    return 10 * math.log10(peak) if peak > 0 else -math.inf

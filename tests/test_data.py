@@ -16,6 +16,7 @@ from s2m.data import (
     read_iemocap,
     read_metadata,
     read_ravdess,
+    read_speech_csv,
     speech,
 )
 from s2m.data.library import build_immich
@@ -45,6 +46,49 @@ def test_ravdess_reader_on_handmade_folder(tmp_path):
     assert angry.transcript == "Kids are talking by the door."
     assert records["03-01-01-01-02-02-21.wav"].split == "valid"
     assert records["03-01-04-01-01-01-24.wav"].label == "sad" and records["03-01-04-01-01-01-24.wav"].split == "test"
+
+
+def test_ravdess_reader_takes_the_published_48k_wav_layout_and_flac(tmp_path):
+    from s2m.audio import load_audio
+
+    root = tmp_path / "Audio_Speech_Actors_01-24"
+    for name, rate in [("Actor_01/03-01-05-02-01-01-01.wav", 48_000), ("Actor_23/03-01-02-01-02-02-23.flac", 16_000),
+                       ("Actor_20/03-01-08-02-02-01-20.flac", 44_100)]:  # fmt: skip
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / name, tone(0.8, rate), rate, subtype="PCM_16")
+    records = read_ravdess(root)
+    assert [(r.label, r.split) for r in records] == [("angry", "train"), ("surprised", "valid"), ("calm", "test")]
+    for r in records:
+        clip = load_audio(r.path)
+        assert clip.sample_rate == 16_000 and 0.7 < clip.seconds < 0.9
+
+
+def test_speech_csv_reader(tmp_path):
+    _wav(tmp_path / "a.wav")
+    _wav(tmp_path / "sub" / "b.flac")
+    (tmp_path / "ok.csv").write_text("path,label,speaker,text\na.wav,Bored,ana,so dull\nsub/b.flac,excited,ben,\n")
+    records = read_speech_csv(tmp_path / "ok.csv")
+    assert [(r.label, r.group, r.split, r.transcript) for r in records] == [
+        ("bored", "ana", "test", "so dull"), ("excited", "ben", "test", None)]  # fmt: skip
+    (tmp_path / "bad.csv").write_text("path,label,speaker\na.wav,grumpy,ana\na.wav,zzz,ben\na.wav,sad,ben\n")
+    with pytest.raises(DatasetError, match="grumpy, zzz are not in the lexicon"):
+        read_speech_csv(tmp_path / "bad.csv")
+    (tmp_path / "missing.csv").write_text("path,label,speaker\nnope.wav,sad,ana\n")
+    with pytest.raises(DatasetError, match="line 2: audio file 'nope.wav' not found"):
+        read_speech_csv(tmp_path / "missing.csv")
+    (tmp_path / "cols.csv").write_text("file,label\na.wav,sad\n")
+    with pytest.raises(DatasetError, match="missing column"):
+        read_speech_csv(tmp_path / "cols.csv")
+
+
+def test_every_mood_has_five_held_out_clips_per_split():
+    rows = read_metadata(LIBRARY_DIR)
+    for mood in {r.mood for r in rows}:
+        for split in ("valid", "test"):
+            assert sum(r.mood == mood and r.split == split for r in rows) >= 5, (mood, split)
+    # extra held-out clips are later windows of the same held-out tracks, never of training tracks
+    train_groups = {r.group for r in rows if r.split == "train"}
+    assert all(r.start_s % 10 == 0 for r in rows if r.group in train_groups)
 
 
 @pytest.mark.parametrize("bad", ["hello.wav", "03-01-09-01-01-01-01.wav", "03-01-05-03-01-01-01.wav"])

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from ..audio import MUSIC_CLIP_SECONDS
 from ..emotions import AUDIOSET_MOODS, va
-from .library import LIBRARY_DIR, ClipRow, split_groups, write_clip, write_metadata
+from .library import LIBRARY_DIR, ClipRow, clip_starts, split_groups, write_clip, write_metadata
 
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 RENDER_RATE, RENDER_GAIN = 44_100, 0.7
@@ -237,11 +237,11 @@ def plan_rows(seed: int = 0) -> list[tuple[ClipRow, str, int]]:
         for piece in range(PIECES_PER_MOOD):
             group = f"compose-{mood}-{piece:02d}"
             _, tempo, key = compose(mood, piece, seed)
-            for k in range(CLIPS_PER_PIECE):
+            for k, start in enumerate(clip_starts(CLIPS_PER_PIECE * MUSIC_CLIP_SECONDS, split[group] != "train")):
                 clip_id = f"{group}_{k:02d}"
                 rows.append((ClipRow(clip_id, f"compose/{mood}/{clip_id}.mp3", mood, v, a, group, split[group],
-                                     k * MUSIC_CLIP_SECONDS, (k + 1) * MUSIC_CLIP_SECONDS, LICENSE, SOURCE,
-                                     f"{tempo:.0f}", key), mood, piece))  # fmt: skip
+                                     start, start + MUSIC_CLIP_SECONDS, LICENSE, SOURCE, f"{tempo:.0f}", key),
+                             mood, piece))  # fmt: skip
     return rows
 
 
@@ -256,9 +256,8 @@ def build_composed(library: Path = LIBRARY_DIR, seed: int = 0) -> list[ClipRow]:
         if (mood, piece) not in rendered:
             rendered = {(mood, piece): render(compose(mood, piece, seed)[0], sf2)}  # keep one piece in memory
         audio, rate = rendered[(mood, piece)]
-        n = int(MUSIC_CLIP_SECONDS * rate)
-        k = int(row.start_s // MUSIC_CLIP_SECONDS)
-        write_clip(audio[k * n : (k + 1) * n], rate, library / row.path)
+        first = int(round(row.start_s * rate))
+        write_clip(audio[first : first + int(MUSIC_CLIP_SECONDS * rate)], rate, library / row.path)
     rows = [r for r, _, _ in planned]
     write_metadata(rows, library, replace_sources=(SOURCE,))
     return rows

@@ -21,6 +21,7 @@ from .records import Record
 
 LIBRARY_DIR = Path(__file__).resolve().parents[2] / "assets" / "library"
 FADE_SECONDS = 0.05  # s, fade in/out so clips do not click
+HELD_OUT_CLIPS = 5  # at least this many clips per held-out (valid/test) track or piece, so every mood can fill a top 5
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,25 @@ def split_groups(groups_by_label: dict[str, list[str]], seed: int) -> dict[str, 
     return out
 
 
+def clip_starts(duration: float, held_out: bool) -> list[float]:
+    """Start times (s) of the 10-s clips cut from a ``duration``-s track or piece.
+
+    Training tracks give consecutive clips. Held-out (valid/test) tracks add clips half a clip later, and one that
+    ends with the track, until there are ``HELD_OUT_CLIPS``, so the test gallery holds at least five clips of every
+    mood (a perfect ranking can then reach P@5 = 1) while the split stays by track. The consecutive clips come first,
+    so their numbering does not change when a track becomes held out.
+    """
+    n = int(duration // MUSIC_CLIP_SECONDS + 1e-9)
+    starts = [k * MUSIC_CLIP_SECONDS for k in range(n)]
+    if held_out:
+        half = [k * MUSIC_CLIP_SECONDS + MUSIC_CLIP_SECONDS / 2 for k in range(n)]
+        starts += [s for s in half if s + MUSIC_CLIP_SECONDS <= duration + 1e-9]
+        last = round(duration - MUSIC_CLIP_SECONDS, 3)
+        if len(starts) < HELD_OUT_CLIPS and last > 0 and all(abs(last - s) >= 1.0 for s in starts):
+            starts.append(last)
+    return starts
+
+
 def _immich_table(license_text: str) -> dict[str, tuple[str, str]]:
     """{track stem: (tempo bpm, key)} from the package's LICENSE-MUSIC listing."""
     table = {}
@@ -124,14 +144,14 @@ def build_immich(library: Path = LIBRARY_DIR, seed: int = 0) -> list[ClipRow]:
         with sf.SoundFile(str(track)) as f:
             audio, rate = f.read(dtype="float32", always_2d=True).mean(axis=1), f.samplerate
         clip_len = int(MUSIC_CLIP_SECONDS * rate)
-        for k in range(len(audio) // clip_len):
+        for k, start in enumerate(clip_starts(len(audio) / rate, split[group] != "train")):
             clip_id = f"{group}_{k:02d}"
             rel = f"immich/{mood}/{clip_id}.mp3"
-            write_clip(audio[k * clip_len : (k + 1) * clip_len], rate, library / rel)
+            first = int(round(start * rate))
+            write_clip(audio[first : first + clip_len], rate, library / rel)
             v, a = va(mood)
             tempo, key = info.get(group, ("", ""))
-            rows.append(ClipRow(clip_id, rel, mood, v, a, group, split[group], k * MUSIC_CLIP_SECONDS,
-                                (k + 1) * MUSIC_CLIP_SECONDS, "MIT", "immich-memories-music 0.1.0 (ACE-Step)",
-                                tempo, key))  # fmt: skip
+            rows.append(ClipRow(clip_id, rel, mood, v, a, group, split[group], start, start + MUSIC_CLIP_SECONDS,
+                                "MIT", "immich-memories-music 0.1.0 (ACE-Step)", tempo, key))  # fmt: skip
     write_metadata(rows, library, replace_sources=("immich-memories-music",))
     return rows

@@ -174,3 +174,42 @@ def read_folder(root: str | Path, labelled: bool = True) -> list[Record]:
             raise DatasetError(f"{p}: a labelled folder needs one sub-folder per label (e.g. {root}/happy/a.mp3)")
         records.append(Record(str(p), rel.parts[0].lower() if labelled else "", str(rel.with_suffix("")), "test"))
     return records
+
+
+def read_speech_csv(csv_path: str | Path, table: str = "lexicon") -> list[Record]:
+    """Any labelled speech set from a CSV with columns ``path, label, speaker`` (and optional ``text``, ``split``).
+
+    Paths are relative to the CSV's folder (or absolute). Every label must be a word the VA table knows (e.g.
+    bored, excited, frustrated); unknown labels are refused in one message that names them all. Without a
+    ``split`` column every row is a test item: a saved model's prototypes come from its checkpoint.
+    """
+    from ..emotions import table_for
+
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"Speech CSV not found: {csv_path}")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "label", "speaker"} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))} "
+                               "(expected path,label,speaker[,text][,split])")  # fmt: skip
+        rows = list(reader)
+    if not rows:
+        raise DatasetError(f"{csv_path}: no rows")
+    known = table_for(table)
+    unknown = sorted({r["label"].strip().lower() for r in rows} - set(known))
+    if unknown:
+        raise DatasetError(f"{csv_path}: label(s) {', '.join(unknown)} are not in the {table} valence-arousal table; "
+                           f"use words it knows, e.g. {', '.join(sorted(known)[:12])}, ...")  # fmt: skip
+    records = []
+    for line, r in enumerate(rows, start=2):
+        path = Path(r["path"]) if Path(r["path"]).is_absolute() else csv_path.parent / r["path"]
+        if not path.is_file():
+            raise DatasetError(f"{csv_path}, line {line}: audio file {r['path']!r} not found")
+        split = (r.get("split") or "test").strip()
+        if split not in SPLITS:
+            raise DatasetError(f"{csv_path}, line {line}: unknown split {split!r} (expected one of {SPLITS})")
+        records.append(Record(str(path), r["label"].strip().lower(), r["speaker"].strip(), split,
+                              (r.get("text") or "").strip() or None))  # fmt: skip
+    return records
