@@ -19,8 +19,7 @@ import numpy as np
 from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
 from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
-from s2m.encoders import EncoderUnavailable, SpeakerCalibration
-from s2m.encoders import load as load_encoder
+from s2m.encoders import EncoderUnavailable
 from s2m.plots import library_map, va_plane
 from s2m.search import CHECKPOINTS, FRAMEWORKS, Engine, query_problem
 
@@ -69,7 +68,7 @@ def _framework_key(label: str) -> str:
     return FRAMEWORKS.get(label, label)
 
 
-def _example_calibration(audio, engine: Engine, modality: str, framework: str):
+def _example_calibration(audio):
     """The example voices all come from one held-out speaker: calibrate them with that speaker's neutral example,
     exactly as a user calibrates with their own neutral recording. None for any other input."""
     if not audio or not isinstance(audio, str) or not Path(audio).is_file() or "neutral" not in EXAMPLE_HASHES:
@@ -77,13 +76,12 @@ def _example_calibration(audio, engine: Engine, modality: str, framework: str):
     digest = hashlib.sha256(Path(audio).read_bytes()).hexdigest()
     if digest not in EXAMPLE_HASHES.values():
         return None
-    return _example_offset(engine.model(modality, framework).config.encoders["audio"])
+    return _example_reference()
 
 
-@functools.lru_cache(maxsize=4)
-def _example_offset(encoder_name: str) -> np.ndarray:
-    reference = load_audio(str(EXAMPLES_BY_NAME["neutral"])).samples
-    return SpeakerCalibration.from_reference(load_encoder(encoder_name), [reference]).offset
+@functools.lru_cache(maxsize=1)
+def _example_reference() -> np.ndarray:
+    return load_audio(str(EXAMPLES_BY_NAME["neutral"])).samples
 
 
 def search(audio, text, modality, framework, top_k, calibration, engine_state):
@@ -91,12 +89,12 @@ def search(audio, text, modality, framework, top_k, calibration, engine_state):
     engine = _engine(engine_state)
     notes = []
     if calibration is None and modality != "text":
-        calibration = _example_calibration(audio, engine, modality, _framework_key(framework))
+        calibration = _example_calibration(audio)
         if calibration is not None:
             notes.append("Example voice: calibrated with the same speaker's neutral example.")
     try:
         result = engine.search(audio=audio or None, text=text, modality=modality, framework=_framework_key(framework),
-                               top_k=int(top_k), calibration=calibration)  # fmt: skip
+                               top_k=int(top_k), reference=calibration)  # fmt: skip
     except USER_ERRORS as exc:
         raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
     index = engine.indexes[(modality, _framework_key(framework))]
@@ -150,17 +148,15 @@ def _decoded(path: str):
 
 
 def calibrate(reference, engine_state):
-    """A neutral recording of the user's own voice -> feature offset kept in this session only."""
-    engine = _engine(engine_state)
+    """A neutral recording of the user's own voice, kept in this session only: later queries are read relative
+    to it."""
     if not reference:
         raise gr.Error("Record a few seconds of calm, neutral speech first.")
-    name = next(m.config.encoders["audio"] for m in engine.models.values() if m.config.modality == "audio")
     try:
         clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
-        cal = SpeakerCalibration.from_reference(load_encoder(name), [clip.samples])
     except USER_ERRORS as exc:
         raise gr.Error(str(exc)) from None
-    return cal.offset, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
+    return clip.samples, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
 
 
 def use_folder(folder, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's documented idiom

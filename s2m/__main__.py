@@ -8,7 +8,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"  # rebuilt data (speech corpus, feature cache); not committed
-SPEECH_DIR = DATA_DIR / "speech"
+SPEECH_DIR = DATA_DIR / "speech"  # the synthetic corpus (python -m s2m build-speech)
+RUNS_DIR = ROOT / "runs"  # models written by `train` unless --out says otherwise; not committed
+
+
+def ravdess_dir() -> Path:
+    """RAVDESS speech: ``S2M_RAVDESS``, else ``../shared/data/ravdess`` beside the repository."""
+    import os
+
+    return Path(os.environ.get("S2M_RAVDESS") or ROOT.parent / "shared" / "data" / "ravdess")
 
 
 def _build_library(args) -> None:
@@ -52,6 +60,15 @@ def _report(args) -> None:
         print("\n## Speech corpus\n\n" + report.corpus_report(read_ravdess(SPEECH_DIR)))
 
 
+def _convert_musicnn(args) -> None:
+    from .encoders.musicnn_convert import MODELS, convert, write_fixture
+
+    for name in MODELS:
+        print(f"wrote {convert(name, Path(args.out))}")
+    if args.fixture:
+        print(f"wrote {write_fixture(Path(args.fixture))}")
+
+
 def _bench(args) -> None:
     from .bench import run
 
@@ -72,11 +89,26 @@ def _index(args) -> None:
 def _speech_records(args):
     from . import data
 
+    if args.speech_csv:
+        return data.read_speech_csv(args.speech_csv, args.va_table)
+    root = Path(args.speech_root) if args.speech_root else ravdess_dir()
+    if not root.exists():
+        if root.resolve() == SPEECH_DIR:
+            sys.exit("The synthetic speech corpus is not built yet: run `python -m s2m build-speech` (about 3 min).")
+        sys.exit(f"No speech data at {root}. RAVDESS (speech, 24 actors; free for non-commercial use) is published "
+                 "on Zenodo (record 1188976): unpack Audio_Speech_Actors_01-24 and pass --speech-root FOLDER or set "
+                 "S2M_RAVDESS; or evaluate your own recordings with --speech-csv FILE (path,label,speaker[,text]).")
     readers = {"ravdess": data.read_ravdess, "iemocap": data.read_iemocap, "hikia": data.read_hikia}
-    root = Path(args.speech_root)
-    if args.speech_format == "ravdess" and root == SPEECH_DIR and not root.exists():
-        sys.exit("The speech corpus is not built yet: run `python -m s2m build-speech` (about 3 minutes).")
     return readers[args.speech_format](root)
+
+
+def _with_transcripts(args, records):
+    """The app's own ASR transcripts (default) or the ones the data set gives."""
+    if args.transcripts == "given":
+        return records
+    from .features import asr_transcripts
+
+    return asr_transcripts(records)
 
 
 def _music_records(args):
@@ -86,110 +118,139 @@ def _music_records(args):
 
 
 def _base_config(args):
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
-                       music_encoder=args.music_encoder, calibrate=not args.no_calibration, va_table=args.va_table,
-                       lam=args.lam, ranksim=args.ranksim, epochs=args.epochs)  # fmt: skip
+                       music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam, ranksim=args.ranksim,
+                       epochs=args.epochs, level_norm=args.level_norm, calibrate=args.calibrated_training,
+                       speaker_shift=args.speaker_shift)  # fmt: skip
 
 
 def _test_sets(args):
-    """The corpus is tested per held-out voice; any other dataset on its whole test split."""
+    """The synthetic corpus is tested per held-out voice; any other dataset on its whole test split."""
     from .evaluate import CORPUS_TEST_SETS
 
-    return CORPUS_TEST_SETS if Path(args.speech_root) == SPEECH_DIR else None
+    corpus = args.speech_root and Path(args.speech_root).resolve() == SPEECH_DIR
+    return CORPUS_TEST_SETS if corpus and getattr(args, "split", "test") == "test" else None
+
+
+def _calibrations(args) -> list[str]:
+    return ["none", "speaker"] if args.calibration == "both" else [args.calibration]
 
 
 def _train(args) -> None:
     from dataclasses import replace
 
-    from .evaluate import evaluate_model, framework_label, load_data, markdown, summarise, train_on
+    from .evaluate import evaluate_both, framework_label, load_data, markdown, summarise, train_on
     from .train import for_inference
 
     config = replace(_base_config(args), modality=args.modality, framework=args.framework, seed=args.seed)
-    data = load_data(_speech_records(args), _music_records(args), config)
+    speech = _speech_records(args)
+    if config.modality != "audio":
+        speech = _with_transcripts(args, speech)
+    data = load_data(speech, _music_records(args), config)
     model = train_on(config, data, progress=True)
-    rows = evaluate_model(model, data, _test_sets(args), framework=framework_label(config), modality=config.modality,
-                          seed=config.seed)  # fmt: skip
+    rows = evaluate_both(model, data, _test_sets(args), _calibrations(args), framework=framework_label(config),
+                         modality=config.modality, seed=config.seed, transcripts=args.transcripts)  # fmt: skip
     model.config.training["test"] = rows
     print(markdown(summarise(rows)))
-    out = for_inference(model).save(args.out or ROOT / "checkpoints" / f"{args.modality}-{args.framework}")
+    out = for_inference(model).save(args.out or RUNS_DIR / f"{args.modality}-{args.framework}-seed{args.seed}")
     print(f"saved {out}")
 
 
 def _evaluate(args) -> None:
     import json
 
-    from .evaluate import evaluate_model, load_data, markdown, per_label_precision, run_protocol, summarise
-    from .train import for_inference
+    from .evaluate import markdown, run_protocol
 
     speech, music = _speech_records(args), _music_records(args)
     test_sets = _test_sets(args)
+    if args.checkpoints:  # saved models need only the test speakers (their prototypes are in the checkpoints)
+        speech = [r for r in speech if r.split == args.split]
+    if set(args.modalities) - {"audio"}:
+        speech = _with_transcripts(args, speech)
     if args.checkpoints:
-        from dataclasses import replace
-
-        from .heads import load
-
-        rows, loaded = [], {}
-        for folder in sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists()):
-            model = load(folder)
-            trained = model.config.training["config"]
-            config = replace(
-                _base_config(args),
-                **{
-                    k: trained[k]
-                    for k in (
-                        "modality",
-                        "framework",
-                        "audio_encoder",
-                        "text_encoder",
-                        "music_encoder",
-                        "calibrate",
-                        "va_table",
-                    )
-                },
-            )
-            key = (
-                config.modality,
-                config.audio_encoder,
-                config.text_encoder,
-                config.music_encoder,
-                config.calibrate,
-            )  # checkpoints of one modality share their features
-            data = loaded[key] = loaded.get(key) or load_data(speech, music, config)
-            rows += evaluate_model(model, data, test_sets, framework=config.framework, modality=config.modality,
-                                   seed=trained["seed"])  # fmt: skip
-            if args.per_emotion:
-                for name, groups in (test_sets or {"test": {r.group for r in speech if r.split == "test"}}).items():
-                    print(f"\n{folder.name}, {name}: per-emotion P@5 and the moods of the top-5 clips")
-                    for label, info in per_label_precision(model, data, groups).items():
-                        moods = ", ".join(f"{m} {n}" for m, n in info["top5_moods"].items())
-                        print(f"  {label:10s} P@5 {info['precision_at_5']:.2f}   top-5: {moods}")
-        summary = summarise(rows)
+        summary = _evaluate_checkpoints(args, speech, music, test_sets)
     else:
         summary, models = run_protocol(speech, music, _base_config(args), args.frameworks, args.modalities,
-                                       args.seeds, test_sets)  # fmt: skip
+                                       args.seeds, test_sets, split=args.split,
+                                       transcripts=args.transcripts)  # fmt: skip
         if args.save_checkpoints:
+            from .train import for_inference
+
             for (framework, modality), model in models.items():
                 for_inference(model).save(Path(args.save_checkpoints) / f"{modality}-{framework}")
     print(markdown(summary))
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
         print(f"wrote {args.json}")
 
 
+def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
+    """Saved checkpoints on ``speech``'s test split, each with the encoders and settings it was trained with."""
+    from dataclasses import replace
+
+    from .config import TrainConfig
+    from .evaluate import constant_rows, evaluate_both, load_data, per_label_precision, summarise
+    from .heads import load
+
+    folders = sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists())
+    if not folders:
+        sys.exit(f"No checkpoints (folders with config.json) under {args.checkpoints}")
+    if not speech:
+        sys.exit(f"The speech set has no {args.split} items to evaluate.")
+    rows, loaded = [], {}
+    for folder in folders:
+        model = load(folder)
+        if model.config.modality not in args.modalities:
+            continue
+        trained = model.config.training["config"]
+        config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
+                                                if k in trained})  # fmt: skip
+        key = (config.modality, config.audio_encoder, config.text_encoder, config.music_encoder, config.level_norm)
+        if key not in loaded:  # checkpoints of one modality and encoders share their features
+            loaded[key] = load_data(speech, music, config)
+            rows += constant_rows(loaded[key], test_sets, config.va_table, args.split, modality=config.modality,
+                                  transcripts=args.transcripts)  # fmt: skip
+        data = loaded[key]
+        rows += evaluate_both(model, data, test_sets, _calibrations(args), split=args.split,
+                              framework=config.framework, modality=config.modality, seed=trained["seed"],
+                              transcripts=args.transcripts)  # fmt: skip
+        if args.per_emotion:
+            for name, groups in (test_sets or {args.split: {r.group for r in speech}}).items():
+                for calibration in _calibrations(args):
+                    print(f"\n{folder.name}, {name}, calibration {calibration}: per-emotion P@5 and top-5 moods")
+                    for label, info in per_label_precision(model, data, groups, calibration, args.split).items():
+                        moods = ", ".join(f"{m} {n}" for m, n in info["top5_moods"].items())
+                        print(f"  {label:10s} P@5 {info['precision_at_5']:.2f}   top-5: {moods}")
+    return summarise(rows)
+
+
 def _add_data_options(p) -> None:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     d = TrainConfig()
-    p.add_argument("--speech-root", default=str(SPEECH_DIR), help="speech dataset folder (default: the s2m corpus)")
+    p.add_argument("--speech-root", default=None, help="speech dataset folder (default: RAVDESS at $S2M_RAVDESS or "
+                   "../shared/data/ravdess; the synthetic corpus is data/speech)")  # fmt: skip
     p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia"])
+    p.add_argument("--speech-csv", default=None, help="instead of --speech-root: a CSV of path,label,speaker[,text]"
+                   "[,split] (rows without split are test items)")  # fmt: skip
+    p.add_argument("--transcripts", default="asr", choices=["asr", "given"],
+                   help="text/fusion read the app's own ASR (default) or the data set's transcripts")
+    p.add_argument("--calibration", default="both", choices=["none", "speaker", "both"],
+                   help="evaluate uncalibrated, with each speaker's neutral references, or both (default)")
     p.add_argument("--library", default=str(ROOT / "assets" / "library"), help="music library with metadata.csv")
     p.add_argument("--music-csv", default=None, help="instead of --library: a CSV of file,label,group[,split]")
-    p.add_argument("--audio-encoder", default=d.audio_encoder)
+    p.add_argument("--audio-encoder", default=d.audio_encoder, help="speech encoder; a+b concatenates")
     p.add_argument("--text-encoder", default=d.text_encoder)
     p.add_argument("--music-encoder", default=d.music_encoder)
-    p.add_argument("--no-calibration", action="store_true", help="do not normalise features per speaker")
+    p.add_argument("--level-norm", action=argparse.BooleanOptionalAction, default=d.level_norm,
+                   help="scale speech to a fixed active level before the speech encoder")
+    p.add_argument("--calibrated-training", action=argparse.BooleanOptionalAction, default=d.calibrate,
+                   help="train on speaker-relative audio features (each training speaker's neutral mean moved onto "
+                   "the population's); the model is still used uncalibrated unless a reference is given")
+    p.add_argument("--speaker-shift", type=float, default=d.speaker_shift,
+                   help="probability of giving a training item another training speaker's neutral offset")
     p.add_argument("--va-table", default=d.va_table, choices=["lexicon", "paper"])
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the EmoSim/RankSim term")
     p.add_argument("--ranksim", action="store_true", help="use the RankSim form of the regulariser")
@@ -218,11 +279,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", default=None, help="also write one example query per emotion to this folder")
     p.set_defaults(func=_build_speech)
 
-    from .train import FRAMEWORKS
+    from .config import FRAMEWORKS
 
     p = sub.add_parser("bench", help="cold start, warm query latency per modality, memory")
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("convert-musicnn", help="convert musicnn's published TensorFlow checkpoints to safetensors "
+                       "(needs requirements-convert.txt once; the app never needs TensorFlow)")  # fmt: skip
+    p.add_argument("--out", default=str(ROOT / "assets" / "musicnn"))
+    p.add_argument("--fixture", default=None, help="also write the original's outputs on a fixed clip (parity test)")
+    p.set_defaults(func=_convert_musicnn)
 
     p = sub.add_parser("index", help="(re)build the bundled library's index for the committed checkpoints")
     p.set_defaults(func=_index)
@@ -237,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modality", default="audio", choices=["audio", "text", "fusion"])
     p.add_argument("--framework", default="triplet_emosim", choices=FRAMEWORKS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="checkpoint folder (default checkpoints/MODALITY-FRAMEWORK)")
+    p.add_argument("--out", default=None, help="checkpoint folder (default runs/MODALITY-FRAMEWORK-seedN; the "
+                   "app's models are in checkpoints/)")  # fmt: skip
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="the paper's protocol: train each framework x modality x seed, evaluate")
@@ -249,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-checkpoints", default=None, help="save each seed-0 model under this folder")
     p.add_argument("--checkpoints", default=None, help="evaluate these saved checkpoints instead of training")
     p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
+    p.add_argument("--split", default="test", choices=["valid", "test"],
+                   help="score validation speakers against validation music (to choose models) or the test split")
     p.set_defaults(func=_evaluate)
 
     args = parser.parse_args(argv)

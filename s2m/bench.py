@@ -4,7 +4,9 @@
   library index) and answers one spoken query;
 * warm query latency per modality (p50 / p90 over repeated example queries), including decoding, features, ASR
   for text/fusion, projection, ranking and star placement;
-* star placement alone; peak resident memory.
+* star placement alone; peak resident memory;
+* the paper's query encoders (wav2vec2-base + DistilBERT, architecture-true random weights built offline from
+  their configs) on the same example, and their time relative to s2m's whole audio query.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def run(repeats: int = 20) -> str:
     engine = Engine()
     examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
     framework = engine.frameworks[-1]
+    audio_p50 = float("nan")
     for modality in engine.modalities:
         engine.search(audio=str(examples[0]), modality=modality, framework=framework)  # load encoders
         times = []
@@ -52,8 +55,11 @@ def run(repeats: int = 20) -> str:
             engine.search(audio=str(examples[i % len(examples)]), modality=modality, framework=framework)
             times.append(time.perf_counter() - t)
         q = statistics.quantiles(times, n=10)
+        if modality == "audio":
+            audio_p50 = statistics.median(times)
         lines.append(f"| warm query, {modality} ({framework}) p50 / p90 | {statistics.median(times) * 1000:.0f} / "
                      f"{q[-1] * 1000:.0f} ms |")  # fmt: skip
+    lines += paper_encoders(str(examples[0]), audio_p50)
     index = next(iter(engine.indexes.values()))
     t = time.perf_counter()
     for i in range(1000):
@@ -63,3 +69,33 @@ def run(repeats: int = 20) -> str:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append(f"| peak resident memory (this process) | {peak:.0f} MB |")
     return "\n".join(lines)
+
+
+def paper_encoders(example: str, audio_p50: float, repeats: int = 5) -> list[str]:
+    """Rows timing the paper's wav2vec2-base and DistilBERT on ``example`` (random weights, the same architecture
+    and size as the published ones: speed does not depend on the weights)."""
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel, Wav2Vec2Config, Wav2Vec2Model
+
+    from .audio import load_audio
+
+    torch.manual_seed(0)
+    clip = load_audio(example)
+    wav2vec2, distilbert = Wav2Vec2Model(Wav2Vec2Config()).eval(), DistilBertModel(DistilBertConfig()).eval()
+    audio = torch.from_numpy(clip.samples)[None]
+    tokens = torch.randint(1000, 30000, (1, 12))  # a 12-token sentence
+    times = {"wav2vec2-base": [], "DistilBERT": []}
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            t = time.perf_counter()
+            wav2vec2(audio)
+            times["wav2vec2-base"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            distilbert(tokens)
+            times["DistilBERT"].append(time.perf_counter() - t)
+    rows = []
+    for name, ts in times.items():
+        p50 = statistics.median(ts[1:])  # the first call warms up
+        rows.append(f"| paper's {name} alone ({clip.seconds:.1f}-s example), p50 | {p50 * 1000:.0f} ms "
+                    f"({p50 / audio_p50:.1f}× s2m's whole audio query) |")  # fmt: skip
+    return rows

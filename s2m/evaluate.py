@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import TrainConfig
 from .data.records import Record
+from .emotions import nearest_label
 from .features import DEFAULT_CACHE, embed_items, record_features
 from .heads import JointModel
 from .metrics import classification_metrics, ranking_metrics, retrieval_targets
-from .train import FeatureSet, TrainConfig, calibrate_by_speaker, calibration_references, label_means, train
+from .train import FeatureSet, calibration_references, speaker_means, train
 
 METRICS = ("precision_at_k", "mrr", "ndcg_at_k")
 CORPUS_TEST_SETS = {"natural voice (Piper)": {"actor24"}, "espeak voice": {"actor23"}}
@@ -26,26 +28,24 @@ CORPUS_TEST_SETS = {"natural voice (Piper)": {"actor24"}, "espeak voice": {"acto
 
 @dataclass
 class Data:
-    """Everything one modality's training and evaluation needs. speech.features are already calibrated when
-    ``offset`` is not None (``offset``: the population's reference mean of the audio features)."""
+    """Everything one modality's training and evaluation needs. speech.features are raw (uncalibrated), with
+    speech.speaker_means set for calibration."""
 
     speech: FeatureSet
     music: FeatureSet
     reference: np.ndarray  # bool (N,): calibration references, never used as queries
     tags: dict[str, np.ndarray]
-    offset: np.ndarray | None
 
 
 def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainConfig,
               cache_dir: Path | None = DEFAULT_CACHE) -> Data:  # fmt: skip
     """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side."""
     labels, groups, splits = [r.label for r in speech], [r.group for r in speech], [r.split for r in speech]
-    reference = calibration_references(labels, groups) if config.calibrate else np.zeros(len(labels), bool)
-    parts, offset = [], None
+    reference = calibration_references(labels, groups)
+    parts, means = [], None
     if config.modality in ("audio", "fusion"):
-        audio = record_features(speech, config.audio_encoder, cache_dir)
-        if config.calibrate:
-            audio, offset = calibrate_by_speaker(audio, groups, reference)
+        audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm)
+        means = speaker_means(audio, groups, reference)
         parts.append(audio)
     if config.modality in ("text", "fusion"):
         parts.append(record_features(speech, config.text_encoder, cache_dir))
@@ -53,23 +53,33 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
     words = sorted(set(labels) | {r.label for r in music})
     tag_feats = embed_items(config.text_encoder, words, cache_dir)
     return Data(
-        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits),
+        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means),
         FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
-        reference, dict(zip(words, tag_feats, strict=True)), offset,
+        reference, dict(zip(words, tag_feats, strict=True)),
     )  # fmt: skip
 
 
-def _prototype_accuracy(train_emb, train_labels, test_emb, test_labels) -> float:
-    """Accuracy of nearest-prototype classification (prototypes from :func:`s2m.train.label_means`)."""
-    classes, protos = label_means(train_emb, train_labels)
-    pred = [classes[i] for i in np.argmax(test_emb @ protos.T, axis=1)]
-    return classification_metrics(test_labels, pred)["accuracy"]
+def _prototype_accuracy(model: JointModel, side: str, emb: np.ndarray, labels: list[str]) -> float:
+    """Accuracy of the nearest stored prototype (``training[side + "_prototypes"]``). A true label the model does
+    not know counts as its VA-nearest known label (e.g. "bored" -> the model's nearest word)."""
+    protos = model.config.training.get(f"{side}_prototypes", {})
+    if not protos or not labels:
+        return float("nan")
+    classes = list(protos)
+    pred = [classes[i] for i in np.argmax(emb @ np.asarray(list(protos.values()), np.float32).T, axis=1)]
+    truth = [lab if lab in protos else nearest_label(lab, classes, model.config.va_table) for lab in labels]
+    return classification_metrics(truth, pred)["accuracy"]
 
 
-def _test_queries(data: Data, groups: set[str]) -> FeatureSet:
-    """Test-split speech of ``groups``, without the calibration references."""
-    test = (np.asarray(data.speech.splits) == "test") & ~data.reference
+def _test_queries(data: Data, groups: set[str], split: str = "test") -> FeatureSet:
+    """``split`` speech of ``groups``, without the calibration references."""
+    test = (np.asarray(data.speech.splits) == split) & ~data.reference
     return data.speech.where(test & np.isin(data.speech.groups, list(groups)))
+
+
+def _reference_mean(model: JointModel) -> np.ndarray | None:
+    ref = model.config.training.get("reference_mean")
+    return None if ref is None else np.asarray(ref, np.float32)
 
 
 def framework_label(config: TrainConfig) -> str:
@@ -78,31 +88,35 @@ def framework_label(config: TrainConfig) -> str:
 
 
 def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointModel:
-    """:func:`s2m.train.train` on ``data``, recording the population calibration offset in the model's config."""
+    """:func:`s2m.train.train` on ``data``."""
     model, _ = train(config, data.speech, data.music, data.tags, progress=progress)
-    if data.offset is not None:
-        model.config.training["population_offset"] = data.offset.tolist()
     return model
 
 
-def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None, *,
-                   chance_seed: int = 0, **labels) -> list[dict]:  # fmt: skip
-    """One row per test set with P@5, MRR, nDCG@5 and classification accuracies; ``labels`` (e.g. framework,
-    modality, seed) lead each row.
+def _test_sets(data: Data, test_sets: dict[str, set[str]] | None, split: str = "test") -> dict[str, set[str]]:
+    test = (np.asarray(data.speech.splits) == split) & ~data.reference
+    return test_sets or {split: {g for g, t in zip(data.speech.groups, test, strict=True) if t}}
 
-    ``model=None`` scores a random ranking (the chance baseline, seeded by ``chance_seed``).
+
+def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None, *,
+                   calibration: str = "none", chance_seed: int = 0, split: str = "test",
+                   **labels) -> list[dict]:  # fmt: skip
+    """One row per test set with P@5, MRR, nDCG@5 and accuracies; ``labels`` (e.g. framework, modality, seed) lead
+    each row.
+
+    calibration: "none" (raw features, what a new voice gives) or "speaker" (each test speaker's neutral
+    references move its voice into the model's training population's frame). ``model=None`` scores a random
+    ranking (the chance baseline, seeded by ``chance_seed``). Speech accuracy uses the model's stored prototypes,
+    so a test-only data set works. ``split="valid"`` scores validation speakers against validation music (for
+    choosing models; never choose on test).
     """
-    test = (np.asarray(data.speech.splits) == "test") & ~data.reference
-    test_sets = test_sets or {"test": {g for g, t in zip(data.speech.groups, test, strict=True) if t}}
-    gallery = data.music.subset("test")
+    gallery = data.music.subset(split)
     if model is not None:  # the same for every test set
         m = model.project("music", gallery.features)
-        train_s, train_m = data.speech.subset("train"), data.music.subset("train")
-        train_s_emb, train_m_emb = model.project("speech", train_s.features), model.project("music", train_m.features)
-        music_accuracy = _prototype_accuracy(train_m_emb, train_m.labels, m, gallery.labels)
+        music_accuracy = _prototype_accuracy(model, "music", m, gallery.labels)
     rows = []
-    for name, groups in test_sets.items():
-        q = _test_queries(data, groups)
+    for name, groups in _test_sets(data, test_sets, split).items():
+        q = _test_queries(data, groups, split)
         if not q.labels:
             continue
         relevant, gains = retrieval_targets(q.labels, gallery.labels, model.config.va_table if model else "lexicon")
@@ -110,19 +124,48 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
             scores = np.random.default_rng(chance_seed).random(relevant.shape)
             row = {"speech_accuracy": float("nan"), "music_accuracy": float("nan")}
         else:
-            s = model.project("speech", q.features)
+            features = q.calibrated(_reference_mean(model)).features if calibration == "speaker" else q.features
+            s = model.project("speech", features)
             scores = s @ m.T
-            row = {"speech_accuracy": _prototype_accuracy(train_s_emb, train_s.labels, s, q.labels),
+            row = {"speech_accuracy": _prototype_accuracy(model, "speech", s, q.labels),
                    "music_accuracy": music_accuracy}  # fmt: skip
-        rows.append({**labels, "test_set": name, "queries": len(q.labels), "gallery": len(gallery.labels),
+        rows.append({**labels, "calibration": calibration if model is not None else "–", "test_set": name,
+                     "queries": len(q.labels), "gallery": len(gallery.labels),
                      **ranking_metrics(scores, relevant, gains, k=5), **row})  # fmt: skip
     return rows
 
 
-def per_label_precision(model: JointModel, data: Data, groups: set[str]) -> dict[str, dict[str, object]]:
+def constant_rows(data: Data, test_sets: dict[str, set[str]] | None = None, table: str = "lexicon",
+                  split: str = "test", **labels) -> list[dict]:  # fmt: skip
+    """The best constant ranking per test set: one mood's clips always first (the mood that scores best on that
+    test set, so this is the strongest trivial answer), the rest in a fixed random order."""
+    gallery = data.music.subset(split)
+    order = np.random.default_rng(0).random(len(gallery.labels)) * 0.5
+    rows = []
+    for name, groups in _test_sets(data, test_sets, split).items():
+        q = _test_queries(data, groups, split)
+        if not q.labels:
+            continue
+        relevant, gains = retrieval_targets(q.labels, gallery.labels, table)
+        best = None
+        for mood in sorted(set(gallery.labels)):
+            scores = np.tile((np.asarray(gallery.labels) == mood) + order, (len(q.labels), 1))
+            metrics = ranking_metrics(scores, relevant, gains, k=5)
+            if best is None or metrics["precision_at_k"] > best[1]["precision_at_k"]:
+                best = (mood, metrics)
+        rows.append({**labels, "framework": f"best constant ({best[0]} first)", "calibration": "–", "test_set": name,
+                     "queries": len(q.labels), "gallery": len(gallery.labels), **best[1],
+                     "speech_accuracy": float("nan"), "music_accuracy": float("nan")})  # fmt: skip
+    return rows
+
+
+def per_label_precision(model: JointModel, data: Data, groups: set[str], calibration: str = "none",
+                        split: str = "test") -> dict[str, dict[str, object]]:  # fmt: skip
     """Per speech emotion: P@5 and the moods of the top-5 clips (counts), for one test set."""
-    q = _test_queries(data, groups)
-    gallery = data.music.subset("test")
+    q = _test_queries(data, groups, split)
+    if calibration == "speaker":
+        q = q.calibrated(_reference_mean(model))
+    gallery = data.music.subset(split)
     scores = model.project("speech", q.features) @ model.project("music", gallery.features).T
     relevant, _ = retrieval_targets(q.labels, gallery.labels, model.config.va_table)
     top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
@@ -136,63 +179,89 @@ def per_label_precision(model: JointModel, data: Data, groups: set[str]) -> dict
     return out
 
 
+CALIBRATIONS = ("none", "speaker")
+
+
+def evaluate_both(model: JointModel, data: Data, test_sets: dict[str, set[str]] | None = None,
+                  calibrations: Sequence[str] = CALIBRATIONS, **labels) -> list[dict]:  # fmt: skip
+    """:func:`evaluate_model` once per calibration; text models (no audio features) only uncalibrated."""
+    if model.config.modality == "text":
+        calibrations = ["none"]
+    return [row for c in calibrations for row in evaluate_model(model, data, test_sets, calibration=c, **labels)]
+
+
 def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainConfig,
                  frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
                  test_sets: dict[str, set[str]] | None = None, cache_dir: Path | None = DEFAULT_CACHE,
-                 progress: bool = True) -> tuple[list[dict], dict]:  # fmt: skip
-    """Train and evaluate every framework × modality × seed; returns (summary rows, seed-0 models by key).
+                 progress: bool = True, split: str = "test", **labels) -> tuple[list[dict], dict]:  # fmt: skip
+    """Train and evaluate every framework × modality × seed, each uncalibrated and speaker-calibrated; returns
+    (summary rows, seed-0 models by key). ``labels`` lead every row (e.g. ``transcripts="asr"``).
 
-    Summary rows: framework, modality, test_set, the three metrics and their ``_std`` over seeds, accuracies.
-    Baselines: "chance" (random ranking) and "untrained heads" (random initialisation, standardised inputs).
+    Summary rows: framework, modality, calibration, test_set, the three metrics and their ``_std`` over seeds,
+    accuracies. Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random
+    initialisation, standardised inputs).
     """
     from tqdm import tqdm
 
     results, models = [], {}
     for modality in modalities:
         data = load_data(speech, music, replace(base, modality=modality), cache_dir)
+        results += constant_rows(data, test_sets, base.va_table, split, modality=modality, seed=0, **labels)
         for seed in seeds:
-            results += evaluate_model(None, data, test_sets, chance_seed=seed, framework="chance", modality=modality,
-                                      seed=seed)  # fmt: skip
+            results += evaluate_model(None, data, test_sets, chance_seed=seed, split=split, framework="chance",
+                                      modality=modality, seed=seed, **labels)  # fmt: skip
             untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
             untrained, _ = train(untrained_config, data.speech, data.music)
-            results += evaluate_model(untrained, data, test_sets, framework="untrained heads", modality=modality,
-                                      seed=seed)  # fmt: skip
+            results += evaluate_both(untrained, data, test_sets, split=split, framework="untrained heads",
+                                     modality=modality, seed=seed, **labels)  # fmt: skip
         for framework in frameworks:
             for seed in tqdm(seeds, desc=f"{framework}/{modality}", disable=not progress):
                 config = replace(base, modality=modality, framework=framework, seed=seed)
                 model = train_on(config, data)
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
-                results += evaluate_model(model, data, test_sets, framework=framework_label(config),
-                                          modality=modality, seed=seed)  # fmt: skip
+                results += evaluate_both(model, data, test_sets, split=split, framework=framework_label(config),
+                                         modality=modality, seed=seed, **labels)  # fmt: skip
     return summarise(results), models
 
 
+def _key(row: dict) -> tuple:
+    return row["framework"], row["modality"], row.get("calibration", "–"), row.get("transcripts", "–"), row["test_set"]
+
+
 def summarise(results: list[dict]) -> list[dict]:
-    """Mean and std over seeds for each (framework, modality, test_set)."""
-    keys = list(dict.fromkeys((r["framework"], r["modality"], r["test_set"]) for r in results))
+    """Mean and std over seeds for each (framework, modality, calibration, transcripts, test_set); strict JSON
+    (a metric that does not apply, like a baseline's speech accuracy, is None, never NaN)."""
     out = []
-    for f, m, t in keys:
-        group = [r for r in results if (r["framework"], r["modality"], r["test_set"]) == (f, m, t)]
-        row = {"framework": f, "modality": m, "test_set": t, "seeds": len(group), "queries": group[0]["queries"]}
+    for key in dict.fromkeys(_key(r) for r in results):
+        group = [r for r in results if _key(r) == key]
+        row = dict(zip(("framework", "modality", "calibration", "transcripts", "test_set"), key, strict=True))
+        row.update(seeds=len(group), queries=group[0]["queries"], gallery=group[0].get("gallery"))
         for k in (*METRICS, "speech_accuracy", "music_accuracy"):
             values = np.array([r[k] for r in group], float)
-            row[k], row[f"{k}_std"] = float(np.mean(values)), float(np.std(values))
+            ok = not np.isnan(values).any()
+            row[k] = float(np.mean(values)) if ok else None
+            row[f"{k}_std"] = float(np.std(values)) if ok else None
         out.append(row)
     return out
 
 
 def markdown(rows: list[dict]) -> str:
-    """The paper-style table: rows = framework × modality, one column block per test set."""
+    """The paper-style table: rows = framework × modality × calibration, one column block per test set; query
+    counts in the header."""
     sets = list(dict.fromkeys(r["test_set"] for r in rows))
-    head = "| framework | modality | " + " | ".join(f"{s}: P@5 | MRR | nDCG@5 | speech acc" for s in sets) + " |"
-    lines = [head, "|" + "---|" * (2 + 4 * len(sets))]
-    for f, m in dict.fromkeys((r["framework"], r["modality"]) for r in rows):
+    counts = {s: max(r["queries"] for r in rows if r["test_set"] == s) for s in sets}
+    head = "| framework | modality | calibration | " + " | ".join(
+        f"{s} ({counts[s]} queries): P@5 | MRR | nDCG@5 | speech acc" for s in sets) + " |"  # fmt: skip
+    lines = [head, "|" + "---|" * (3 + 4 * len(sets))]
+    fmt = lambda r, k: "–" if r.get(k) is None else f"{r[k]:.3f}"  # noqa: E731
+    for f, m, c in dict.fromkeys((r["framework"], r["modality"], r.get("calibration", "–")) for r in rows):
         cells = []
         for s in sets:
-            r = next((x for x in rows if (x["framework"], x["modality"], x["test_set"]) == (f, m, s)), None)
+            r = next((x for x in rows if (x["framework"], x["modality"], x.get("calibration", "–"), x["test_set"])
+                      == (f, m, c, s)), None)  # fmt: skip
             cells += ["–"] * 4 if r is None else [
-                f"{r[k]:.3f} ± {r[k + '_std']:.3f}" for k in METRICS] + [
-                "–" if np.isnan(r["speech_accuracy"]) else f"{r['speech_accuracy']:.3f}"]  # fmt: skip
-        lines.append(f"| {f} | {m} | " + " | ".join(cells) + " |")
+                fmt(r, k) + ("" if r.get(k + "_std") is None or r["seeds"] < 2 else f" ± {r[k + '_std']:.3f}")
+                for k in METRICS] + [fmt(r, "speech_accuracy")]  # fmt: skip
+        lines.append(f"| {f} | {m} | {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import MUSIC_CLIP_SECONDS, load_audio
+from .audio import MUSIC_CLIP_SECONDS, load_audio, normalise_level
 from .data.records import Record
 from .encoders import load as load_encoder
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: silence judged after trimming; Whisper features without 30-s padding
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "data" / "features"
 
 
@@ -29,27 +29,37 @@ def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
     return h.hexdigest()[:20]
 
 
-def load_for(encoder, path: str) -> np.ndarray:
-    """Decode one file for ``encoder``: speech with the query rules (trimmed, <= 30 s); music as a 10-s clip."""
+def load_for(encoder, path: str, level_norm: bool = False) -> np.ndarray:
+    """Decode one file for ``encoder``: speech with the query rules (trimmed, <= 30 s, optionally
+    :func:`s2m.audio.normalise_level`); music as a 10-s clip."""
     if encoder.modality == "music":
         return load_audio(path, encoder.sample_rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS,
                           trim_silence=False).samples  # fmt: skip
-    return load_audio(path, encoder.sample_rate).samples
+    return prepare_speech(load_audio(path, encoder.sample_rate).samples, encoder.sample_rate, level_norm)
 
 
-def embed_items(
-    encoder_name: str, items: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True
-) -> np.ndarray:
+def prepare_speech(samples: np.ndarray, sample_rate: int, level_norm: bool) -> np.ndarray:
+    """What a speech encoder sees: decoded speech, level-normalised when the model was trained that way."""
+    return normalise_level(samples, sample_rate) if level_norm else samples
+
+
+def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
+                progress: bool = True, level_norm: bool = False) -> np.ndarray:  # fmt: skip
     """float32 ``(N, dim)`` features of audio paths (audio encoders) or texts (text encoders), cached on disk.
 
-    ``cache_dir=None`` disables the cache.
+    ``cache_dir=None`` disables the cache. ``"a+b"`` names are cached per part and concatenated.
     """
+    if "+" in encoder_name:
+        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm)
+                               for part in encoder_name.split("+")], axis=1)  # fmt: skip
     encoder = load_encoder(encoder_name)
     text = encoder.modality == "text"
+    level_norm = level_norm and encoder.modality == "speech"
     items = list(items)
     path = None
     if cache_dir is not None:
-        key = _key(encoder_name, items, f"{encoder.sample_rate}|{encoder.dim}", files=not text)
+        settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
+        key = _key(encoder_name, items, settings, files=not text)
         path = Path(cache_dir) / encoder_name / f"{key}.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as f:
@@ -62,21 +72,49 @@ def embed_items(
         features = np.zeros((len(items), encoder.dim), np.float32)
         for i in tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress, unit="batch"):
             chunk = items[i : i + 16]
-            features[i : i + len(chunk)] = encoder.embed([load_for(encoder, p) for p in chunk])
+            features[i : i + len(chunk)] = encoder.embed([load_for(encoder, p, level_norm) for p in chunk])
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, features=features, items=np.asarray(items, dtype=str))
-        tmp.replace(path)  # atomic: a crash never leaves a half-written cache file
+        _save(path, features=features, items=np.asarray(items, dtype=str))
     return features
 
 
-def record_features(
-    records: Sequence[Record], encoder_name: str, cache_dir: str | Path | None = DEFAULT_CACHE
-) -> np.ndarray:
+def _save(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)  # atomic: a crash never leaves a half-written cache file
+
+
+def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str | Path | None = DEFAULT_CACHE,
+                    level_norm: bool = False) -> np.ndarray:  # fmt: skip
     """Features of records: their audio for audio encoders, their transcripts for text encoders."""
     from .encoders import REGISTRY
 
     if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
-    return embed_items(encoder_name, [r.path for r in records], cache_dir)
+    return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm)
+
+
+def asr_transcripts(records: Sequence[Record], model: str | None = None,
+                    cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[Record]:  # fmt: skip
+    """``records`` with each transcript replaced by what the app's speech recogniser hears (cached like features)."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from .encoders import ASR_MODEL, transcribe
+
+    model = model or ASR_MODEL
+    paths = [r.path for r in records]
+    path = Path(cache_dir) / f"asr-{model}" / f"{_key(model, paths, 'asr', files=True)}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as f:
+            texts = [str(t) for t in f["texts"]]
+    else:
+        texts = []
+        for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
+            clip = load_audio(p)
+            texts.append(transcribe(clip.samples, clip.sample_rate, model))
+        if path is not None:
+            _save(path, texts=np.asarray(texts, dtype=str), items=np.asarray(paths, dtype=str))
+    return [replace(r, transcript=t) for r, t in zip(records, texts, strict=True)]

@@ -19,14 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from . import heads
-from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
+from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, SPEECH_SAMPLE_RATE, AudioError, Clip, load_audio
 from .data.library import LIBRARY_DIR, read_metadata
 from .data.readers import read_folder
 from .data.records import DatasetError, Record
 from .emotions import va
 from .encoders import load as load_encoder
 from .encoders import transcribe
-from .features import record_features
+from .features import prepare_speech, record_features
+from .train import shift_speakers
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -34,7 +35,8 @@ INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library;
 MAX_TEXT_CHARS = 1000
 NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax temperature on cosine
 NEAR_FRACTION = 0.15  # star placement: neighbours within this share of the map's extent of the best match
-FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + EmoSim": "triplet_emosim"}
+FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + EmoSim": "triplet_emosim",
+              "Triplet + SP + EmoSim": "triplet_sp_emosim"}
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Engine:
             framework = model.config.training.get("config", {}).get("framework", model.config.framework)
             self.models[(model.config.modality, framework)] = model
         self.library = Path(library)
+        self._features: dict[tuple, np.ndarray] = {}  # speech features of recent queries and references
         self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
@@ -209,15 +212,17 @@ class Engine:
             raise ValueError(f"No model for modality {modality!r} and framework {framework!r}; have {known}") from None
 
     def _query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
-                       calibration: np.ndarray | None) -> tuple[np.ndarray, str | None]:  # fmt: skip
+                       reference: np.ndarray | None) -> tuple[np.ndarray, str | None]:  # fmt: skip
         """Speech-side input ``(1, speech_dim)`` for ``model`` and the transcript used (if any)."""
         modality, transcript, parts = model.config.modality, None, []
         if modality in ("audio", "fusion"):
-            audio = load_encoder(model.config.encoders["audio"]).embed([clip.samples])
-            offset = model.config.training.get("population_offset")
-            if calibration is not None:
-                offset = calibration
-            parts.append(audio - np.asarray(offset, np.float32) if offset is not None else audio)
+            name = model.config.encoders["audio"]
+            level = bool(model.config.training.get("config", {}).get("level_norm", False))
+            audio = self._speech_features(name, level, clip.samples)
+            if reference is not None and model.config.training.get("reference_mean") is not None:
+                target = np.asarray(model.config.training["reference_mean"], np.float32)
+                audio = shift_speakers(audio, self._speech_features(name, level, reference), target)
+            parts.append(audio)
         if modality in ("text", "fusion"):
             if not text and clip is not None:
                 text = transcribe(clip.samples, clip.sample_rate)
@@ -227,11 +232,22 @@ class Engine:
             parts.append(load_encoder(model.config.encoders["text"]).embed([text]))
         return np.concatenate(parts, axis=1), transcript
 
+    def _speech_features(self, encoder: str, level_norm: bool, samples: np.ndarray) -> np.ndarray:
+        """``(1, dim)`` features of 16-kHz speech; a calibration reference is embedded once per session voice."""
+        key = (encoder, level_norm, hashlib.sha1(np.ascontiguousarray(samples, np.float32).tobytes()).hexdigest())
+        if key not in self._features:
+            if len(self._features) >= 64:
+                self._features.pop(next(iter(self._features)))
+            speech = prepare_speech(samples, SPEECH_SAMPLE_RATE, level_norm)
+            self._features[key] = load_encoder(encoder).embed([speech])
+        return self._features[key]
+
     def search(self, audio=None, text: str | None = None, modality: str = "audio", framework: str = "triplet_emosim",
-               top_k: int = 5, calibration: np.ndarray | None = None) -> Result:  # fmt: skip
+               top_k: int = 5, reference: np.ndarray | None = None) -> Result:  # fmt: skip
         """Rank the library for a query. ``audio``: anything :func:`s2m.audio.load_audio` takes (or a decoded
-        :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion). Raises ``AudioError`` /
-        ``ValueError`` with a message for the user."""
+        :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion); ``reference``: float32
+        ``(T,)`` 16-kHz neutral speech of the same speaker, which calibrates audio features to that voice (None:
+        uncalibrated). Raises ``AudioError`` / ``ValueError`` with a message for the user."""
         model = self.model(modality, framework)
         notices = []
         text = (text or "").strip() or None
@@ -244,7 +260,7 @@ class Engine:
         problem = query_problem(clip is not None, text, modality)
         if problem:
             raise AudioError(problem)
-        features, transcript = self._query_features(model, clip, text, calibration)
+        features, transcript = self._query_features(model, clip, text, reference)
         query = model.project("speech", features)[0]
         index = self.indexes[(modality, framework)]
         emotions, (v, a) = self.emotions(model, query)

@@ -9,8 +9,9 @@ positive pair. Differences, on purpose:
   validation speakers against the validation music) on splits disjoint from test (§7.10, §7.13), and the
   patience counter resets on improvement;
 * the learning rate warms up from ``lr / warmup_steps``, not from 0 (§7.14); everything is seeded (§7.16);
-* optional speaker calibration: each speaker's audio features are taken relative to the mean of that speaker's
-  neutral utterances (the training population's mean stands in for speakers without any).
+* speakers: models are trained on raw features (what an uncalibrated voice gives); optionally each training
+  speaker is moved into the population's frame (calibrated training), or items borrow another training speaker's
+  neutral offset (speaker-shift augmentation). A user's neutral reference moves their voice into the same frame.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import TrainConfig
 from .emotions import nearest_label, similarity_matrix
 from .heads import HeadsConfig, JointModel
 from .losses import (
@@ -34,56 +36,35 @@ from .losses import (
 )
 from .metrics import ranking_metrics, retrieval_targets
 
-FRAMEWORKS = ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Options of one training run; defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,
-    warm-up 20 of 100 epochs, cosine to 1e-9)."""
-
-    modality: str = "audio"
-    framework: str = "triplet_emosim"
-    ranksim: bool = False
-    lam: float = 0.5
-    margin: float = 0.4
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    epochs: int = 100
-    warmup_epochs: int = 20
-    min_lr: float = 1e-9
-    patience: int = 10
-    dropout: float = 0.1
-    seed: int = 0
-    va_table: str = "lexicon"
-    audio_encoder: str = "egemaps"
-    text_encoder: str = "minilm"
-    music_encoder: str = "mood-dsp"
-    calibrate: bool = True
-
-    def __post_init__(self):
-        if self.framework not in FRAMEWORKS:
-            raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
-
 
 @dataclass
 class FeatureSet:
-    """Features of one side. features: float32 ``(N, d)``; labels / groups / splits: N strings each."""
+    """Features of one side. features: float32 ``(N, d)``; labels / groups / splits: N strings each.
+
+    speaker_means: float32 ``(N, d_audio)``, for speech: the mean audio features of each item's speaker's neutral
+    references (NaN rows for speakers without any); the audio features are the first ``d_audio`` columns.
+    """
 
     features: np.ndarray
     labels: list[str]
     groups: list[str]
     splits: list[str]
+    speaker_means: np.ndarray | None = None
 
     def where(self, mask: np.ndarray) -> FeatureSet:
         """The items where bool ``(N,)`` ``mask`` is True."""
         idx = np.flatnonzero(mask)
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
-        return FeatureSet(self.features[idx], pick(self.labels), pick(self.groups), pick(self.splits))
+        means = None if self.speaker_means is None else self.speaker_means[idx]
+        return FeatureSet(self.features[idx], pick(self.labels), pick(self.groups), pick(self.splits), means)
 
     def subset(self, split: str) -> FeatureSet:
         return self.where(np.asarray(self.splits) == split)
+
+    def calibrated(self, reference_mean: np.ndarray | None) -> FeatureSet:
+        """Each speaker moved into the training population's frame: audio features − the speaker's neutral mean +
+        ``reference_mean`` ``(d_audio,)``; speakers without references are left as they are."""
+        return replace(self, features=shift_speakers(self.features, self.speaker_means, reference_mean))
 
 
 def calibration_references(labels: list[str], groups: list[str]) -> np.ndarray:
@@ -100,22 +81,35 @@ def calibration_references(labels: list[str], groups: list[str]) -> np.ndarray:
     return out
 
 
-def calibrate_by_speaker(
-    features: np.ndarray, groups: list[str], reference: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Subtract the mean of each speaker's reference items; returns (calibrated ``(N, d)``, population offset ``(d,)``).
-
-    The population offset (mean over all reference items) stands in for speakers without references, and for
-    app users who have not recorded one.
-    """
+def speaker_means(features: np.ndarray, groups: list[str], reference: np.ndarray) -> np.ndarray:
+    """float32 ``(N, d)``: for each item, the mean features of its speaker's reference items (NaN without any)."""
     groups_a = np.asarray(groups)
-    population = features[reference].mean(0) if reference.any() else features.mean(0)
-    out = features.astype(np.float32).copy()
+    out = np.full(features.shape, np.nan, np.float32)
     for g in np.unique(groups_a):
-        rows = groups_a == g
-        ref = rows & reference
-        out[rows] -= features[ref].mean(0) if ref.any() else population
-    return out, population.astype(np.float32)
+        rows, ref = groups_a == g, (groups_a == g) & reference
+        if ref.any():
+            out[rows] = features[ref].mean(0)
+    return out
+
+
+def population_mean(speech: FeatureSet) -> np.ndarray | None:
+    """``(d_audio,)``: the mean neutral voice of ``speech``'s speakers (each speaker weighted once), or None."""
+    if speech.speaker_means is None:
+        return None
+    _, first = np.unique(np.asarray(speech.groups), return_index=True)
+    means = speech.speaker_means[first]
+    means = means[~np.isnan(means).any(axis=1)]
+    return means.mean(0).astype(np.float32) if len(means) else None
+
+
+def shift_speakers(features: np.ndarray, means: np.ndarray | None, target: np.ndarray | None) -> np.ndarray:
+    """``features`` with the first ``len(target)`` columns moved by ``target − means`` on rows whose mean is known."""
+    if means is None or target is None:
+        return features
+    out = np.array(features, np.float32, copy=True)
+    known = ~np.isnan(means).any(axis=1)
+    out[known, : len(target)] += target - means[known]
+    return out
 
 
 def _lr_at(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
@@ -149,6 +143,9 @@ def train(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
+    reference_mean = population_mean(speech.subset("train"))
+    if config.calibrate:
+        speech = speech.calibrated(reference_mean)
     s_train, s_valid = speech.subset("train"), speech.subset("valid")
     m_train, m_valid = music.subset("train"), music.subset("valid")
     music_moods = sorted(set(m_train.labels))
@@ -175,6 +172,7 @@ def train(
     s_by_label = {lab: np.flatnonzero(np.asarray(s_train.labels) == lab) for lab in speech_labels}
     m_by_label = {lab: np.flatnonzero(np.asarray(m_train.labels) == lab) for lab in music_moods}
     s_feat, m_feat = torch.from_numpy(s_train.features), torch.from_numpy(m_train.features)
+    voices = _voice_offsets(s_train) if config.speaker_shift > 0 else None
     # VA similarity by label-pair lookup: equal labels give bit-identical values (method.md §7.4)
     va_sim = torch.tensor(similarity_matrix(speech_labels, music_moods, config.va_table), dtype=torch.float32)
     mood_id = {m: i for i, m in enumerate(music_moods)}
@@ -191,7 +189,13 @@ def train(
             s_idx = np.array([rng.choice(s_by_label[lab]) for lab in s_lab])
             m_lab = [mapping[lab] for lab in s_lab]
             m_idx = np.array([rng.choice(m_by_label[lab]) for lab in m_lab])
-            s_emb, m_emb = model.embed_speech(s_feat[s_idx]), model.embed_music(m_feat[m_idx])
+            s_in = s_feat[s_idx]
+            if voices is not None:  # another training speaker's voice: x - own neutral + other's neutral
+                own, other = voices[s_idx], voices[rng.integers(len(voices), size=len(s_idx))]
+                moved = torch.from_numpy(rng.random(len(s_idx)) < config.speaker_shift)[:, None]
+                s_in = s_in.clone()
+                s_in[:, : own.shape[1]] += torch.where(moved, other - own, torch.zeros_like(own))
+            s_emb, m_emb = model.embed_speech(s_in), model.embed_music(m_feat[m_idx])
             m_ids = torch.tensor([mood_id[m] for m in m_lab])
             stm = sampled_triplet_loss(s_emb, m_emb, m_ids, config.margin, generator=gen)
             if sp:
@@ -241,7 +245,22 @@ def train(
                              "music_prototypes": prototypes(model, "music", m_train),
                              "valid": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
                              "epochs_run": len(history)}  # fmt: skip
+    if reference_mean is not None:
+        model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
     return model, {"history": history, "mapping": mapping}
+
+
+def _voice_offsets(speech: FeatureSet) -> torch.Tensor | None:
+    """float32 ``(N, d_audio)`` speaker neutral means of the training items (their population's mean where
+    unknown), or None without any: the voices the speaker-shift augmentation swaps between."""
+    if speech.speaker_means is None:
+        return None
+    means = speech.speaker_means.copy()
+    unknown = np.isnan(means).any(axis=1)
+    if unknown.all():
+        return None
+    means[unknown] = np.nanmean(means[~unknown], axis=0)
+    return torch.from_numpy(means.astype(np.float32))
 
 
 def label_means(embeddings: np.ndarray, labels: list[str]) -> tuple[list[str], np.ndarray]:

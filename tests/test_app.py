@@ -50,11 +50,11 @@ def test_star_placement_is_stable_and_fast(engine):
 
 @pytest.mark.parametrize("voice, matching, opposite", [("angry", "angry", "tender"), ("sad", "sad", "happy")])
 def test_voice_ranks_matching_music_above_opposite(engine, voice, matching, opposite):
-    from app import _example_offset
+    from app import _example_reference
 
-    offset = _example_offset("egemaps")  # the example speaker's neutral recording
+    reference = _example_reference()  # the example speaker's neutral recording
     result = engine.search(
-        audio=str(EXAMPLES / f"{voice}.wav"), framework="triplet_emosim", calibration=offset, top_k=len(LIBRARY_IDS)
+        audio=str(EXAMPLES / f"{voice}.wav"), framework="triplet_emosim", reference=reference, top_k=len(LIBRARY_IDS)
     )
     mean = lambda mood: np.mean([h.score for h in result.hits if h.mood == mood])  # noqa: E731
     assert mean(matching) > mean(opposite) + 0.1

@@ -89,3 +89,24 @@ def test_corrupt_wav_header(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(AudioError, match="corrupt"):
         load_audio(path)
+
+
+def test_soft_speech_between_pauses_is_quiet_not_silent(make_tone):
+    soft = np.concatenate([np.zeros(24_000), make_tone(1.0, 16_000, amp=0.004), np.zeros(24_000)]).astype(np.float32)
+    clip = load_audio((16_000, soft))  # about -55 dBFS at its loudest, -62 dBFS on average: a soft RAVDESS take
+    assert 0.9 < clip.seconds < 1.2  # the pauses are trimmed
+    hiss = np.random.default_rng(0).normal(0, 10 ** (-75 / 20), 32_000).astype(np.float32)
+    with pytest.raises(AudioError, match="silent"):
+        load_audio((16_000, hiss))
+
+
+def test_level_normalisation_removes_the_recording_gain(make_tone):
+    from s2m.audio import SPEECH_LEVEL_DBFS, normalise_level
+
+    x = np.concatenate([make_tone(1.0, 16_000, amp=0.2), make_tone(1.0, 16_000, amp=0.05)])
+    a, b = normalise_level(x), normalise_level(x * 0.01)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    loud = a[:16_000]
+    assert abs(10 * np.log10(np.mean(a**2)) - SPEECH_LEVEL_DBFS) < 3
+    assert np.sqrt(np.mean(loud**2)) > 2 * np.sqrt(np.mean(a[16_000:] ** 2))  # relative loudness survives
+    assert np.max(np.abs(normalise_level(x, target_dbfs=0.0))) <= 1.0

@@ -7,7 +7,15 @@ import pytest
 
 from s2m import heads
 from s2m.evaluate import Data, evaluate_model, markdown, summarise
-from s2m.train import FeatureSet, TrainConfig, calibrate_by_speaker, calibration_references, for_inference, train
+from s2m.train import (
+    FeatureSet,
+    TrainConfig,
+    calibration_references,
+    for_inference,
+    population_mean,
+    speaker_means,
+    train,
+)
 
 SPEECH = ["angry", "happy", "sad", "neutral"]
 MUSIC = ["angry", "happy", "sad", "nostalgic"]
@@ -33,7 +41,7 @@ def data():
     speech = _set(SPEECH, 12, 10, rng, shift=3.0)
     music = _set(MUSIC, 6, 7, rng, shift=-1.0, groups_per_split=1)
     tags = {lab: rng.normal(size=5).astype(np.float32) for lab in set(SPEECH) | set(MUSIC)}
-    return Data(speech, music, np.zeros(len(speech.labels), bool), tags, None)
+    return Data(speech, music, np.zeros(len(speech.labels), bool), tags)
 
 
 @pytest.mark.parametrize("framework", ["triplet", "triplet_sp_emosim"])
@@ -86,12 +94,25 @@ def test_summary_has_documented_keys_and_checkpoint_roundtrip(data, tmp_path):
     np.testing.assert_array_equal(again.project("speech", x), model.project("speech", x))
 
 
-def test_calibration_references_and_offsets():
-    labels = ["neutral", "sad", "neutral", "neutral", "neutral"]
-    groups = ["a", "a", "a", "b", "b"]
+def test_calibration_references_and_population_frame():
+    labels = ["neutral", "sad", "neutral", "neutral", "neutral", "sad"]
+    groups = ["a", "a", "a", "b", "b", "c"]
     ref = calibration_references(labels, groups)
-    assert ref.tolist() == [True, False, False, True, False]
-    feats = np.array([[1.0], [5.0], [3.0], [10.0], [12.0]], np.float32)
-    out, population = calibrate_by_speaker(feats, groups, ref)
-    assert out[:, 0].tolist() == [0.0, 4.0, 2.0, 0.0, 2.0]
+    assert ref.tolist() == [True, False, False, True, False, False]
+    feats = np.array([[1.0], [5.0], [3.0], [10.0], [12.0], [7.0]], np.float32)
+    means = speaker_means(feats, groups, ref)
+    assert means[:5, 0].tolist() == [1.0, 1.0, 1.0, 10.0, 10.0] and np.isnan(means[5, 0])
+    fs = FeatureSet(feats, labels, groups, ["train"] * 6, means)
+    population = population_mean(fs)  # each speaker with references once: (1 + 10) / 2
     assert population.tolist() == [5.5]
+    # calibration moves each speaker's neutral onto the population's; a speaker without references stays put
+    assert fs.calibrated(population).features[:, 0].tolist() == [5.5, 9.5, 7.5, 5.5, 7.5, 7.0]
+
+
+def test_trained_model_records_the_training_speakers_neutral_mean_only(data):
+    means = np.where(np.asarray(data.speech.splits)[:, None] == "train", 1.0, 50.0) * np.ones((1, 10))
+    speech = FeatureSet(data.speech.features, data.speech.labels, data.speech.groups, data.speech.splits,
+                        means.astype(np.float32))  # fmt: skip
+    config = TrainConfig(epochs=1, warmup_epochs=1, batch_size=32, speaker_shift=0.5)
+    model, _ = train(config, speech, data.music, data.tags)
+    assert model.config.training["reference_mean"] == [1.0] * 10  # valid/test speakers (50) never leak in

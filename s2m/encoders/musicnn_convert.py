@@ -34,9 +34,8 @@ def convert(name: str, out: Path) -> Path:
     """``{name}.safetensors`` (float32) + ``{name}.json`` (tags, source, licence) from the installed package."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
-    from safetensors.numpy import save_file
-
     from musicnn import configuration
+    from safetensors.numpy import save_file
 
     reader = tf.compat.v1.train.NewCheckpointReader(str(_package() / name) + "/")
     get = lambda key: np.asarray(reader.get_tensor(key), np.float32)  # noqa: E731

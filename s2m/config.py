@@ -1,0 +1,46 @@
+"""Options of one training run, importable without torch (the command line's ``--help`` stays instant)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FRAMEWORKS = ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of one training run; defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,
+    warm-up 20 of 100 epochs, cosine to 1e-9) and the encoders chosen on validation actors.
+
+    level_norm: speech audio is scaled to a fixed active level before every speech encoder (recording level is not
+    an emotion). calibrate: train on speaker-relative audio features (each training speaker's neutral mean moved
+    onto the training population's); the model is used uncalibrated unless a user records a neutral reference.
+    speaker_shift: probability, per training item, of moving its audio features by the difference between two
+    training speakers' neutral means (an augmentation that simulates an unseen voice).
+    """
+
+    modality: str = "audio"
+    framework: str = "triplet_emosim"
+    ranksim: bool = False
+    lam: float = 0.5
+    margin: float = 0.4
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    epochs: int = 100
+    warmup_epochs: int = 20
+    min_lr: float = 1e-9
+    patience: int = 10
+    dropout: float = 0.1
+    seed: int = 0
+    va_table: str = "lexicon"
+    audio_encoder: str = "whisper-base"
+    text_encoder: str = "minilm"
+    music_encoder: str = "mood-dsp"
+    level_norm: bool = True
+    calibrate: bool = True
+    speaker_shift: float = 0.0
+
+    def __post_init__(self):
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")

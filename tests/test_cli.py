@@ -1,0 +1,95 @@
+"""The command line: instant help, evaluation of saved checkpoints on any labelled speech CSV, and (where RAVDESS is
+present) the shipped models on real voices they never heard."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2m.__main__ import ROOT, main, ravdess_dir
+
+from .conftest import tone
+
+RAVDESS = ravdess_dir()
+needs_ravdess = pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS not found at {RAVDESS} (set S2M_RAVDESS)")
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys\nfrom s2m.__main__ import main\ntry:\n    main(['evaluate', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint('torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "--speech-csv" in out.stdout and out.stdout.strip().endswith("False")
+
+
+def _class_csv(folder: Path) -> Path:
+    """A teacher's recordings: two speakers, labels the VA table knows (some not RAVDESS words), transcripts."""
+    rows = ["path,label,speaker,text"]
+    for speaker, base in (("ana", 140), ("ben", 110)):
+        for i, (label, freq, amp) in enumerate([("neutral", 1.0, 0.1), ("neutral", 1.02, 0.1), ("bored", 0.9, 0.05),
+                                                ("excited", 1.6, 0.4), ("angry", 1.3, 0.5), ("sad", 0.85, 0.05)]):
+            name = f"{speaker}_{i}.wav"
+            sf.write(folder / name, tone(1.5, 16_000, freq=base * freq, amp=amp), 16_000)
+            rows.append(f"{name},{label},{speaker},I feel {label} today")
+    path = folder / "class.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_evaluate_saved_checkpoints_on_a_speech_csv(tmp_path, capsys):
+    ckpts = tmp_path / "ckpts"
+    for name in ("audio-triplet", "text-triplet"):
+        shutil.copytree(ROOT / "checkpoints" / name, ckpts / name)
+    out = tmp_path / "rows.json"
+    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--transcripts", "given",
+          "--calibration", "both", "--json", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "queries)" in printed and "best constant" in printed
+    rows = json.loads(out.read_text())  # strict JSON: json.loads would accept NaN, so check the text too
+    assert "NaN" not in out.read_text()
+    need = {"framework", "modality", "calibration", "transcripts", "queries", "precision_at_k", "mrr", "ndcg_at_k",
+            "speech_accuracy"}  # fmt: skip
+    assert all(need <= set(r) for r in rows)
+    audio = {r["calibration"]: r for r in rows if r["modality"] == "audio" and r["framework"] == "triplet"}
+    # every other neutral take is a speaker's reference and never a query: 12 items - 2 references
+    assert set(audio) == {"none", "speaker"} and audio["none"]["queries"] == 10
+    assert [r["calibration"] for r in rows if r["modality"] == "text" and r["framework"] == "triplet"] == ["none"]
+    assert all(r["transcripts"] == "given" for r in rows)
+
+
+def test_unknown_labels_in_a_speech_csv_are_named(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(1.0, 16_000), 16_000)
+    (tmp_path / "c.csv").write_text("path,label,speaker\na.wav,hangry,ana\n")
+    with pytest.raises(Exception, match="hangry"):
+        main(["evaluate", "--checkpoints", str(ROOT / "checkpoints"), "--speech-csv", str(tmp_path / "c.csv")])
+
+
+@needs_ravdess
+def test_every_ravdess_utterance_is_accepted_and_split_by_actor():
+    from s2m.audio import load_audio
+    from s2m.data import read_ravdess
+
+    records = read_ravdess(RAVDESS)
+    assert len(records) == 1440
+    assert [sum(r.split == s for r in records) for s in ("train", "valid", "test")] == [1140, 180, 120]
+    for r in records:  # soft calm/sad takes are quiet, not silent
+        assert load_audio(r.path).seconds > 1.0
+
+
+@needs_ravdess
+def test_shipped_audio_model_reads_unseen_real_voices_uncalibrated(tmp_path):
+    out = tmp_path / "rows.json"
+    main(["evaluate", "--checkpoints", str(ROOT / "checkpoints"), "--speech-root", str(RAVDESS),
+          "--calibration", "none", "--json", str(out), "--modalities", "audio"])  # fmt: skip
+    rows = json.loads(out.read_text())
+    constant = max(r["precision_at_k"] for r in rows if r["framework"].startswith("best constant"))
+    audio = [r for r in rows if r["modality"] == "audio" and not r["framework"].startswith(("best", "chance"))]
+    assert audio and all(r["queries"] == 116 for r in audio)
+    for r in audio:
+        assert r["precision_at_k"] > constant + 0.1, r
+        assert r["speech_accuracy"] > 0.4, r
+    assert np.isfinite([r["mrr"] for r in audio]).all()
