@@ -11,6 +11,7 @@ import argparse
 import functools
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -21,13 +22,14 @@ from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
 from s2m.encoders import EncoderUnavailable
 from s2m.plots import library_map, va_plane
-from s2m.search import CHECKPOINTS, FRAMEWORKS, Engine, query_problem
+from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, query_problem
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.wav"))
 EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
 EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
 MAX_K = 10
+MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
 
@@ -55,8 +57,9 @@ HEAD = """<script>
 
 INTRO = """# s2m: music for the emotion in your voice
 Say something with feeling (*"I finally got the job!"*), or pick an example, then press **Find music**.
-s2m reads *how* you speak (pitch, loudness, rhythm) and, for the text models, *what* you say, places it in a joint
-speech–music space trained on the valence–arousal plane, and plays the closest clips.
+s2m reads *how* you speak (a speech encoder trained on real actors' emotional speech) and, for the text models,
+*what* you say, places it in a joint speech–music space trained on the valence–arousal plane, and plays the closest
+clips. It works without calibration; recording a neutral reference (below) can help a voice it reads poorly.
 Microphones only work on `localhost` or HTTPS pages; on plain HTTP use the examples or upload a file."""
 
 
@@ -118,14 +121,29 @@ def search(audio, text, modality, framework, top_k, calibration, engine_state):
 def check_query(audio, text, modality, framework, top_k, calibration, engine_state):
     """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
     the last answer (a failed search would mark every output as an error)."""
-    problem = query_problem(bool(audio), text, modality)
-    if audio:
-        try:
-            load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)  # decoding is cheap (<= 30 s of audio)
-        except AudioError as exc:
-            problem = str(exc)
-    ok = gr.validate(True, "")
-    return [gr.validate(not problem, problem), ok, ok, ok, ok, ok, ok]
+    engine = _engine(engine_state)
+    problems = [None] * 7  # one per input: audio, text, modality, framework, top_k, calibration, engine_state
+    labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
+    if modality not in engine.modalities:
+        problems[2] = f"Unknown model {modality!r}: choose one of {', '.join(engine.modalities)}."
+    if _framework_key(framework) not in engine.frameworks:
+        problems[3] = f"Unknown framework {framework!r}: choose one of {', '.join(labels)}."
+    if not isinstance(top_k, int | float) or top_k != top_k or top_k != int(top_k) or not 1 <= top_k <= MAX_K:
+        problems[4] = f"Clips to show must be a whole number from 1 to {MAX_K}."
+    if text is not None and not isinstance(text, str):
+        problems[1] = "The text must be a string."
+    elif text and len(text) > MAX_TEXT_CHARS:
+        problems[1] = f"The text is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read."
+    elif text and not text.encode("utf-8", "replace").decode("utf-8") == text:
+        problems[1] = "The text contains characters that are not valid Unicode text."
+    if not any(problems[1:5]):
+        problems[0] = query_problem(bool(audio), text, modality)
+        if audio:
+            try:
+                load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)  # decoding is cheap (<= 30 s of audio)
+            except AudioError as exc:
+                problems[0] = str(exc)
+    return [gr.validate(not p, p or "") for p in problems]
 
 
 def check_rerun(audio, text, *rest):
@@ -159,11 +177,51 @@ def calibrate(reference, engine_state):
     return clip.samples, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
 
 
-def use_folder(folder, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's documented idiom
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@dataclass(frozen=True)
+class FolderPolicy:
+    """Who may index a folder on the server. ``root``: only folders inside it (the operator's ``--allow-folders``);
+    without a root, only a server that listens on loopback alone, asked by a loopback client, may index any folder
+    the server can read. Never on a Space or with ``--share`` unless the operator named a root."""
+
+    enabled: bool = False
+    root: Path | None = None
+
+    @classmethod
+    def for_launch(cls, host: str | None, share: bool, allow: str | None) -> FolderPolicy:
+        if allow:
+            return cls(True, Path(allow).expanduser().resolve())
+        loopback_only = (host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1") in LOOPBACK
+        return cls(loopback_only and not share and not ON_SPACE)
+
+    def check(self, folder: str | None, client_host: str | None) -> Path:
+        """The folder to index, or ``gr.Error`` saying why not (nothing about the server's files is revealed)."""
+        if not self.enabled:
+            raise gr.Error("Indexing folders on the server is turned off here. The operator can allow one folder "
+                           "tree with `python app.py --allow-folders DIR`.")  # fmt: skip
+        if self.root is None and client_host not in LOOPBACK:
+            raise gr.Error("Only a user on the server itself may index its folders.")
+        text = (folder or "").strip()
+        if not text:
+            raise gr.Error("Type the path of a folder of music.")
+        path = Path(text).expanduser()
+        if self.root is not None:
+            path = (self.root / path) if not path.is_absolute() else path
+            if not path.resolve().is_relative_to(self.root):
+                raise gr.Error(f"Only folders inside {self.root} may be indexed on this server.")
+        if not path.is_dir():
+            raise gr.Error(f"Not a folder: {text!r}")
+        return path.resolve()
+
+
+FOLDERS = FolderPolicy()
+
+
+def use_folder(folder, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
     """Index a folder of the user's music (folder-per-mood, or flat: moods predicted) for this session."""
-    path = Path((folder or "").strip()).expanduser()
-    if not path.is_dir():
-        raise gr.Error(f"Not a folder: {folder!r}")
+    path = FOLDERS.check(folder, getattr(getattr(request, "client", None), "host", None))
     try:
         engine = Engine(CHECKPOINTS, path)
     except USER_ERRORS as exc:
@@ -180,7 +238,8 @@ def enable(audio, text):
 
 
 def build(engine: Engine) -> gr.Blocks:
-    with gr.Blocks(title="s2m — music for the emotion in your voice") as demo:
+    # uploaded and generated files are deleted after an hour (checked every 10 minutes)
+    with gr.Blocks(title="s2m — music for the emotion in your voice", delete_cache=(600, 3600)) as demo:
         engine_state = gr.State(None)  # a per-session library, when the user picks one
         calibration = gr.State(None)  # a per-session speaker calibration
         gr.Markdown(INTRO)
@@ -188,7 +247,8 @@ def build(engine: Engine) -> gr.Blocks:
             with gr.Column(scale=4):
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
                                  elem_id="query-audio")  # fmt: skip
-                text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4)
+                text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4,
+                                  max_length=MAX_TEXT_CHARS)  # fmt: skip
                 if EXAMPLES:
                     gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio], label="Example voices (held-out speaker)",
                                 example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
@@ -207,9 +267,11 @@ def build(engine: Engine) -> gr.Blocks:
                     reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference")
                     cal_button = gr.Button("Calibrate")
                     cal_status = gr.Markdown()
-                if not ON_SPACE:
+                if FOLDERS.enabled:
                     with gr.Accordion("Use my own music folder", open=False):
-                        folder = gr.Textbox(label="Folder on this computer (one sub-folder per mood, or a flat folder)")
+                        where_ok = f" (inside {FOLDERS.root})" if FOLDERS.root else ""
+                        folder = gr.Textbox(label=f"Folder on this computer{where_ok}: one sub-folder per mood, or a "
+                                            "flat folder")  # fmt: skip
                         folder_button = gr.Button("Index folder")
                         folder_status = gr.Markdown()
             with gr.Column(scale=6):
@@ -236,8 +298,9 @@ def build(engine: Engine) -> gr.Blocks:
         for control in (modality, framework):
             control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2, validator=check_rerun)
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
-        if not ON_SPACE:
-            folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private")
+        if FOLDERS.enabled:
+            folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private",
+                                concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
     return demo
 
 
@@ -281,9 +344,14 @@ def main() -> None:
     parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--allow-folders", default=None, metavar="DIR",
+                        help="let visitors index music folders inside DIR (off for remote visitors otherwise)")
     args = parser.parse_args()
+    global FOLDERS
+    FOLDERS = FolderPolicy.for_launch(args.host, args.share, args.allow_folders)
     demo = create(args.library, args.checkpoints)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, head=HEAD,
+                max_file_size=MAX_UPLOAD,
                 allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft())  # fmt: skip
 
 

@@ -99,7 +99,13 @@ def _speech_records(args):
                  "on Zenodo (record 1188976): unpack Audio_Speech_Actors_01-24 and pass --speech-root FOLDER or set "
                  "S2M_RAVDESS; or evaluate your own recordings with --speech-csv FILE (path,label,speaker[,text]).")
     readers = {"ravdess": data.read_ravdess, "iemocap": data.read_iemocap, "hikia": data.read_hikia}
-    return readers[args.speech_format](root)
+    records = readers[args.speech_format](root)
+    if args.extra_train:  # more training speakers (their valid/test items are not used)
+        from dataclasses import replace
+
+        extra = Path(args.extra_train)
+        records += [replace(r, group=f"{extra.name}-{r.group}") for r in data.read_ravdess(extra) if r.split == "train"]
+    return records
 
 
 def _with_transcripts(args, records):
@@ -191,7 +197,7 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
     from dataclasses import replace
 
     from .config import TrainConfig
-    from .evaluate import constant_rows, evaluate_both, load_data, per_label_precision, summarise
+    from .evaluate import ceiling_rows, constant_rows, evaluate_both, load_data, per_label_precision, summarise
     from .heads import load
 
     folders = sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists())
@@ -217,6 +223,8 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
                               framework=config.framework, modality=config.modality, seed=trained["seed"],
                               transcripts=args.transcripts)  # fmt: skip
         if args.per_emotion:
+            rows += ceiling_rows(model, data, test_sets, args.split, framework=config.framework,
+                                 modality=config.modality, transcripts=args.transcripts)  # fmt: skip
             for name, groups in (test_sets or {args.split: {r.group for r in speech}}).items():
                 for calibration in _calibrations(args):
                     print(f"\n{folder.name}, {name}, calibration {calibration}: per-emotion P@5 and top-5 moods")
@@ -233,6 +241,8 @@ def _add_data_options(p) -> None:
     p.add_argument("--speech-root", default=None, help="speech dataset folder (default: RAVDESS at $S2M_RAVDESS or "
                    "../shared/data/ravdess; the synthetic corpus is data/speech)")  # fmt: skip
     p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia"])
+    p.add_argument("--extra-train", default=None, help="also train on the training speakers of this RAVDESS-named "
+                   "folder (e.g. data/speech, the synthetic corpus)")  # fmt: skip
     p.add_argument("--speech-csv", default=None, help="instead of --speech-root: a CSV of path,label,speaker[,text]"
                    "[,split] (rows without split are test items)")  # fmt: skip
     p.add_argument("--transcripts", default="asr", choices=["asr", "given"],

@@ -60,6 +60,7 @@ def run(repeats: int = 20) -> str:
         lines.append(f"| warm query, {modality} ({framework}) p50 / p90 | {statistics.median(times) * 1000:.0f} / "
                      f"{q[-1] * 1000:.0f} ms |")  # fmt: skip
     lines += paper_encoders(str(examples[0]), audio_p50)
+    lines += encoder_times(str(examples[0]))
     index = next(iter(engine.indexes.values()))
     t = time.perf_counter()
     for i in range(1000):
@@ -98,4 +99,28 @@ def paper_encoders(example: str, audio_p50: float, repeats: int = 5) -> list[str
         p50 = statistics.median(ts[1:])  # the first call warms up
         rows.append(f"| paper's {name} alone ({clip.seconds:.1f}-s example), p50 | {p50 * 1000:.0f} ms "
                     f"({p50 / audio_p50:.1f}× s2m's whole audio query) |")  # fmt: skip
+    return rows
+
+
+SPEECH_ENCODERS = ("egemaps", "whisper-tiny", "whisper-base", "egemaps+whisper-base")
+
+
+def encoder_times(example: str, repeats: int = 5) -> list[str]:
+    """Rows: each speech encoder's time per second of audio on ``example`` (median of ``repeats``, warm)."""
+    from .audio import load_audio
+    from .encoders import load
+
+    clip = load_audio(example)
+    rows = []
+    for name in SPEECH_ENCODERS:
+        encoder = load(name)
+        encoder.embed([clip.samples])
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            encoder.embed([clip.samples])
+            ts.append(time.perf_counter() - t)
+        ms = statistics.median(ts) * 1000
+        rows.append(f"| speech encoder {name} ({clip.seconds:.1f}-s example) | {ms:.0f} ms, "
+                    f"{ms / clip.seconds:.0f} ms per second of audio |")  # fmt: skip
     return rows

