@@ -160,7 +160,7 @@ class Engine:
             framework = model.config.training.get("config", {}).get("framework", model.config.framework)
             self.models[(model.config.modality, framework)] = model
         self.library = Path(library)
-        self._features: dict[tuple, np.ndarray] = {}  # speech features of recent queries and references
+        self._features: dict[tuple, np.ndarray] = {}  # speech features of recent calibration references
         self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
@@ -223,10 +223,10 @@ class Engine:
         if modality in ("audio", "fusion"):
             name = model.config.encoders["audio"]
             level = bool(model.config.training.get("config", {}).get("level_norm", False))
-            audio = self._speech_features(name, level, clip.samples)
+            audio = load_encoder(name).embed([prepare_speech(clip.samples, SPEECH_SAMPLE_RATE, level)])
             if reference is not None and model.config.training.get("reference_mean") is not None:
                 target = np.asarray(model.config.training["reference_mean"], np.float32)
-                audio = shift_speakers(audio, self._speech_features(name, level, reference), target)
+                audio = shift_speakers(audio, self._reference_features(name, level, reference), target)
             parts.append(audio)
         if modality in ("text", "fusion"):
             if not text and clip is not None:
@@ -237,8 +237,9 @@ class Engine:
             parts.append(load_encoder(model.config.encoders["text"]).embed([text]))
         return np.concatenate(parts, axis=1), transcript
 
-    def _speech_features(self, encoder: str, level_norm: bool, samples: np.ndarray) -> np.ndarray:
-        """``(1, dim)`` features of 16-kHz speech; a calibration reference is embedded once per session voice."""
+    def _reference_features(self, encoder: str, level_norm: bool, samples: np.ndarray) -> np.ndarray:
+        """``(1, dim)`` features of a calibration reference (16-kHz speech), embedded once per voice (the last 64
+        are kept)."""
         key = (encoder, level_norm, hashlib.sha1(np.ascontiguousarray(samples, np.float32).tobytes()).hexdigest())
         if key not in self._features:
             if len(self._features) >= 64:

@@ -10,7 +10,7 @@ from s2m.encoders import EncoderUnavailable
 
 from .conftest import tone
 
-BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "mood-dsp"]
+BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "whisper-base-stats", "mood-dsp"]
 
 
 def _clips(rate):
