@@ -30,6 +30,7 @@ EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
 EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
 MAX_K = 10
 MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
+SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after this long
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
 
@@ -239,9 +240,10 @@ def enable(audio, text):
 
 def build(engine: Engine) -> gr.Blocks:
     # uploaded and generated files are deleted after an hour (checked every 10 minutes)
-    with gr.Blocks(title="s2m — music for the emotion in your voice", delete_cache=(600, 3600)) as demo:
-        engine_state = gr.State(None)  # a per-session library, when the user picks one
-        calibration = gr.State(None)  # a per-session speaker calibration
+    with gr.Blocks(title="s2m — music for the emotion in your voice", delete_cache=(600, SESSION_SECONDS)) as demo:
+        # per-session state, dropped an hour after the session's last use
+        engine_state = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's own library, when it picks one
+        calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=4):
@@ -267,13 +269,13 @@ def build(engine: Engine) -> gr.Blocks:
                     reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference")
                     cal_button = gr.Button("Calibrate")
                     cal_status = gr.Markdown()
-                if FOLDERS.enabled:
-                    with gr.Accordion("Use my own music folder", open=False):
-                        where_ok = f" (inside {FOLDERS.root})" if FOLDERS.root else ""
-                        folder = gr.Textbox(label=f"Folder on this computer{where_ok}: one sub-folder per mood, or a "
-                                            "flat folder")  # fmt: skip
-                        folder_button = gr.Button("Index folder")
-                        folder_status = gr.Markdown()
+                # always wired, shown only where allowed: a client calling the handler directly gets the refusal
+                with gr.Accordion("Use my own music folder", open=False, visible=FOLDERS.enabled):
+                    where_ok = f" (inside {FOLDERS.root})" if FOLDERS.root else ""
+                    folder = gr.Textbox(label=f"Folder on this computer{where_ok}: one sub-folder per mood, or a "
+                                        "flat folder")  # fmt: skip
+                    folder_button = gr.Button("Index folder")
+                    folder_status = gr.Markdown()
             with gr.Column(scale=6):
                 heard = gr.Markdown(elem_id="heard")
                 emotions = gr.Label(label="Emotion in your voice", num_top_classes=4, elem_id="emotions")
@@ -298,9 +300,8 @@ def build(engine: Engine) -> gr.Blocks:
         for control in (modality, framework):
             control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2, validator=check_rerun)
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
-        if FOLDERS.enabled:
-            folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private",
-                                concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
+        folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private",
+                            concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
     return demo
 
 
@@ -317,6 +318,7 @@ def warm_up(engine: Engine) -> None:
 
 
 ENGINE: Engine | None = None
+DEMO: gr.Blocks | None = None
 _ALLOWED: list[Path] = [LIBRARY_DIR]
 
 
@@ -333,7 +335,9 @@ def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOI
         _ALLOWED.append(Path(library))
     if warm:
         warm_up(ENGINE)
-    return build(ENGINE).queue(default_concurrency_limit=2, max_size=32)
+    global DEMO
+    DEMO = build(ENGINE).queue(default_concurrency_limit=2, max_size=32)
+    return DEMO
 
 
 def main() -> None:

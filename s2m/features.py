@@ -8,6 +8,8 @@ every item's content (file bytes or text), so a changed file or setting can neve
 from __future__ import annotations
 
 import hashlib
+import logging
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from .audio import MUSIC_CLIP_SECONDS, load_audio, normalise_level
 from .data.records import Record
 from .encoders import load as load_encoder
 
+log = logging.getLogger(__name__)
 FEATURE_VERSION = 2  # 2: silence judged after trimming; Whisper features without 30-s padding
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "data" / "features"
 
@@ -61,9 +64,9 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
         settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
         key = _key(encoder_name, items, settings, files=not text)
         path = Path(cache_dir) / encoder_name / f"{key}.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as f:
-                return f["features"]
+        cached = load_cached(path, "features")
+        if cached is not None:
+            return cached
     if text:
         features = encoder.embed(items) if items else np.zeros((0, encoder.dim), np.float32)
     else:
@@ -74,15 +77,32 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
             chunk = items[i : i + 16]
             features[i : i + len(chunk)] = encoder.embed([load_for(encoder, p, level_norm) for p in chunk])
     if path is not None:
-        _save(path, features=features, items=np.asarray(items, dtype=str))
+        save_cached(path, features=features, items=np.asarray(items, dtype=str))
     return features
 
 
-def _save(path: Path, **arrays) -> None:
+def save_cached(path: Path, **arrays) -> None:
+    """Write a cache file atomically: a crash never leaves a half-written one."""
+    import os
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
-    tmp.replace(path)  # atomic: a crash never leaves a half-written cache file
+    tmp.replace(path)
+
+
+def load_cached(path: Path | None, key: str) -> np.ndarray | None:
+    """Array ``key`` of a cache file, or None when there is none; a damaged file is logged, removed and rebuilt by
+    the caller (never loaded with pickle)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return f[key]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("cache file %s is damaged (%s): rebuilding it", path, exc)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str | Path | None = DEFAULT_CACHE,
@@ -107,14 +127,14 @@ def asr_transcripts(records: Sequence[Record], model: str | None = None,
     model = model or ASR_MODEL
     paths = [r.path for r in records]
     path = Path(cache_dir) / f"asr-{model}" / f"{_key(model, paths, 'asr', files=True)}.npz" if cache_dir else None
-    if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            texts = [str(t) for t in f["texts"]]
+    cached = load_cached(path, "texts")
+    if cached is not None:
+        texts = [str(t) for t in cached]
     else:
         texts = []
         for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
             clip = load_audio(p)
             texts.append(transcribe(clip.samples, clip.sample_rate, model))
         if path is not None:
-            _save(path, texts=np.asarray(texts, dtype=str), items=np.asarray(paths, dtype=str))
+            save_cached(path, texts=np.asarray(texts, dtype=str), items=np.asarray(paths, dtype=str))
     return [replace(r, transcript=t) for r, t in zip(records, texts, strict=True)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,12 +24,13 @@ from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, SPEECH_SAMPLE_RATE, A
 from .data.library import LIBRARY_DIR, read_metadata
 from .data.readers import read_folder
 from .data.records import DatasetError, Record
-from .emotions import va
+from .emotions import table_for, va
 from .encoders import load as load_encoder
 from .encoders import transcribe
-from .features import prepare_speech, record_features
+from .features import load_cached, prepare_speech, record_features, save_cached
 from .train import shift_speakers
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
 INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library; user libraries go to data/index
@@ -104,13 +106,11 @@ class LibraryIndex:
         self.moods = [r.label for r in self.records]
         key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v1").hexdigest()[:20]
         path = self.map_path = cache_dir / f"map-{key}.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as f:
-                self.coords = f["coords"]
-        else:
-            self.coords = umap_coords(self.embeddings)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, coords=self.coords)
+        coords = load_cached(path, "coords")
+        if coords is None or coords.shape != (len(self.records), 2):
+            coords = umap_coords(self.embeddings)
+            save_cached(path, coords=coords)
+        self.coords = coords
 
     def place(self, query: np.ndarray) -> tuple[float, float]:
         """Map position of an L2-normalised ``(64,)`` query: the softmax-weighted mean of its nearest clips'
@@ -164,8 +164,18 @@ class Engine:
         self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
-        features = {name: record_features(records, name, self.index_dir / "features")  # once per music encoder
-                    for name in {m.config.encoders["music"] for m in self.models.values()}}  # fmt: skip
+        encoders = {m.config.encoders["music"] for m in self.models.values()}
+        try:
+            features = {name: record_features(records, name, self.index_dir / "features") for name in encoders}
+        except AudioError:  # a missing or damaged clip: skip it (named in the log and in .skipped), keep the rest
+            keep = [i for i, r in enumerate(records) if _playable(r.path)]
+            self.skipped += [Path(records[i].path).name for i in range(len(records)) if i not in set(keep)]
+            log.warning("skipped unreadable library clips: %s", ", ".join(self.skipped))
+            if not keep:
+                raise DatasetError(f"None of the library's {len(records)} clips could be read.") from None
+            records, clip_ids = [records[i] for i in keep], [clip_ids[i] for i in keep]
+            library_id += "|skipped:" + ",".join(self.skipped)
+            features = {name: record_features(records, name, self.index_dir / "features") for name in encoders}
         self.indexes = {key: LibraryIndex(m, records, clip_ids, features[m.config.encoders["music"]], library_id,
                                           self.index_dir) for key, m in self.models.items()}  # fmt: skip
 
@@ -185,6 +195,13 @@ class Engine:
             records = read_folder(self.library, labelled=True)
         except DatasetError:  # files directly in the folder: moods will be predicted
             records = read_folder(self.library, labelled=False)
+        known = table_for(next(iter(self.models.values())).config.va_table)
+        unknown = sorted({r.label for r in records if r.label and r.label not in known})
+        if unknown:
+            moods = sorted(next(iter(self.models.values())).config.music_labels)
+            raise DatasetError(f"Unknown mood folder(s) {', '.join(unknown)} in {self.library}: name each folder by a "
+                               f"mood the models know ({', '.join(moods)}) or another emotion word of the "
+                               "valence-arousal table (e.g. peaceful, melancholy, epic).")  # fmt: skip
         usable = [r for r in records if _playable(r.path)]
         self.skipped = [Path(r.path).name for r in records if r not in usable]
         if not usable:

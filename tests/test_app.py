@@ -253,3 +253,59 @@ def test_metadata_rows_cannot_point_outside_the_library(tmp_path):
     (tmp_path / "metadata.csv").write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
     with pytest.raises(DatasetError, match="line 2, column path: '../../etc/passwd' points outside"):
         Engine(library=tmp_path, index_dir=tmp_path / "index")
+
+
+def test_damaged_caches_are_rebuilt_with_a_log_line(tmp_path, caplog):
+    for i, mood in enumerate(["sad", "sad", "happy", "happy"]):
+        _mk(tmp_path / "lib" / mood / f"clip{i}.wav", i)
+    index = tmp_path / "index"
+    first = Engine(library=tmp_path / "lib", index_dir=index)
+    caches = sorted(index.rglob("*.npz"))
+    assert any(p.name.startswith("map-") for p in caches) and any(p.parent.name == "mood-dsp" for p in caches)
+    for p in caches:
+        p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])  # a write cut short
+    with caplog.at_level("WARNING"):
+        again = Engine(library=tmp_path / "lib", index_dir=index)
+    assert sum("damaged" in r.getMessage() for r in caplog.records) == len(caches)
+    key = ("audio", "triplet")
+    np.testing.assert_allclose(again.indexes[key].embeddings, first.indexes[key].embeddings, atol=1e-6)
+    assert again.indexes[key].coords.shape == (4, 2)
+
+
+def test_damaged_library_data_is_named_or_skipped(tmp_path):
+    for i, mood in enumerate(["sad", "sad", "happy", "happy"]):
+        _mk(tmp_path / "lib" / mood / f"clip{i}.wav", i)
+    rows = ["clip_id,path,mood,valence,arousal,group,split,start_s,end_s,license,source"]
+    rows += [f"c{i},{m}/clip{i}.wav,{m},0.5,0.5,g{i},test,0,3,CC0,me" for i, m in enumerate(["sad", "sad", "happy",
+                                                                                              "happy"])]  # fmt: skip
+    (tmp_path / "lib" / "metadata.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "lib" / "sad" / "clip1.wav").write_bytes(b"garbage" * 100)  # a damaged clip
+    engine = Engine(library=tmp_path / "lib", index_dir=tmp_path / "index")
+    assert engine.skipped == ["clip1.wav"] and len(engine.indexes[("audio", "triplet")].records) == 3
+    (tmp_path / "lib" / "metadata.csv").write_text("\n".join([rows[0], rows[1].replace("0.5,0.5", "0.5,high")]))
+    with pytest.raises(DatasetError, match="metadata.csv, line 2, column arousal: 'high' is not a number"):
+        Engine(library=tmp_path / "lib", index_dir=tmp_path / "index")
+    _mk(tmp_path / "folders" / "rock" / "a.wav", 0)
+    _mk(tmp_path / "folders" / "peaceful" / "b.wav", 1)  # a word the VA table knows is fine
+    with pytest.raises(DatasetError, match="Unknown mood folder\\(s\\) rock in .*angry, calm"):
+        Engine(library=tmp_path / "folders", index_dir=tmp_path / "index")
+
+
+def test_hidden_folder_handler_refuses_a_direct_call_over_http(client):
+    """A hostile client joins the queue with the folder handler's index (it is not in the API page)."""
+    import json
+
+    import httpx
+
+    import app
+
+    fn = next(i for i, f in app.DEMO.fns.items() if getattr(getattr(f, "fn", None), "__name__", "") == "use_folder")
+    url = client.src.rstrip("/") + "/"
+    request = {"data": [str(LIBRARY_DIR.parent)], "fn_index": fn, "session_hash": "hostile1", "event_data": None}
+    joined = httpx.post(url + "gradio_api/queue/join", json=request)
+    assert joined.status_code == 200
+    with httpx.stream("GET", url + "gradio_api/queue/data", params={"session_hash": "hostile1"}, timeout=60) as s:
+        done = next(json.loads(line[5:]) for line in s.iter_lines()
+                    if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed")  # fmt: skip
+    assert not done["success"] and "turned off" in done["output"]["error"]
+    assert _search(client, EXAMPLES / "sad.wav")[6]["hits"]  # still serving

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import soundfile as sf
 
 from ..audio import MUSIC_CLIP_SECONDS, MUSIC_SAMPLE_RATE, resample
 from ..emotions import va
-from .records import Record
+from .records import DatasetError, Record
 
 LIBRARY_DIR = Path(__file__).resolve().parents[2] / "assets" / "library"
 FADE_SECONDS = 0.05  # s, fade in/out so clips do not click
@@ -41,6 +41,9 @@ class ClipRow:
     source: str
     tempo_bpm: str = ""
     key: str = ""
+
+
+CLIP_FIELDS = {x.name for x in fields(ClipRow)} - {"valence", "arousal", "start_s", "end_s"}
 
 
 def write_clip(samples: np.ndarray, sample_rate: int, path: Path) -> None:
@@ -70,11 +73,22 @@ def write_metadata(rows: list[ClipRow], library: Path, replace_sources: tuple[st
 
 def read_metadata(library: Path = LIBRARY_DIR) -> list[ClipRow]:
     """Rows of ``library/metadata.csv`` in file order."""
-    with (Path(library) / "metadata.csv").open(newline="") as f:
-        return [
-            ClipRow(**{**r, **{k: float(r[k]) for k in ("valence", "arousal", "start_s", "end_s")}})
-            for r in csv.DictReader(f)
-        ]
+    path = Path(library) / "metadata.csv"
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {x.name for x in fields(ClipRow) if x.default is MISSING} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = []
+        for line, r in enumerate(reader, start=2):
+            numbers = {}
+            for k in ("valence", "arousal", "start_s", "end_s"):
+                try:
+                    numbers[k] = float(r[k])
+                except (TypeError, ValueError):
+                    raise DatasetError(f"{path}, line {line}, column {k}: {r[k]!r} is not a number") from None
+            rows.append(ClipRow(**{k: v for k, v in r.items() if k in CLIP_FIELDS}, **numbers))
+        return rows
 
 
 def library_records(library: Path = LIBRARY_DIR) -> list[Record]:

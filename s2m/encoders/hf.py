@@ -52,7 +52,7 @@ class _TorchEncoder(Encoder):
 
         logging.disable_progress_bar()  # a frozen encoder loads silently
         self._torch = torch
-        self.model = AutoModel.from_pretrained(str(path)).eval()
+        self.model = AutoModel.from_pretrained(str(path), use_safetensors=True).eval()  # never unpickles a .bin
         self.config = self.model.config
         self.dim = int(self.config.hidden_size)
 
