@@ -8,9 +8,14 @@ The library (s2m/) does the work; this file is layout, input validation and wiri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +93,41 @@ def _example_reference() -> np.ndarray:
     return load_audio(str(EXAMPLES_BY_NAME["neutral"])).samples
 
 
+class Shutdown:
+    """Graceful stop on SIGTERM: refuse new searches, let those in flight finish (at most ``grace`` seconds)."""
+
+    def __init__(self, grace: float = 20.0):
+        self.grace, self.stopping, self._active, self._lock = grace, threading.Event(), 0, threading.Lock()
+
+    @contextlib.contextmanager
+    def job(self):
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def drain(self) -> int:
+        """Stop taking new searches and wait for the running ones; returns how many were still running."""
+        self.stopping.set()
+        deadline = time.monotonic() + self.grace
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self._active
+
+
+SHUTDOWN = Shutdown()
+
+
 def search(audio, text, modality, framework, top_k, calibration, engine_state):
     """The retrieval behind the UI and the `search` API endpoint."""
+    with SHUTDOWN.job():
+        return _search(audio, text, modality, framework, top_k, calibration, engine_state)
+
+
+def _search(audio, text, modality, framework, top_k, calibration, engine_state):
     engine = _engine(engine_state)
     notes = []
     if calibration is None and modality != "text":
@@ -124,6 +162,9 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
     the last answer (a failed search would mark every output as an error)."""
     engine = _engine(engine_state)
     problems = [None] * 7  # one per input: audio, text, modality, framework, top_k, calibration, engine_state
+    if SHUTDOWN.stopping.is_set():
+        problems[0] = "The server is restarting: please try again in a minute."
+        return [gr.validate(not p, p or "") for p in problems]
     labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
     if modality not in engine.modalities:
         problems[2] = f"Unknown model {modality!r}: choose one of {', '.join(engine.modalities)}."
@@ -354,6 +395,17 @@ def main() -> None:
     global FOLDERS
     FOLDERS = FolderPolicy.for_launch(args.host, args.share, args.allow_folders)
     demo = create(args.library, args.checkpoints)
+
+    def stop(signum, frame):  # SIGTERM (a container or Space stopping): finish what is running, then exit
+        if SHUTDOWN.stopping.is_set():
+            return  # already stopping
+        left = SHUTDOWN.drain()
+        print(f"s2m: stopped; {left} search(es) were cut off after the {SHUTDOWN.grace:.0f}-s grace period"
+              if left else "s2m: stopped after the running searches finished", file=sys.stderr)  # fmt: skip
+        demo.close()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, head=HEAD,
                 max_file_size=MAX_UPLOAD,
                 allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft())  # fmt: skip

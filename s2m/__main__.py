@@ -70,9 +70,9 @@ def _convert_musicnn(args) -> None:
 
 
 def _bench(args) -> None:
-    from .bench import run
+    from .bench import load, run
 
-    print(run(args.repeats))
+    print(load(args.clients, args.queries) if args.load else run(args.repeats))
 
 
 def _index(args) -> None:
@@ -293,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("bench", help="cold start, warm query latency per modality, memory")
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--load", action="store_true", help="instead: serve the app on loopback and send it many clients")
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--queries", type=int, default=10, help="per client")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("convert-musicnn", help="convert musicnn's published TensorFlow checkpoints to safetensors "

@@ -6,7 +6,9 @@
   for text/fusion, projection, ranking and star placement;
 * star placement alone; peak resident memory;
 * the paper's query encoders (wav2vec2-base + DistilBERT, architecture-true random weights built offline from
-  their configs) on the same example, and their time relative to s2m's whole audio query.
+  their configs) on the same example, and their time relative to s2m's whole audio query;
+* with ``--load``: the app served on a loopback port, N clients × M queries through its API (errors, p50 / p95,
+  server memory).
 """
 
 from __future__ import annotations
@@ -124,3 +126,61 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
         rows.append(f"| speech encoder {name} ({clip.seconds:.1f}-s example) | {ms:.0f} ms, "
                     f"{ms / clip.seconds:.0f} ms per second of audio |")  # fmt: skip
     return rows
+
+
+def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
+    """Serve ``app.py`` on 127.0.0.1:``port`` in a subprocess and send ``clients`` × ``queries`` example queries
+    from as many threads through the ``search`` API; bounded in count and time, loopback only."""
+    import os
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(1)
+
+        def one_client(i: int) -> list[tuple[float, str | None]]:
+            client, out = Client(url, verbose=False), []
+            for q in range(queries):
+                t = time.perf_counter()
+                try:
+                    client.predict(handle_file(str(examples[(i + q) % len(examples)])), "", "audio", "Triplet + SP", 5,
+                                   api_name="/search")  # fmt: skip
+                    out.append((time.perf_counter() - t, None))
+                except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                    out.append((time.perf_counter() - t, type(exc).__name__))
+            return out
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            results = [r for rs in pool.map(one_client, range(clients)) for r in rs]
+        wall = time.perf_counter() - t0
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    times = sorted(t for t, _ in results)
+    errors = [e for _, e in results if e]
+    q = statistics.quantiles(times, n=20)
+    return "\n".join(["| measure | value |", "|---|---|",
+                      f"| {clients} clients × {queries} audio queries | {len(results)} answered, {len(errors)} errors "
+                      f"{sorted(set(errors)) or ''} |",
+                      f"| latency p50 / p95 (queued, 2 at a time) | {statistics.median(times) * 1000:.0f} / "
+                      f"{q[-1] * 1000:.0f} ms |",
+                      f"| throughput | {len(results) / wall:.1f} queries/s |",
+                      f"| server peak resident memory | {peak:.0f} MB |"])  # fmt: skip

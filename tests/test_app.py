@@ -309,3 +309,27 @@ def test_hidden_folder_handler_refuses_a_direct_call_over_http(client):
                     if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed")  # fmt: skip
     assert not done["success"] and "turned off" in done["output"]["error"]
     assert _search(client, EXAMPLES / "sad.wav")[6]["hits"]  # still serving
+
+
+def test_shutdown_lets_running_searches_finish_and_refuses_new_ones():
+    import threading
+    import time
+
+    from app import Shutdown
+
+    shutdown = Shutdown(grace=5.0)
+    finished = []
+
+    def running_search():
+        with shutdown.job():
+            time.sleep(0.4)
+            finished.append(True)
+
+    worker = threading.Thread(target=running_search)
+    worker.start()
+    time.sleep(0.05)
+    assert shutdown.drain() == 0 and finished == [True]  # drained only after the search completed
+    assert shutdown.stopping.is_set()
+    slow = Shutdown(grace=0.1)
+    with slow.job():
+        assert slow.drain() == 1  # a search that outlives the grace period is reported, not waited for forever
