@@ -14,3 +14,17 @@ def tone(seconds: float, rate: int, freq: float = 220.0, amp: float = 0.3) -> np
 @pytest.fixture
 def make_tone():
     return tone
+
+
+@pytest.fixture(scope="session")
+def client():
+    """The real app, launched in-process on a free loopback port, and a gradio_client for it."""
+    from gradio_client import Client
+
+    import app
+
+    demo = app.create(warm=False)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, allowed_paths=[str(p) for p in app._ALLOWED],
+                            max_file_size=app.MAX_UPLOAD)  # fmt: skip
+    yield Client(url, verbose=False)
+    demo.close()

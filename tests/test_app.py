@@ -113,19 +113,6 @@ def _mk(path, i):
 # --- the Gradio app, launched in-process -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-
-    import app
-
-    demo = app.create(warm=False)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, allowed_paths=[str(p) for p in app._ALLOWED],
-                            max_file_size=app.MAX_UPLOAD)  # fmt: skip
-    yield Client(url, verbose=False)
-    demo.close()
-
-
 def _search(client, audio=None, text="", modality="audio", framework="Triplet + EmoSim", k=5):
     from gradio_client import handle_file
 

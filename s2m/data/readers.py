@@ -6,6 +6,7 @@ Each reader validates what it finds and raises :class:`DatasetError` naming the 
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from ..emotions import HIKIA_LABELS, RAVDESS_LABELS
 from .records import SPLITS, DatasetError, Record
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3"}
+MAX_FILES, MAX_FILE_BYTES = 5000, 200 << 20  # a music folder: at most this many files, each at most 200 MB
 RAVDESS_STATEMENTS = {1: "Kids are talking by the door.", 2: "Dogs are sitting by the door."}
+log = logging.getLogger(__name__)
 _RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 
 
@@ -164,7 +167,13 @@ def read_folder(root: str | Path, labelled: bool = True) -> list[Record]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"Folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    big = [p.name for p in files if p.stat().st_size > MAX_FILE_BYTES]
+    files = [p for p in files if p.stat().st_size <= MAX_FILE_BYTES]  # device files and huge files are never read
+    if len(files) > MAX_FILES:
+        raise DatasetError(f"{root} holds {len(files)} audio files; at most {MAX_FILES} are indexed at once.")
+    if big:
+        log.warning("skipped files over %d MB: %s", MAX_FILE_BYTES >> 20, ", ".join(big[:10]))
     if not files:
         raise DatasetError(f"No audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {root}")
     records = []
