@@ -12,8 +12,10 @@ import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ import numpy as np
 from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
 from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
+from s2m.data.readers import AUDIO_SUFFIXES
+from s2m.data.uploads import MAX_UPLOAD_FILES, unpack_uploads
 from s2m.encoders import EncoderUnavailable
 from s2m.plots import library_map, va_plane
 from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, query_problem
@@ -261,7 +265,7 @@ class FolderPolicy:
 FOLDERS = FolderPolicy()
 
 
-def use_folder(folder, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
+def use_folder(folder, engine_state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
     """Index a folder of the user's music (folder-per-mood, or flat: moods predicted) for this session."""
     path = FOLDERS.check(folder, getattr(getattr(request, "client", None), "host", None))
     try:
@@ -272,7 +276,35 @@ def use_folder(folder, request: gr.Request, progress=gr.Progress(track_tqdm=True
     skipped = (
         f" Skipped {len(engine.skipped)} unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
     )
+    forget_library(engine_state)
     return engine, f"✅ Using {n} clips from `{path}` in this session.{skipped}"
+
+
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "s2m-uploads"  # one folder per uploaded library, deleted with its session
+
+
+def forget_library(engine: Engine | None) -> None:
+    """Delete a session's uploaded library (its files, features and maps): on replacement or when the session ends."""
+    if engine is not None and engine.library.resolve().is_relative_to(UPLOAD_ROOT.resolve()):
+        shutil.rmtree(engine.library.parent, ignore_errors=True)
+
+
+def use_uploads(files, engine_state, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
+    """A visitor's own music (audio files or zips, bounded) indexed for this session only."""
+    paths = [getattr(f, "name", f) for f in (files or [])]
+    if not paths:
+        raise gr.Error("Choose some music files (or a zip) first.")
+    UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
+    try:
+        engine = Engine(CHECKPOINTS, unpack_uploads(paths, folder / "music"), index_dir=folder / "index")
+    except USER_ERRORS as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise gr.Error(str(exc)) from None
+    forget_library(engine_state)
+    n = len(next(iter(engine.indexes.values())).records)
+    skipped = f" Skipped unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
+    return engine, f"✅ Using your {n} clips in this session (deleted when it ends).{skipped}"
 
 
 def enable(audio, text):
@@ -283,7 +315,8 @@ def build(engine: Engine) -> gr.Blocks:
     # uploaded and generated files are deleted after an hour (checked every 10 minutes)
     with gr.Blocks(title="s2m — music for the emotion in your voice", delete_cache=(600, SESSION_SECONDS)) as demo:
         # per-session state, dropped an hour after the session's last use
-        engine_state = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's own library, when it picks one
+        engine_state = gr.State(None, time_to_live=SESSION_SECONDS,  # a session's own library, when it picks one
+                                delete_callback=forget_library)  # fmt: skip
         calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
         gr.Markdown(INTRO)
         with gr.Row():
@@ -310,6 +343,14 @@ def build(engine: Engine) -> gr.Blocks:
                     reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference")
                     cal_button = gr.Button("Calibrate")
                     cal_status = gr.Markdown()
+                with gr.Accordion("Use my own music (upload)", open=False):
+                    gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
+                                "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
+                                "for this session only and deleted when it ends.")  # fmt: skip
+                    uploads = gr.File(file_count="multiple", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"],
+                                      label="Your music")  # fmt: skip
+                    upload_button = gr.Button("Use these clips")
+                    upload_status = gr.Markdown()
                 # always wired, shown only where allowed: a client calling the handler directly gets the refusal
                 with gr.Accordion("Use my own music folder", open=False, visible=FOLDERS.enabled):
                     where_ok = f" (inside {FOLDERS.root})" if FOLDERS.root else ""
@@ -341,7 +382,9 @@ def build(engine: Engine) -> gr.Blocks:
         for control in (modality, framework):
             control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2, validator=check_rerun)
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
-        folder_button.click(use_folder, [folder], [engine_state, folder_status], api_visibility="private",
+        upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
+                            api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
+        folder_button.click(use_folder, [folder, engine_state], [engine_state, folder_status], api_visibility="private",
                             concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
     return demo
 

@@ -288,7 +288,7 @@ def test_hidden_folder_handler_refuses_a_direct_call_over_http(client):
 
     fn = next(i for i, f in app.DEMO.fns.items() if getattr(getattr(f, "fn", None), "__name__", "") == "use_folder")
     url = client.src.rstrip("/") + "/"
-    request = {"data": [str(LIBRARY_DIR.parent)], "fn_index": fn, "session_hash": "hostile1", "event_data": None}
+    request = {"data": [str(LIBRARY_DIR.parent), None], "fn_index": fn, "session_hash": "hostile1", "event_data": None}
     joined = httpx.post(url + "gradio_api/queue/join", json=request)
     assert joined.status_code == 200
     with httpx.stream("GET", url + "gradio_api/queue/data", params={"session_hash": "hostile1"}, timeout=60) as s:
@@ -320,3 +320,35 @@ def test_shutdown_lets_running_searches_finish_and_refuses_new_ones():
     slow = Shutdown(grace=0.1)
     with slow.job():
         assert slow.drain() == 1  # a search that outlives the grace period is reported, not waited for forever
+
+
+def test_uploaded_library_is_bounded_session_only_and_deleted(tmp_path):
+    import zipfile
+
+    import app
+    from s2m.data.uploads import unpack_uploads
+
+    for i, mood in enumerate(["sad", "sad", "happy", "happy"]):
+        _mk(tmp_path / "src" / mood / f"clip {i}.wav", i)
+    archive = tmp_path / "mine.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted((tmp_path / "src").rglob("*.wav")):
+            z.write(p, f"{p.parent.name}/{p.name}")
+        z.writestr("../../happy/escape.mp3", b"not audio")  # a path that tries to leave the folder
+    engine, message = app.use_uploads([str(archive)], None)
+    folder = engine.library.parent
+    assert folder.is_relative_to(app.UPLOAD_ROOT) and "Using your 4 clips" in message  # escape.mp3 unreadable
+    assert "escape.mp3" in message and not (tmp_path / "escape.mp3").exists()
+    assert sorted(p.relative_to(engine.library).as_posix() for p in engine.library.rglob("*.wav")) == [
+        "happy/clip_2.wav", "happy/clip_3.wav", "sad/clip_0.wav", "sad/clip_1.wav"]  # fmt: skip
+    assert set(engine.indexes[("audio", "triplet")].moods) == {"happy", "sad"}
+    again, _ = app.use_uploads([str(p) for p in (tmp_path / "src").rglob("*.wav")], engine)  # flat: predicted moods
+    assert not folder.exists()  # the replaced library is gone
+    app.forget_library(again)  # what the session's delete callback does when it ends
+    assert not again.library.parent.exists()
+    with pytest.raises(DatasetError, match="at most 3 make one library"):
+        unpack_uploads([str(archive)], tmp_path / "x", max_files=3)
+    with pytest.raises(DatasetError, match="more than 0 MB"):
+        unpack_uploads([str(archive)], tmp_path / "y", max_bytes=1000)
+    with pytest.raises(DatasetError, match="No audio files"):
+        unpack_uploads([str(tmp_path / "mine.zip.txt")], tmp_path / "z")
