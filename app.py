@@ -280,6 +280,27 @@ def use_folder(folder, engine_state, request: gr.Request, progress=gr.Progress(t
     return engine, f"✅ Using {n} clips from `{path}` in this session.{skipped}"
 
 
+class OpenRadio(gr.Radio):
+    """A radio group that passes any value an API caller sends to the validator, which names the allowed ones
+    (Gradio's own check answers a bare "400 Bad Request" to gradio_client)."""
+
+    def preprocess(self, payload):
+        return payload
+
+    def get_block_name(self) -> str:
+        return "radio"
+
+
+class OpenSlider(gr.Slider):
+    """A slider whose out-of-range API values reach the validator (see :class:`OpenRadio`)."""
+
+    def preprocess(self, payload):
+        return payload
+
+    def get_block_name(self) -> str:
+        return "slider"
+
+
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "s2m-uploads"  # one folder per uploaded library, deleted with its session
 
 
@@ -328,13 +349,13 @@ def build(engine: Engine) -> gr.Blocks:
                 if EXAMPLES:
                     gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio], label="Example voices (held-out speaker)",
                                 example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
-                modality = gr.Radio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
+                modality = OpenRadio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
                                     info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
                 labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
                 best = next(k for k, v in FRAMEWORKS.items() if v == engine.best_framework(engine.modalities[0]))
-                framework = gr.Radio(labels, value=best, label="Training framework",
+                framework = OpenRadio(labels, value=best, label="Training framework",
                                      info="default: the best on validation speakers")  # fmt: skip
-                top_k = gr.Slider(1, MAX_K, value=5, step=1, label="Clips to show")
+                top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
                 submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
                 notices = gr.Markdown(elem_id="notices")
                 with gr.Accordion("Calibrate to my voice (optional)", open=False):

@@ -1,0 +1,490 @@
+"""s2m demo: speak, hear music that matches the emotion in your voice, and see where you land on the map.
+
+    python app.py [--library FOLDER] [--host 0.0.0.0] [--port 7860] [--share]
+
+The library (s2m/) does the work; this file is layout, input validation and wiring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
+from s2m.data import DatasetError
+from s2m.data.library import LIBRARY_DIR
+from s2m.data.readers import AUDIO_SUFFIXES
+from s2m.data.uploads import MAX_UPLOAD_FILES, unpack_uploads
+from s2m.encoders import EncoderUnavailable
+from s2m.plots import library_map, va_plane
+from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, query_problem
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.wav"))
+EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
+EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
+MAX_K = 10
+MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
+SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after this long
+ON_SPACE = bool(os.environ.get("SPACE_ID"))
+USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
+
+# Browsers clean up microphone audio by default (echo cancellation, noise suppression, automatic gain), which
+# flattens exactly the loudness cues an emotion model reads; ask for the raw signal. Also: one clip plays at a time.
+HEAD = """<script>
+(() => {
+  const md = navigator.mediaDevices;
+  if (md && md.getUserMedia && !md.__s2mRaw) {
+    const original = md.getUserMedia.bind(md);
+    md.getUserMedia = (constraints) => {
+      if (constraints && constraints.audio) {
+        const raw = {echoCancellation: false, noiseSuppression: false, autoGainControl: false};
+        constraints = {...constraints, audio: constraints.audio === true ? raw : {...constraints.audio, ...raw}};
+      }
+      return original(constraints);
+    };
+    md.__s2mRaw = true;
+  }
+  document.addEventListener("play", (e) => {
+    document.querySelectorAll("audio").forEach((a) => { if (a !== e.target) a.pause(); });
+  }, true);
+})();
+</script>"""
+
+INTRO = """# s2m: music for the emotion in your voice
+Say something with feeling (*"I finally got the job!"*), or pick an example, then press **Find music**.
+s2m reads *how* you speak (a speech encoder trained on real actors' emotional speech) and, for the text models,
+*what* you say, places it in a joint speech–music space trained on the valence–arousal plane, and plays the closest
+clips. It works without calibration; recording a neutral reference (below) can help a voice it reads poorly.
+Microphones only work on `localhost` or HTTPS pages; on plain HTTP use the examples or upload a file."""
+
+
+def _engine(state: Engine | None) -> Engine:
+    return state or ENGINE
+
+
+def _framework_key(label: str) -> str:
+    return FRAMEWORKS.get(label, label)
+
+
+def _example_calibration(audio):
+    """The example voices all come from one held-out speaker: calibrate them with that speaker's neutral example,
+    exactly as a user calibrates with their own neutral recording. None for any other input."""
+    if not audio or not isinstance(audio, str) or not Path(audio).is_file() or "neutral" not in EXAMPLE_HASHES:
+        return None
+    digest = hashlib.sha256(Path(audio).read_bytes()).hexdigest()
+    if digest not in EXAMPLE_HASHES.values():
+        return None
+    return _example_reference()
+
+
+@functools.lru_cache(maxsize=1)
+def _example_reference() -> np.ndarray:
+    return load_audio(str(EXAMPLES_BY_NAME["neutral"])).samples
+
+
+class Shutdown:
+    """Graceful stop on SIGTERM: refuse new searches, let those in flight finish (at most ``grace`` seconds)."""
+
+    def __init__(self, grace: float = 20.0):
+        self.grace, self.stopping, self._active, self._lock = grace, threading.Event(), 0, threading.Lock()
+
+    @contextlib.contextmanager
+    def job(self):
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def drain(self) -> int:
+        """Stop taking new searches and wait for the running ones; returns how many were still running."""
+        self.stopping.set()
+        deadline = time.monotonic() + self.grace
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self._active
+
+
+SHUTDOWN = Shutdown()
+
+
+def search(audio, text, modality, framework, top_k, calibration, engine_state):
+    """The retrieval behind the UI and the `search` API endpoint."""
+    with SHUTDOWN.job():
+        return _search(audio, text, modality, framework, top_k, calibration, engine_state)
+
+
+def _search(audio, text, modality, framework, top_k, calibration, engine_state):
+    engine = _engine(engine_state)
+    notes = []
+    if calibration is None and modality != "text":
+        calibration = _example_calibration(audio)
+        if calibration is not None:
+            notes.append("Example voice: calibrated with the same speaker's neutral example.")
+    try:
+        result = engine.search(audio=audio or None, text=text, modality=modality, framework=_framework_key(framework),
+                               top_k=int(top_k), reference=calibration)  # fmt: skip
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
+    index = engine.indexes[(modality, _framework_key(framework))]
+    players, whys = [], []
+    for i in range(MAX_K):
+        if i < len(result.hits):
+            h = result.hits[i]
+            value = h.path if _servable(h.path) else _decoded(h.path)
+            players.append(gr.Audio(value=value, label=f"#{i + 1} · {h.mood} · similarity {h.score:.2f}", visible=True))
+            whys.append(gr.Markdown(f"`{h.clip_id}` — {h.why}", visible=True))
+        else:
+            players.append(gr.Audio(value=None, visible=False))
+            whys.append(gr.Markdown("", visible=False))
+    heard = f"**Transcript:** {result.transcript}" if result.transcript else "*No transcript (audio-only model).*"
+    where = f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}"
+    notices = "\n".join([f"⚠️ {n}" for n in result.notices] + [f"ℹ️ {n}" for n in notes])
+    return [notices, heard, result.emotions, where, library_map(index, result), va_plane(index, result),
+            result.to_dict(), *players, *whys]  # fmt: skip
+
+
+def check_query(audio, text, modality, framework, top_k, calibration, engine_state):
+    """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
+    the last answer (a failed search would mark every output as an error)."""
+    engine = _engine(engine_state)
+    problems = [None] * 7  # one per input: audio, text, modality, framework, top_k, calibration, engine_state
+    if SHUTDOWN.stopping.is_set():
+        problems[0] = "The server is restarting: please try again in a minute."
+        return [gr.validate(not p, p or "") for p in problems]
+    labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
+    if modality not in engine.modalities:
+        problems[2] = f"Unknown model {modality!r}: choose one of {', '.join(engine.modalities)}."
+    if _framework_key(framework) not in engine.frameworks:
+        problems[3] = f"Unknown framework {framework!r}: choose one of {', '.join(labels)}."
+    if not isinstance(top_k, int | float) or top_k != top_k or top_k != int(top_k) or not 1 <= top_k <= MAX_K:
+        problems[4] = f"Clips to show must be a whole number from 1 to {MAX_K}."
+    if text is not None and not isinstance(text, str):
+        problems[1] = "The text must be a string."
+    elif text and len(text) > MAX_TEXT_CHARS:
+        problems[1] = f"The text is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read."
+    elif text and not text.encode("utf-8", "replace").decode("utf-8") == text:
+        problems[1] = "The text contains characters that are not valid Unicode text."
+    if not any(problems[1:5]):
+        problems[0] = query_problem(bool(audio), text, modality)
+        if audio:
+            try:
+                load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)  # decoding is cheap (<= 30 s of audio)
+            except AudioError as exc:
+                problems[0] = str(exc)
+    return [gr.validate(not p, p or "") for p in problems]
+
+
+def check_rerun(audio, text, *rest):
+    """Like :func:`check_query`, but switching model before any query is fine (nothing happens)."""
+    if not audio and not (text or "").strip():
+        return [gr.validate(True, "")] * 7
+    return check_query(audio, text, *rest)
+
+
+def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
+    """Switching model re-runs the last query without re-recording; nothing to do before the first query."""
+    if not audio and not (text or "").strip():
+        return [gr.skip()] * (7 + 2 * MAX_K)
+    return search(audio, text, modality, framework, top_k, calibration, engine_state)
+
+
+def _decoded(path: str):
+    clip = load_audio(path, MUSIC_SAMPLE_RATE, min_seconds=0.1, max_seconds=10.0, trim_silence=False)
+    return MUSIC_SAMPLE_RATE, clip.samples
+
+
+def calibrate(reference, engine_state):
+    """A neutral recording of the user's own voice, kept in this session only: later queries are read relative
+    to it."""
+    if not reference:
+        raise gr.Error("Record a few seconds of calm, neutral speech first.")
+    try:
+        clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    return clip.samples, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@dataclass(frozen=True)
+class FolderPolicy:
+    """Who may index a folder on the server. ``root``: only folders inside it (the operator's ``--allow-folders``);
+    without a root, only a server that listens on loopback alone, asked by a loopback client, may index any folder
+    the server can read. Never on a Space or with ``--share`` unless the operator named a root."""
+
+    enabled: bool = False
+    root: Path | None = None
+
+    @classmethod
+    def for_launch(cls, host: str | None, share: bool, allow: str | None) -> FolderPolicy:
+        if allow:
+            return cls(True, Path(allow).expanduser().resolve())
+        loopback_only = (host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1") in LOOPBACK
+        return cls(loopback_only and not share and not ON_SPACE)
+
+    def check(self, folder: str | None, client_host: str | None) -> Path:
+        """The folder to index, or ``gr.Error`` saying why not (nothing about the server's files is revealed)."""
+        if not self.enabled:
+            raise gr.Error("Indexing folders on the server is turned off here. The operator can allow one folder "
+                           "tree with `python app.py --allow-folders DIR`.")  # fmt: skip
+        if self.root is None and client_host not in LOOPBACK:
+            raise gr.Error("Only a user on the server itself may index its folders.")
+        text = (folder or "").strip()
+        if not text:
+            raise gr.Error("Type the path of a folder of music.")
+        path = Path(text).expanduser()
+        if self.root is not None:
+            path = (self.root / path) if not path.is_absolute() else path
+            if not path.resolve().is_relative_to(self.root):
+                raise gr.Error(f"Only folders inside {self.root} may be indexed on this server.")
+        if not path.is_dir():
+            raise gr.Error(f"Not a folder: {text!r}")
+        return path.resolve()
+
+
+FOLDERS = FolderPolicy()
+
+
+def use_folder(folder, engine_state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+    """Index a folder of the user's music (folder-per-mood, or flat: moods predicted) for this session."""
+    path = FOLDERS.check(folder, getattr(getattr(request, "client", None), "host", None))
+    try:
+        engine = Engine(CHECKPOINTS, path)
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
+    n = len(next(iter(engine.indexes.values())).records)
+    skipped = (
+        f" Skipped {len(engine.skipped)} unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
+    )
+    forget_library(engine_state)
+    return engine, f"✅ Using {n} clips from `{path}` in this session.{skipped}"
+
+from gradio.events import Dependency
+
+class OpenRadio(gr.Radio):
+    """A radio group that passes any value an API caller sends to the validator, which names the allowed ones
+    (Gradio's own check answers a bare "400 Bad Request" to gradio_client)."""
+
+    def preprocess(self, payload):
+        return payload
+
+    def get_block_name(self) -> str:
+        return "radio"
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class OpenSlider(gr.Slider):
+    """A slider whose out-of-range API values reach the validator (see :class:`OpenRadio`)."""
+
+    def preprocess(self, payload):
+        return payload
+
+    def get_block_name(self) -> str:
+        return "slider"
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "s2m-uploads"  # one folder per uploaded library, deleted with its session
+
+
+def forget_library(engine: Engine | None) -> None:
+    """Delete a session's uploaded library (its files, features and maps): on replacement or when the session ends."""
+    if engine is not None and engine.library.resolve().is_relative_to(UPLOAD_ROOT.resolve()):
+        shutil.rmtree(engine.library.parent, ignore_errors=True)
+
+
+def use_uploads(files, engine_state, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
+    """A visitor's own music (audio files or zips, bounded) indexed for this session only."""
+    paths = [getattr(f, "name", f) for f in (files or [])]
+    if not paths:
+        raise gr.Error("Choose some music files (or a zip) first.")
+    UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
+    try:
+        engine = Engine(CHECKPOINTS, unpack_uploads(paths, folder / "music"), index_dir=folder / "index")
+    except USER_ERRORS as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise gr.Error(str(exc)) from None
+    forget_library(engine_state)
+    n = len(next(iter(engine.indexes.values())).records)
+    skipped = f" Skipped unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
+    return engine, f"✅ Using your {n} clips in this session (deleted when it ends).{skipped}"
+
+
+def enable(audio, text):
+    return gr.Button(interactive=bool(audio) or bool((text or "").strip()))
+
+
+def build(engine: Engine) -> gr.Blocks:
+    # uploaded and generated files are deleted after an hour (checked every 10 minutes)
+    with gr.Blocks(title="s2m — music for the emotion in your voice", delete_cache=(600, SESSION_SECONDS)) as demo:
+        # per-session state, dropped an hour after the session's last use
+        engine_state = gr.State(None, time_to_live=SESSION_SECONDS,  # a session's own library, when it picks one
+                                delete_callback=forget_library)  # fmt: skip
+        calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=4):
+                audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
+                                 elem_id="query-audio")  # fmt: skip
+                text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4,
+                                  max_length=MAX_TEXT_CHARS)  # fmt: skip
+                if EXAMPLES:
+                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio], label="Example voices (held-out speaker)",
+                                example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
+                modality = OpenRadio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
+                                    info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
+                labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
+                best = next(k for k, v in FRAMEWORKS.items() if v == engine.best_framework(engine.modalities[0]))
+                framework = OpenRadio(labels, value=best, label="Training framework",
+                                     info="default: the best on validation speakers")  # fmt: skip
+                top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
+                submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
+                notices = gr.Markdown(elem_id="notices")
+                with gr.Accordion("Calibrate to my voice (optional)", open=False):
+                    gr.Markdown("Record 3–5 s of calm, neutral speech. Your features are then read relative to your "
+                                "own voice. Kept in this browser session only.")  # fmt: skip
+                    reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference")
+                    cal_button = gr.Button("Calibrate")
+                    cal_status = gr.Markdown()
+                with gr.Accordion("Use my own music (upload)", open=False):
+                    gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
+                                "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
+                                "for this session only and deleted when it ends.")  # fmt: skip
+                    uploads = gr.File(file_count="multiple", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"],
+                                      label="Your music")  # fmt: skip
+                    upload_button = gr.Button("Use these clips")
+                    upload_status = gr.Markdown()
+                # always wired, shown only where allowed: a client calling the handler directly gets the refusal
+                with gr.Accordion("Use my own music folder", open=False, visible=FOLDERS.enabled):
+                    where_ok = f" (inside {FOLDERS.root})" if FOLDERS.root else ""
+                    folder = gr.Textbox(label=f"Folder on this computer{where_ok}: one sub-folder per mood, or a "
+                                        "flat folder")  # fmt: skip
+                    folder_button = gr.Button("Index folder")
+                    folder_status = gr.Markdown()
+            with gr.Column(scale=6):
+                heard = gr.Markdown(elem_id="heard")
+                emotions = gr.Label(label="Emotion in your voice", num_top_classes=4, elem_id="emotions")
+                where = gr.Markdown()
+                with gr.Tabs():
+                    with gr.Tab("Emotion map"):
+                        map_plot = gr.Plot(value=library_map(engine.indexes[_first(engine)]), elem_id="map")
+                    with gr.Tab("Valence–arousal plane"):
+                        va_plot = gr.Plot(value=va_plane(engine.indexes[_first(engine)]), elem_id="va-plane")
+                gr.Markdown("### Music for you")
+                players, whys = [], []
+                for i in range(MAX_K):
+                    players.append(gr.Audio(visible=False, interactive=False, elem_id=f"result-{i}"))
+                    whys.append(gr.Markdown(visible=False))
+                with gr.Accordion("Raw result (JSON, as the `search` API returns it)", open=False):
+                    raw = gr.JSON()
+        inputs = [audio, text, modality, framework, top_k, calibration, engine_state]
+        outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
+        audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
+        text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
+        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2, validator=check_query)
+        for control in (modality, framework):
+            control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2, validator=check_rerun)
+        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
+        upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
+                            api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
+        folder_button.click(use_folder, [folder, engine_state], [engine_state, folder_status], api_visibility="private",
+                            concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
+    return demo
+
+
+def _first(engine: Engine):
+    return next(iter(engine.indexes))
+
+
+def warm_up(engine: Engine) -> None:
+    """Load every encoder and run one query per modality, so the first visitor does not wait."""
+    if not EXAMPLES:
+        return
+    for modality in engine.modalities:
+        engine.search(audio=str(EXAMPLES[0]), modality=modality, framework=engine.frameworks[0])
+
+
+ENGINE: Engine | None = None
+DEMO: gr.Blocks | None = None
+_ALLOWED: list[Path] = [LIBRARY_DIR]
+
+
+def _servable(path: str) -> bool:
+    """Gradio serves files only from allowed folders; clips elsewhere (a folder picked in the UI) go out decoded."""
+    return any(Path(path).resolve().is_relative_to(p.resolve()) for p in _ALLOWED)
+
+
+def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOINTS, warm: bool = True) -> gr.Blocks:
+    """Build the engine and the UI (tests call this and launch in-process)."""
+    global ENGINE
+    ENGINE = Engine(Path(checkpoints), Path(library))
+    if Path(library) not in _ALLOWED:
+        _ALLOWED.append(Path(library))
+    if warm:
+        warm_up(ENGINE)
+    global DEMO
+    DEMO = build(ENGINE).queue(default_concurrency_limit=2, max_size=32)
+    return DEMO
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="s2m demo")
+    parser.add_argument("--library", default=os.environ.get("S2M_LIBRARY", str(LIBRARY_DIR)),
+                        help="the bundled library, a folder with metadata.csv, or a folder of audio")  # fmt: skip
+    parser.add_argument("--checkpoints", default=str(CHECKPOINTS))
+    parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--allow-folders", default=None, metavar="DIR",
+                        help="let visitors index music folders inside DIR (off for remote visitors otherwise)")
+    args = parser.parse_args()
+    global FOLDERS
+    FOLDERS = FolderPolicy.for_launch(args.host, args.share, args.allow_folders)
+    demo = create(args.library, args.checkpoints)
+
+    def stop(signum, frame):  # SIGTERM (a container or Space stopping): finish what is running, then exit
+        if SHUTDOWN.stopping.is_set():
+            return  # already stopping
+        left = SHUTDOWN.drain()
+        print(f"s2m: stopped; {left} search(es) were cut off after the {SHUTDOWN.grace:.0f}-s grace period"
+              if left else "s2m: stopped after the running searches finished", file=sys.stderr)  # fmt: skip
+        demo.close()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, head=HEAD,
+                max_file_size=MAX_UPLOAD,
+                allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft())  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
