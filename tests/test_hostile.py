@@ -148,3 +148,17 @@ def test_bounded_concurrent_clients_get_no_errors(client):
     with ThreadPoolExecutor(8) as pool:
         answers = [n for ns in pool.map(one, range(8)) for n in ns]
     assert answers == [5] * 40
+
+
+@pytest.mark.parametrize("text, top_k, where, message", [
+    ("sad \ud800 words", 5, 1, "not valid Unicode"),  # a lone surrogate (gradio_client cannot even send it)
+    ("I am sad", float("nan"), 4, "whole number from 1 to 10"),  # NaN (not JSON: only a raw client sends it)
+    ("I am sad", "5", 4, "whole number from 1 to 10"),
+])  # fmt: skip
+def test_values_no_client_library_sends_are_named_by_the_validator(text, top_k, where, message):
+    import app
+
+    app.ENGINE = app.ENGINE or app.Engine()
+    checks = app.check_query(None, text, "text", "Triplet", top_k, None, None)
+    assert message in checks[where]["message"] and not checks[where]["is_valid"]
+    assert all(c["is_valid"] for i, c in enumerate(checks) if i != where)
