@@ -71,10 +71,14 @@ def _prototype_accuracy(model: JointModel, side: str, emb: np.ndarray, labels: l
     return classification_metrics(truth, pred)["accuracy"]
 
 
+def _queries(data: Data, split: str) -> np.ndarray:
+    """bool ``(N,)``: the speech items of ``split`` that may be queries (calibration references never are)."""
+    return (np.asarray(data.speech.splits) == split) & ~data.reference
+
+
 def _test_queries(data: Data, groups: set[str], split: str = "test") -> FeatureSet:
     """``split`` speech of ``groups``, without the calibration references."""
-    test = (np.asarray(data.speech.splits) == split) & ~data.reference
-    return data.speech.where(test & np.isin(data.speech.groups, list(groups)))
+    return data.speech.where(_queries(data, split) & np.isin(data.speech.groups, list(groups)))
 
 
 def _reference_mean(model: JointModel) -> np.ndarray | None:
@@ -94,8 +98,8 @@ def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointMo
 
 
 def _test_sets(data: Data, test_sets: dict[str, set[str]] | None, split: str = "test") -> dict[str, set[str]]:
-    test = (np.asarray(data.speech.splits) == split) & ~data.reference
-    return test_sets or {split: {g for g, t in zip(data.speech.groups, test, strict=True) if t}}
+    queries = _queries(data, split)
+    return test_sets or {split: {g for g, q in zip(data.speech.groups, queries, strict=True) if q}}
 
 
 def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None, *,

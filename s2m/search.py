@@ -160,7 +160,7 @@ class Engine:
             framework = model.config.training.get("config", {}).get("framework", model.config.framework)
             self.models[(model.config.modality, framework)] = model
         self.library = Path(library)
-        self._features: dict[tuple, np.ndarray] = {}  # speech features of recent calibration references
+        self._references: dict[tuple, np.ndarray] = {}  # speech features of recent calibration references
         self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
@@ -258,12 +258,12 @@ class Engine:
         """``(1, dim)`` features of a calibration reference (16-kHz speech), embedded once per voice (the last 64
         are kept)."""
         key = (encoder, level_norm, hashlib.sha1(np.ascontiguousarray(samples, np.float32).tobytes()).hexdigest())
-        if key not in self._features:
-            if len(self._features) >= 64:
-                self._features.pop(next(iter(self._features)))
+        if key not in self._references:
+            if len(self._references) >= 64:
+                self._references.pop(next(iter(self._references)))
             speech = prepare_speech(samples, SPEECH_SAMPLE_RATE, level_norm)
-            self._features[key] = load_encoder(encoder).embed([speech])
-        return self._features[key]
+            self._references[key] = load_encoder(encoder).embed([speech])
+        return self._references[key]
 
     def search(self, audio=None, text: str | None = None, modality: str = "audio", framework: str = "triplet_emosim",
                top_k: int = 5, reference: np.ndarray | None = None) -> Result:  # fmt: skip
