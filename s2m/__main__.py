@@ -129,7 +129,8 @@ def _base_config(args):
     return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
                        music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam, ranksim=args.ranksim,
                        epochs=args.epochs, level_norm=args.level_norm, calibrate=args.calibrated_training,
-                       speaker_shift=args.speaker_shift)  # fmt: skip
+                       speaker_shift=args.speaker_shift, speech_hidden=args.speech_hidden or None,
+                       placement=args.placement or None)  # fmt: skip
 
 
 def _test_sets(args):
@@ -261,6 +262,11 @@ def _add_data_options(p) -> None:
                    "the population's); the model is still used uncalibrated unless a reference is given")
     p.add_argument("--speaker-shift", type=float, default=d.speaker_shift,
                    help="probability of giving a training item another training speaker's neutral offset")
+    p.add_argument("--speech-hidden", type=int, default=d.speech_hidden,
+                   help="hidden width of the speech head (0: its input width, as in the paper)")
+    p.add_argument("--placement", type=float, default=d.placement,
+                   help="place each query at a softmax mix of the speech-label prototypes with this temperature "
+                   "(0: at its projection, as in the paper)")
     p.add_argument("--va-table", default=d.va_table, choices=["lexicon", "paper"])
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the EmoSim/RankSim term")
     p.add_argument("--ranksim", action="store_true", help="use the RankSim form of the regulariser")

@@ -104,7 +104,7 @@ def paper_encoders(example: str, audio_p50: float, repeats: int = 5) -> list[str
     return rows
 
 
-SPEECH_ENCODERS = ("egemaps", "whisper-tiny", "whisper-base", "egemaps+whisper-base")
+SPEECH_ENCODERS = ("egemaps", "whisper-tiny", "whisper-base", "whisper-base-layers", "egemaps+whisper-base")
 
 
 def encoder_times(example: str, repeats: int = 5) -> list[str]:

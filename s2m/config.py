@@ -16,7 +16,11 @@ class TrainConfig:
     an emotion). calibrate: train on speaker-relative audio features (each training speaker's neutral mean moved
     onto the training population's); the model is used uncalibrated unless a user records a neutral reference.
     speaker_shift: probability, per training item, of moving its audio features by the difference between two
-    training speakers' neutral means (an augmentation that simulates an unseen voice).
+    training speakers' neutral means (an augmentation that simulates an unseen voice). speech_hidden: hidden width
+    of the speech head, at most its input width (None: the input width, as in the paper; the 3,584-d layer-stacked
+    Whisper features need a narrower one).
+    placement: temperature τ with which a query is placed at a softmax mix of the speech-label prototypes
+    (:meth:`s2m.heads.JointModel.place`); None places it at its projection, as in the paper.
     """
 
     modality: str = "audio"
@@ -34,12 +38,14 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 0
     va_table: str = "lexicon"
-    audio_encoder: str = "whisper-base"
+    audio_encoder: str = "whisper-base-layers"
     text_encoder: str = "minilm"
     music_encoder: str = "mood-dsp"
     level_norm: bool = True
     calibrate: bool = True
     speaker_shift: float = 0.0
+    speech_hidden: int | None = 512
+    placement: float | None = 0.02
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:

@@ -130,7 +130,7 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
         else:
             features = q.calibrated(_reference_mean(model)).features if calibration == "speaker" else q.features
             s = model.project("speech", features)
-            scores = s @ m.T
+            scores = model.place(s) @ m.T
             row = {"speech_accuracy": _prototype_accuracy(model, "speech", s, q.labels),
                    "music_accuracy": music_accuracy}  # fmt: skip
         rows.append({**labels, "calibration": calibration if model is not None else "–", "test_set": name,
@@ -192,7 +192,7 @@ def per_label_precision(model: JointModel, data: Data, groups: set[str], calibra
     if calibration == "speaker":
         q = q.calibrated(_reference_mean(model))
     gallery = data.music.subset(split)
-    scores = model.project("speech", q.features) @ model.project("music", gallery.features).T
+    scores = model.place(model.project("speech", q.features)) @ model.project("music", gallery.features).T
     relevant, _ = retrieval_targets(q.labels, gallery.labels, model.config.va_table)
     top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
     out = {}

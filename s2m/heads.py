@@ -64,6 +64,7 @@ class HeadsConfig:
     speech_dim / music_dim: input feature sizes (for fusion, audio dim + text dim).
     encoders: encoder names per input, e.g. ``{"audio": "prosody", "text": "minilm", "music": "mood-dsp"}``.
     tag_dim: size of the label-word embeddings for the structure-preserving tag head; None = no tag head.
+    speech_hidden: hidden width of the speech head; None = its input width (the paper's head).
     """
 
     modality: str
@@ -72,6 +73,7 @@ class HeadsConfig:
     out_dim: int = 64
     dropout: float = 0.1
     tag_dim: int | None = None
+    speech_hidden: int | None = None
     encoders: dict[str, str] = field(default_factory=dict)
     framework: str = "triplet"
     va_table: str = "lexicon"
@@ -91,7 +93,7 @@ class JointModel(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.speech = ProjectionHead(c.speech_dim, c.out_dim, dropout=c.dropout)
+        self.speech = ProjectionHead(c.speech_dim, c.out_dim, c.speech_hidden, dropout=c.dropout)
         self.music = ProjectionHead(c.music_dim, c.out_dim, dropout=c.dropout)
         self.tag = ProjectionHead(c.tag_dim, c.out_dim, dropout=c.dropout) if c.tag_dim else None
 
@@ -118,6 +120,25 @@ class JointModel(nn.Module):
         out = head(torch.as_tensor(np.asarray(features, dtype=np.float32)))
         self.train(was_training)
         return nn.functional.normalize(out, dim=-1).numpy()
+
+    def place(self, speech: np.ndarray) -> np.ndarray:
+        """Projected speech float32 ``(N, out_dim)`` -> where each query sits in the joint space, L2-normalised.
+
+        Models trained with a placement temperature τ (``training["placement"]``) put a query at the mix of the
+        speech-label prototypes weighted by softmax(cosine / τ): the head says which emotion it hears, and the
+        query goes where the training speech of that emotion lies, so that a voice the model was not trained on
+        lands among the music of that emotion rather than at a point between moods. Other models (the paper's)
+        use the projection itself.
+        """
+        tau = self.config.training.get("placement")
+        protos = self.config.training.get("speech_prototypes")
+        if not tau or not protos:
+            return speech
+        p = np.asarray(list(protos.values()), np.float32)
+        logits = speech @ p.T / tau
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        mixed = (weights / weights.sum(axis=1, keepdims=True)) @ p
+        return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed)."""

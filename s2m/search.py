@@ -284,9 +284,10 @@ class Engine:
         if problem:
             raise AudioError(problem)
         features, transcript = self._query_features(model, clip, text, reference)
-        query = model.project("speech", features)[0]
+        projected = model.project("speech", features)
+        query = model.place(projected)[0]
         index = self.indexes[(modality, framework)]
-        emotions, (v, a) = self.emotions(model, query)
+        emotions, (v, a) = self.emotions(model, projected[0])
         scores = index.embeddings @ query
         order = np.argsort(-scores, kind="stable")[: max(1, int(top_k))]
         top_label = max(emotions, key=emotions.get)

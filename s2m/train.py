@@ -155,9 +155,11 @@ def train(
     if sp and not tag_features:
         raise ValueError(f"{config.framework} needs tag_features (text embeddings of the label words)")
     tag_dim = len(next(iter(tag_features.values()))) if sp else None
+    speech_hidden = min(config.speech_hidden, speech.features.shape[1]) if config.speech_hidden else None
     heads = HeadsConfig(
         modality=config.modality, speech_dim=speech.features.shape[1], music_dim=music.features.shape[1],
-        dropout=config.dropout, tag_dim=tag_dim, framework=config.framework + ("+ranksim" if config.ranksim else ""),
+        dropout=config.dropout, tag_dim=tag_dim, speech_hidden=speech_hidden,
+        framework=config.framework + ("+ranksim" if config.ranksim else ""),
         va_table=config.va_table, speech_labels=speech_labels, music_labels=music_moods,
         encoders={"audio": config.audio_encoder, "text": config.text_encoder, "music": config.music_encoder},
     )  # fmt: skip
@@ -244,7 +246,7 @@ def train(
                              "speech_prototypes": prototypes(model, "speech", s_train),
                              "music_prototypes": prototypes(model, "music", m_train),
                              "valid": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
-                             "epochs_run": len(history)}  # fmt: skip
+                             "epochs_run": len(history), "placement": config.placement}  # fmt: skip
     if reference_mean is not None:
         model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
     return model, {"history": history, "mapping": mapping}

@@ -10,7 +10,8 @@ from s2m.encoders import EncoderUnavailable
 
 from .conftest import tone
 
-BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "whisper-base-stats", "mood-dsp"]
+BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "whisper-base-stats",
+                 "whisper-base-layers", "mood-dsp"]
 
 
 def _clips(rate):
@@ -28,6 +29,24 @@ def test_bundled_audio_encoders(name):
     np.testing.assert_allclose(batch, one_by_one, rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(batch, enc.embed(clips))  # deterministic
     assert not np.allclose(batch[0], batch[1])  # different inputs, different features
+
+
+def test_whisper_layers_match_ctranslate2():
+    """The PyTorch re-implementation's last layer is CTranslate2's encoder output (int8 there, float32 here)."""
+    layers, ct2 = encoders.load("whisper-base-layers"), encoders.load("whisper-base")
+    clip = _clips(16000)[0] + 0.01 * np.random.default_rng(0).standard_normal(19200).astype(np.float32)
+    last = layers.embed([clip])[0, -ct2.dim :]
+    reference = ct2.embed([clip])[0]
+    assert layers.dim == 7 * ct2.dim
+    assert last @ reference / np.linalg.norm(last) / np.linalg.norm(reference) > 0.99
+
+
+def test_ctranslate2_reader_refuses_other_formats(tmp_path):
+    from s2m.encoders.whisper_layers import read_ct2
+
+    (tmp_path / "model.bin").write_bytes((5).to_bytes(4, "little") + b"\0" * 16)
+    with pytest.raises(EncoderUnavailable, match="format 5"):
+        read_ct2(tmp_path / "model.bin")
 
 
 def test_minilm_text_encoder():

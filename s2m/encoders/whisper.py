@@ -76,6 +76,15 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
     return out
 
 
+def audio_mel(extractor, x: np.ndarray) -> np.ndarray:
+    """float32 ``(1, n_mels, F)``: Whisper's log-mel (``extractor``: a ``WhisperFeatureExtractor``) of ``(T,)``
+    16-kHz audio, cut to the frames that cover the audio itself (F even, at most 3000 = 30 s)."""
+    x = x[: int(WINDOW_SECONDS * SPEECH_SAMPLE_RATE)]
+    mel = extractor([x], sampling_rate=SPEECH_SAMPLE_RATE, return_tensors="np").input_features
+    frames = int(np.ceil(len(x) / SPEECH_SAMPLE_RATE * MEL_FRAMES_PER_SECOND))
+    return mel[:, :, : min(3000, max(2, frames + frames % 2))]  # the stride-2 convolution needs an even count
+
+
 class Whisper(Encoder):
     """``(T,)`` float32 at 16 kHz -> mean of the encoder's output frames over the audio, float32 ``(dim,)``."""
 
@@ -110,10 +119,7 @@ class Whisper(Encoder):
             return self._model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel, np.float32)))
 
     def _embed_one(self, x: np.ndarray) -> np.ndarray:
-        x = x[: int(WINDOW_SECONDS * self.sample_rate)]
-        frames = int(np.ceil(len(x) / self.sample_rate * MEL_FRAMES_PER_SECOND))
-        frames = min(3000, max(2, frames + frames % 2))  # the encoder's stride-2 convolution needs an even count
-        out = np.asarray(self._encode(self._log_mel(x)[:, :, :frames]))[0]
+        out = np.asarray(self._encode(audio_mel(self._features, x)))[0]
         return np.concatenate([out.mean(axis=0), out.std(axis=0)]) if self.stats else out.mean(axis=0)
 
     def transcribe(self, samples: np.ndarray) -> str:
