@@ -154,10 +154,16 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state):
         else:
             players.append(gr.Audio(value=None, visible=False))
             whys.append(gr.Markdown("", visible=False))
-    heard = f"**Transcript:** {result.transcript}" if result.transcript else "*No transcript (audio-only model).*"
+    typed = bool((text or "").strip())
+    if result.transcript:
+        heard = f"**{'You typed' if typed else 'Transcript'}:** {result.transcript}"
+    else:
+        heard = "*No transcript (audio-only model).*"
+    read_from = {"audio": "your voice", "text": "your words", "fusion": "your voice and words"}[modality]
     where = f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}"
     notices = "\n".join([f"⚠️ {n}" for n in result.notices] + [f"ℹ️ {n}" for n in notes])
-    return [notices, heard, result.emotions, where, library_map(index, result), va_plane(index, result),
+    emotions = gr.Label(result.emotions, label=f"Emotion in {read_from}")
+    return [notices, heard, emotions, where, library_map(index, result), va_plane(index, result),
             result.to_dict(), *players, *whys]  # fmt: skip
 
 
@@ -399,9 +405,13 @@ def build(engine: Engine) -> gr.Blocks:
         outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
-        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2, validator=check_query)
+        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2, concurrency_id="search",
+                     validator=check_query)  # fmt: skip
+        text.submit(search, inputs, outputs, api_visibility="private", concurrency_limit=2, concurrency_id="search",
+                    validator=check_query)  # Enter in the text box searches too
         for control in (modality, framework):
-            control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2, validator=check_rerun)
+            control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,
+                           concurrency_id="search", validator=check_rerun)  # fmt: skip
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
         upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
                             api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip

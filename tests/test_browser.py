@@ -109,3 +109,20 @@ def test_bad_upload_shows_a_visible_error_and_page_keeps_working(url, tmp_path):
         page.get_by_text("sad", exact=True).first.click()  # an example still works afterwards
         _submit_and_check(page, tmp_path, "after-error")
         browser.close()
+
+
+def test_enter_in_the_text_box_searches_and_typed_text_is_labelled_as_typed(url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _page(p, url)
+        page.get_by_label("text", exact=True).check()
+        box = page.locator("#query-text textarea")
+        box.fill("Get out of here right now, I am furious!")
+        box.press("Enter")
+        page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
+        heard = page.locator("#heard").inner_text()
+        assert "You typed:" in heard and "furious" in heard and "Transcript" not in heard
+        assert "Emotion in your words" in page.locator("#emotions").inner_text()
+        page.screenshot(path=str(tmp_path / "typed.png"), full_page=True)
+        browser.close()
