@@ -59,9 +59,18 @@ HEAD = """<script>
     };
     md.__s2mRaw = true;
   }
-  document.addEventListener("play", (e) => {
-    document.querySelectorAll("audio").forEach((a) => { if (a !== e.target) a.pause(); });
-  }, true);
+  // One clip at a time. Gradio's players keep their <audio> inside shadow roots, where a "play" listener on the
+  // document never hears them, so every media element's play() pauses the one that played before it.
+  const play = HTMLMediaElement.prototype.play;
+  if (!play.__s2mOne) {
+    let current = null;
+    HTMLMediaElement.prototype.play = function (...args) {
+      if (current && current !== this && !current.paused) current.pause();
+      current = this;
+      return play.apply(this, args);
+    };
+    HTMLMediaElement.prototype.play.__s2mOne = true;
+  }
 })();
 </script>"""
 

@@ -126,3 +126,24 @@ def test_enter_in_the_text_box_searches_and_typed_text_is_labelled_as_typed(url,
         assert "Emotion in your words" in page.locator("#emotions").inner_text()
         page.screenshot(path=str(tmp_path / "typed.png"), full_page=True)
         browser.close()
+
+
+def test_one_result_clip_plays_at_a_time(url):
+    """Gradio's players sit in shadow roots; starting a second clip must pause the first."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _page(p, url, ["--autoplay-policy=no-user-gesture-required"])
+        page.evaluate("""() => { window.__media = new Set(); const play = HTMLMediaElement.prototype.play;
+            HTMLMediaElement.prototype.play = function (...a) { window.__media.add(this); return play.apply(this, a); };
+        }""")  # records every element that is asked to play (the page's own rule stays underneath)
+        page.get_by_text("happy", exact=True).first.click()
+        page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+        page.locator("#submit").click()
+        page.get_by_text("#2 ·").first.wait_for(timeout=60_000)
+        for i in (0, 1):
+            page.locator(f"#result-{i}").get_by_role("button", name="Play", exact=True).click()
+            page.wait_for_timeout(600)
+        states = page.evaluate("() => [...window.__media].map((a) => a.paused)")
+        assert len(states) == 2 and states.count(False) == 1, states
+        browser.close()
