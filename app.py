@@ -207,17 +207,28 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
     return [gr.validate(not p, p or "") for p in problems]
 
 
-def check_rerun(audio, text, *rest):
-    """Like :func:`check_query`, but switching model before any query is fine (nothing happens)."""
-    if not audio and not (text or "").strip():
+def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state):
+    """Like :func:`check_query`, but switching model before any query is fine (nothing happens), and so is a known
+    model the current query does not suit (:func:`rerun` clears the results and says why)."""
+    engine = _engine(engine_state)
+    known = modality in engine.modalities and _framework_key(framework) in engine.frameworks
+    if not audio and not (text or "").strip() or known and query_problem(bool(audio), text, modality):
         return [gr.validate(True, "")] * 7
-    return check_query(audio, text, *rest)
+    return check_query(audio, text, modality, framework, top_k, calibration, engine_state)
 
 
 def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
-    """Switching model re-runs the last query without re-recording; nothing to do before the first query."""
+    """Switching model re-runs the last query without re-recording; nothing to do before the first query. When the
+    query does not suit the new model (typed text, then the audio model), the old results are cleared, not left
+    under the new model's name."""
     if not audio and not (text or "").strip():
         return [gr.skip()] * (7 + 2 * MAX_K)
+    problem = query_problem(bool(audio), text, modality)
+    if problem:
+        engine = _engine(engine_state)
+        index = engine.indexes[(modality, _framework_key(framework))]
+        return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "", library_map(index), va_plane(index), None,
+                *[gr.Audio(value=None, visible=False)] * MAX_K, *[gr.Markdown("", visible=False)] * MAX_K]  # fmt: skip
     return search(audio, text, modality, framework, top_k, calibration, engine_state)
 
 

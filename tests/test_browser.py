@@ -111,7 +111,7 @@ def test_bad_upload_shows_a_visible_error_and_page_keeps_working(url, tmp_path):
         browser.close()
 
 
-def test_enter_in_the_text_box_searches_and_typed_text_is_labelled_as_typed(url, tmp_path):
+def test_enter_searches_typed_text_is_labelled_and_a_failed_switch_clears_results(url, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -125,6 +125,11 @@ def test_enter_in_the_text_box_searches_and_typed_text_is_labelled_as_typed(url,
         assert "You typed:" in heard and "furious" in heard and "Transcript" not in heard
         assert "Emotion in your words" in page.locator("#emotions").inner_text()
         page.screenshot(path=str(tmp_path / "typed.png"), full_page=True)
+        page.get_by_label("audio", exact=True).check()  # typed text cannot drive the audio model
+        page.get_by_text("The audio model needs a recording").first.wait_for(timeout=30_000)
+        page.wait_for_function("() => !document.querySelector('#heard').innerText.includes('You typed')")
+        assert page.get_by_text("#1 ·").count() == 0  # the text model's results are not left under the audio model
+        page.screenshot(path=str(tmp_path / "switched.png"), full_page=True)
         browser.close()
 
 
