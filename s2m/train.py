@@ -121,8 +121,9 @@ def _lr_at(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
 
 
 def validation_score(model: JointModel, speech: FeatureSet, music: FeatureSet, table: str) -> dict[str, float]:
-    """Retrieval metrics of every speech item against the music set, in eval mode."""
-    s = model.project("speech", speech.features)
+    """Retrieval metrics of every speech item against the music set, in eval mode, with queries placed as the
+    model places them (:meth:`JointModel.place`; during training there are no prototypes yet, so the projection)."""
+    s = model.place(model.project("speech", speech.features))
     m = model.project("music", music.features)
     relevant, gains = retrieval_targets(speech.labels, music.labels, table)
     return ranking_metrics(s @ m.T, relevant, gains, k=5)
@@ -245,8 +246,11 @@ def train(
     model.config.training = {"config": asdict(config), "mapping": mapping, "best_epoch": best_epoch["epoch"],
                              "speech_prototypes": prototypes(model, "speech", s_train),
                              "music_prototypes": prototypes(model, "music", m_train),
-                             "valid": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
+                             "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
                              "epochs_run": len(history), "placement": config.placement}  # fmt: skip
+    # what the app's framework choice reads: the validation score of queries placed as the model places them
+    final = validation_score(model, s_valid, m_valid, config.va_table)
+    model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
     if reference_mean is not None:
         model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
     return model, {"history": history, "mapping": mapping}
