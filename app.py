@@ -441,7 +441,8 @@ def build(engine: Engine) -> gr.Blocks:
 
 
 def _first(engine: Engine):
-    return next(iter(engine.indexes))
+    """The map shown before any query: the default model's, which every other model's map is aligned to."""
+    return engine.reference_key
 
 
 def warm_up(engine: Engine) -> None:

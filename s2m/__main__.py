@@ -58,6 +58,11 @@ def _report(args) -> None:
     )
     if SPEECH_DIR.exists():
         print("\n## Speech corpus\n\n" + report.corpus_report(read_ravdess(SPEECH_DIR)))
+    if library.resolve() == (ROOT / "assets" / "library").resolve():
+        from .search import Engine
+
+        examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
+        print("\n## Library maps: one picture for every model\n\n" + report.map_report(Engine(), examples))
 
 
 def _convert_musicnn(args) -> None:

@@ -101,3 +101,28 @@ def probe_report(library: Path, encoder: str = "mood-dsp", moods: list[str] | No
     return (_table(["mood", "test clips", "recall"], rows)
             + f"\n\nAccuracy {acc:.2f} over {int(test.sum())} test clips; chance {1 / len(classes):.2f} "
               f"({len(classes)} moods). Train: train+valid pieces; test: held-out pieces.")  # fmt: skip
+
+
+def map_report(engine, examples: list[Path]) -> str:
+    """How stable and truthful the library maps are. Per model: the median distance a clip moves between its map
+    and the reference (default) model's, and the largest such median against any other model; over the example
+    voices, how far the query star lands from the centre of its own top-3 clips. Distances are fractions of the
+    reference map's extent."""
+    ref_key = engine.reference_key
+    ref = engine.indexes[ref_key].coords
+    extent = float(np.ptp(ref, axis=0).max()) or 1.0
+    rows = []
+    for key, index in engine.indexes.items():
+        move = float(np.median(np.linalg.norm(index.coords - ref, axis=1))) / extent
+        worst = max(float(np.median(np.linalg.norm(index.coords - other.coords, axis=1))) / extent
+                    for other in engine.indexes.values())  # fmt: skip
+        gaps = []
+        for path in examples:
+            result = engine.search(audio=str(path), modality=key[0], framework=key[1], top_k=3)
+            centre = np.mean([[h.x, h.y] for h in result.hits], axis=0)
+            gaps.append(float(np.linalg.norm(np.array([result.x, result.y]) - centre)) / extent)
+        rows.append([f"{key[0]} / {key[1]}" + (" (reference)" if key == ref_key else ""), move, worst,
+                     float(np.median(gaps)), float(np.mean(np.array(gaps) <= 0.10))])  # fmt: skip
+    return _table(["model", "median clip move vs reference", "… vs the farthest other model",
+                   "star to top-3 centre (median)",
+                   "queries with star within 0.10"], rows)  # fmt: skip

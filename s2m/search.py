@@ -93,8 +93,11 @@ class LibraryIndex:
     """One model's embeddings and 2-D map of a library (``records`` with labels, or "" to predict)."""
 
     def __init__(self, model: heads.JointModel, records: Sequence[Record], clip_ids: Sequence[str],
-                 features: np.ndarray, library_id: str, cache_dir: Path):  # fmt: skip
-        """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder."""
+                 features: np.ndarray, library_id: str, cache_dir: Path,
+                 reference: np.ndarray | None = None):  # fmt: skip
+        """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder. reference: float32
+        ``(N, 2)`` map of the same clips from another model: this map starts from it and is turned, scaled and
+        shifted onto it (:func:`align`), so every model shows each mood in the same place."""
         self.records, self.clip_ids = list(records), list(clip_ids)
         self.embeddings = model.project("music", features)
         protos = model.config.training.get("music_prototypes", {})
@@ -104,11 +107,16 @@ class LibraryIndex:
             pairs = zip(self.records, guess, strict=True)
             self.records = [Record(r.path, r.label or g, r.group, r.split) for r, g in pairs]
         self.moods = [r.label for r in self.records]
-        key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v1").hexdigest()[:20]
+        if reference is not None and reference.shape != (len(self.records), 2):
+            reference = None
+        anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
+        key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v2" + anchor).hexdigest()[:20]
         path = self.map_path = cache_dir / f"map-{key}.npz"
         coords = load_cached(path, "coords")
         if coords is None or coords.shape != (len(self.records), 2):
-            coords = umap_coords(self.embeddings)
+            coords = umap_coords(self.embeddings, init=reference)
+            if reference is not None:
+                coords = align(coords, reference)
             save_cached(path, coords=coords)
         self.coords = coords
 
@@ -135,14 +143,25 @@ def _playable(path: str) -> bool:
     return True
 
 
-def umap_coords(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
-    """float32 ``(N, 2)`` UMAP (cosine metric, seeded, single-threaded so it is reproducible)."""
+def umap_coords(embeddings: np.ndarray, seed: int = 0, init: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``(N, 2)`` UMAP (cosine metric, seeded, single-threaded so it is reproducible); ``init``: float32
+    ``(N, 2)`` starting positions (another model's map), else a spectral start."""
     import umap
 
     n = len(embeddings)
+    start = np.asarray(init, np.float64) if init is not None else "spectral" if n > 10 else "random"
     reducer = umap.UMAP(n_neighbors=min(15, max(2, n - 1)), min_dist=0.3, metric="cosine", random_state=seed,
-                        n_jobs=1, init="spectral" if n > 10 else "random")  # fmt: skip
+                        n_jobs=1, init=start)  # fmt: skip
     return reducer.fit_transform(embeddings).astype(np.float32)
+
+
+def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """float32 ``(N, 2)``: ``coords`` moved onto ``reference`` (the same N points) by the rotation or reflection,
+    uniform scale and shift that fit best in least squares (orthogonal Procrustes)."""
+    x, y = coords - coords.mean(axis=0), reference - reference.mean(axis=0)
+    u, s, vt = np.linalg.svd(x.T @ y)
+    scale = s.sum() / max(float((x**2).sum()), 1e-12)
+    return (scale * x @ (u @ vt) + reference.mean(axis=0)).astype(np.float32)
 
 
 class Engine:
@@ -176,8 +195,13 @@ class Engine:
             records, clip_ids = [records[i] for i in keep], [clip_ids[i] for i in keep]
             library_id += "|skipped:" + ",".join(self.skipped)
             features = {name: record_features(records, name, self.index_dir / "features") for name in encoders}
-        self.indexes = {key: LibraryIndex(m, records, clip_ids, features[m.config.encoders["music"]], library_id,
-                                          self.index_dir) for key, m in self.models.items()}  # fmt: skip
+        def index(key, reference=None):
+            model = self.models[key]
+            return LibraryIndex(model, records, clip_ids, features[model.config.encoders["music"]], library_id,
+                                self.index_dir, reference)  # fmt: skip
+
+        ref = index(self.reference_key)  # one picture for every model: the others are aligned to this map
+        self.indexes = {key: ref if key == self.reference_key else index(key, ref.coords) for key in self.models}
 
     def _library_records(self) -> tuple[list[Record], list[str], str, bool]:
         """(records, clip ids, an id of the library's content, whether it is the bundled library)."""
@@ -207,6 +231,11 @@ class Engine:
         if not usable:
             raise DatasetError(f"None of the {len(records)} audio files under {self.library} could be read.")
         return usable, [r.group for r in usable], json.dumps([r.path for r in usable]), False
+
+    @property
+    def reference_key(self) -> tuple[str, str]:
+        """The model whose library map the others are aligned to: the first modality's validation-best framework."""
+        return self.modalities[0], self.best_framework(self.modalities[0])
 
     @property
     def modalities(self) -> list[str]:

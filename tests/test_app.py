@@ -53,6 +53,23 @@ def test_star_placement_is_stable_and_fast(engine):
     assert (time.perf_counter() - start) / 100 < 0.1
 
 
+def test_align_recovers_a_turned_mirrored_scaled_shifted_map():
+    from s2m.search import align
+
+    reference = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    turn = np.array([[0.6, -0.8], [0.8, 0.6]]) @ np.diag([1, -1])  # rotation and a mirror
+    moved = (3.0 * reference @ turn + [5.0, -2.0]).astype(np.float32)
+    np.testing.assert_allclose(align(moved, reference), reference, atol=1e-4)
+
+
+def test_every_model_shows_one_picture(engine):
+    """Each model's map is aligned to the default model's: a mood stays where it was when the class switches."""
+    ref = engine.indexes[engine.reference_key].coords
+    extent = np.ptp(ref, axis=0).max()
+    for key, index in engine.indexes.items():
+        assert np.median(np.linalg.norm(index.coords - ref, axis=1)) / extent <= 0.12, key
+
+
 @pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS not found at {RAVDESS} (set S2M_RAVDESS)")
 @pytest.mark.parametrize("emotion, matching, opposite", [("angry", "angry", "calm"), ("calm", "calm", "angry")])
 def test_real_unseen_voices_rank_matching_music_above_opposite(engine, emotion, matching, opposite):
