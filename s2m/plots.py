@@ -8,6 +8,21 @@ from .emotions import colour, va
 from .search import LibraryIndex, Result
 
 STAR = dict(symbol="star", size=26, color="#FFD700", line=dict(color="black", width=2))
+# one marker shape per mood besides its colour, so that moods of similar hue stay apart for colour-blind viewers
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "cross",
+           "star-diamond", "hourglass", "bowtie", "x")  # fmt: skip
+# what each quadrant of the valence-arousal plane means, in plain words (x, y, text, anchors)
+QUADRANTS = (
+    (0.99, 0.99, "excited · happy", "right", "top"),
+    (0.01, 0.99, "tense · angry · afraid", "left", "top"),
+    (0.01, 0.01, "sad · gloomy", "left", "bottom"),
+    (0.99, 0.01, "calm · peaceful", "right", "bottom"),
+)
+
+
+def symbol(mood: str, moods: list[str]) -> str:
+    """The marker shape of ``mood`` among a library's ``moods`` (stable for one library: by sorted position)."""
+    return SYMBOLS[sorted(set(moods)).index(mood) % len(SYMBOLS)]
 
 
 def _layout(fig, title: str, xaxis: dict, yaxis: dict):
@@ -24,7 +39,8 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
         rows = [i for i, m in enumerate(index.moods) if m == mood]
         fig.add_trace(go.Scatter(
             x=xs[rows], y=ys[rows], mode="markers", name=mood, customdata=[index.clip_ids[i] for i in rows],
-            marker=dict(symbol="circle", size=9, color=colour(mood), opacity=0.85, line=dict(width=0.5, color="white")),
+            marker=dict(symbol=symbol(mood, index.moods), size=10, color=colour(mood), opacity=0.9,
+                        line=dict(width=0.6, color="#333333")),
             hovertemplate="%{customdata}<br>" + mood + "<extra></extra>",
         ))  # fmt: skip
     if result:
@@ -49,7 +65,8 @@ def library_map(index: LibraryIndex, result: Result | None = None):
     qx, qy = (result.x, result.y) if result else (None, None)
     _moods_and_query(fig, index.coords[:, 0], index.coords[:, 1], index, result, qx, qy)
     axis = dict(showticklabels=False, title="", zeroline=False)
-    return _layout(fig, "Emotion map of the library (UMAP of the joint space)", axis, axis)
+    return _layout(fig, "Emotion map of the library: nearby clips carry similar emotion (UMAP of the joint space)",
+                   axis, axis)  # fmt: skip
 
 
 def va_plane(index: LibraryIndex, result: Result | None = None):
@@ -61,5 +78,11 @@ def va_plane(index: LibraryIndex, result: Result | None = None):
     fig = go.Figure()
     qx, qy = (result.valence, result.arousal) if result else (None, None)
     _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy)
-    return _layout(fig, "Valence–arousal plane (NRC-VAD lexicon)", dict(title="valence →", range=[-0.05, 1.05]),
-                   dict(title="arousal →", range=[-0.05, 1.05]))  # fmt: skip
+    for x, y, text, xanchor, yanchor in QUADRANTS:
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor,
+                           font=dict(size=13, color="#555555"))  # fmt: skip
+    for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
+        fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
+    return _layout(fig, "Valence–arousal plane: how pleasant (→) and how energetic (↑) each mood is (NRC-VAD)",
+                   dict(title="valence: unpleasant → pleasant", range=[-0.05, 1.05]),
+                   dict(title="arousal: calm → energetic", range=[-0.05, 1.05]))  # fmt: skip

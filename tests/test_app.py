@@ -62,6 +62,18 @@ def test_align_recovers_a_turned_mirrored_scaled_shifted_map():
     np.testing.assert_allclose(align(moved, reference), reference, atol=1e-4)
 
 
+def test_maps_tell_moods_apart_without_colour_and_name_the_quadrants(engine):
+    from s2m.plots import library_map, va_plane
+
+    index = engine.indexes[engine.reference_key]
+    for fig in (library_map(index), va_plane(index)):
+        moods = [t for t in fig.data if t.name in set(index.moods)]
+        assert len(moods) == len(set(index.moods))
+        assert len({t.marker.symbol for t in moods}) == len(moods)  # a shape per mood, not only a colour
+    words = " ".join(a.text for a in va_plane(index).layout.annotations)
+    assert all(w in words for w in ("excited", "angry", "sad", "calm"))
+
+
 def test_every_model_shows_one_picture(engine):
     """Each model's map is aligned to the default model's: a mood stays where it was when the class switches."""
     ref = engine.indexes[engine.reference_key].coords
