@@ -321,10 +321,13 @@ class Engine:
         order = np.argsort(-scores, kind="stable")[: max(1, int(top_k))]
         top_label = max(emotions, key=emotions.get)
         hits = []
-        for i in order:
+        for rank, i in enumerate(order, start=1):
             r = index.records[i]
             cv, ca = va(r.label) if r.label else (float("nan"), float("nan"))
-            why = f"query ≈ {top_label} (V {v:.2f}, A {a:.2f}); clip = {r.label} (V {cv:.2f}, A {ca:.2f})"
+            gap = float(np.hypot(cv - v, ca - a))
+            why = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}): a {r.label} clip, whose "
+                   f"mood (V {cv:.2f}, A {ca:.2f}) lies {gap:.2f} from your reading, {top_label} (V {v:.2f}, "
+                   f"A {a:.2f}), on the valence–arousal plane")  # fmt: skip
             hits.append(Hit(index.clip_ids[i], r.path, r.label, float(scores[i]), cv, ca, why,
                             float(index.coords[i, 0]), float(index.coords[i, 1])))  # fmt: skip
         x, y = index.place(query)

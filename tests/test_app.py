@@ -33,7 +33,9 @@ def test_engine_returns_documented_structure(engine, modality):
     scores = [h["score"] for h in d["hits"]]
     assert scores == sorted(scores, reverse=True)
     assert abs(sum(d["emotions"].values()) - 1) < 1e-4 and 0 <= d["valence"] <= 1 and 0 <= d["arousal"] <= 1
-    assert all(h["why"].startswith("query ≈") and h["file"].endswith(".mp3") for h in d["hits"])
+    assert all(h["why"].startswith(f"#{k} of ") and f"({h['score']:.2f})" in h["why"] and h["file"].endswith(".mp3")
+               for k, h in enumerate(d["hits"], start=1))  # fmt: skip
+    assert len({h["why"] for h in d["hits"]}) == len(d["hits"])  # each line says something about its own clip
     assert (d["transcript"] is None) == (modality == "audio")
     if modality != "audio":
         assert "miss her" in d["transcript"].lower()
