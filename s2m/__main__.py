@@ -75,9 +75,12 @@ def _convert_musicnn(args) -> None:
 
 
 def _bench(args) -> None:
-    from .bench import load, run
+    from .bench import browser, load, run
 
-    print(load(args.clients, args.queries) if args.load else run(args.repeats))
+    if args.browser:
+        print(browser(Path(args.screenshot) if args.screenshot else None))
+    else:
+        print(load(args.clients, args.queries) if args.load else run(args.repeats))
 
 
 def _index(args) -> None:
@@ -307,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load", action="store_true", help="instead: serve the app on loopback and send it many clients")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--queries", type=int, default=10, help="per client")
+    p.add_argument("--browser", action="store_true", help="instead: time page load and click-to-results in headless "
+                   "Chromium")  # fmt: skip
+    p.add_argument("--screenshot", default=None, help="with --browser: also save the first screen with an example's "
+                   "results here (the README's is assets/screenshot.png)")  # fmt: skip
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("convert-musicnn", help="convert musicnn's published TensorFlow checkpoints to safetensors "

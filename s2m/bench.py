@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import subprocess
@@ -128,16 +129,12 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
     return rows
 
 
-def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
-    """Serve ``app.py`` on 127.0.0.1:``port`` in a subprocess and send ``clients`` × ``queries`` example queries
-    from as many threads through the ``search`` API; bounded in count and time, loopback only."""
+@contextlib.contextmanager
+def served(port: int):
+    """``app.py`` served on 127.0.0.1:``port`` in a subprocess while the block runs; yields (url, process)."""
     import os
     import urllib.request
-    from concurrent.futures import ThreadPoolExecutor
 
-    from gradio_client import Client, handle_file
-
-    examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -152,6 +149,21 @@ def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
                 if time.time() > deadline or server.poll() is not None:
                     raise RuntimeError("the app did not start") from None
                 time.sleep(1)
+        yield url, server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
+    """Serve ``app.py`` on 127.0.0.1:``port`` in a subprocess and send ``clients`` × ``queries`` example queries
+    from as many threads through the ``search`` API; bounded in count and time, loopback only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
+    with served(port) as (url, server):
 
         def one_client(i: int) -> list[tuple[float, str | None]]:
             client, out = Client(url, verbose=False), []
@@ -171,9 +183,6 @@ def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
         wall = time.perf_counter() - t0
         status = Path(f"/proc/{server.pid}/status").read_text()
         peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     times = sorted(t for t, _ in results)
     errors = [e for _, e in results if e]
     q = statistics.quantiles(times, n=20)
@@ -184,3 +193,36 @@ def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
                       f"{q[-1] * 1000:.0f} ms |",
                       f"| throughput | {len(results) / wall:.1f} queries/s |",
                       f"| server peak resident memory | {peak:.0f} MB |"])  # fmt: skip
+
+
+def browser(screenshot: Path | None = None, port: int = 7872) -> str:
+    """The page as a class meets it, in headless Chromium (Debian's ``chromium``): seconds from opening the page to
+    an enabled example button, and from pressing "Find music" to the first result; optionally a screenshot of the
+    first screen (1400 × 1000) with an example's results, as the README shows."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("bench --browser needs Chromium: apt-get install chromium")
+    with served(port) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t = time.perf_counter()
+        page.goto(url)
+        page.get_by_text("happy", exact=True).first.wait_for(timeout=60_000)
+        ready = time.perf_counter() - t
+        page.get_by_text("happy", exact=True).first.click()
+        page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+        t = time.perf_counter()
+        page.locator("#submit").click()
+        page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
+        answered = time.perf_counter() - t
+        if screenshot:
+            page.wait_for_timeout(1_000)  # let the map finish drawing
+            page.screenshot(path=str(screenshot))
+        browser.close()
+    return "\n".join(["| measure | value |", "|---|---|",
+                      f"| page load to interactive (example buttons shown) | {ready:.2f} s |",
+                      f"| click Find music to first result shown (example voice) | {answered:.2f} s |"])  # fmt: skip
