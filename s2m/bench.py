@@ -207,8 +207,8 @@ def browser(screenshot: Path | None = None, port: int = 7872) -> str:
     if chromium is None:
         raise SystemExit("bench --browser needs Chromium: apt-get install chromium")
     with served(port) as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        chrome = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = chrome.new_page(viewport={"width": 1400, "height": 1000})
         t = time.perf_counter()
         page.goto(url)
         page.get_by_text("happy", exact=True).first.wait_for(timeout=60_000)
@@ -222,7 +222,7 @@ def browser(screenshot: Path | None = None, port: int = 7872) -> str:
         if screenshot:
             page.wait_for_timeout(1_000)  # let the map finish drawing
             page.screenshot(path=str(screenshot))
-        browser.close()
+        chrome.close()
     return "\n".join(["| measure | value |", "|---|---|",
                       f"| page load to interactive (example buttons shown) | {ready:.2f} s |",
                       f"| click Find music to first result shown (example voice) | {answered:.2f} s |"])  # fmt: skip

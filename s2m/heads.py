@@ -121,6 +121,18 @@ class JointModel(nn.Module):
         self.train(was_training)
         return nn.functional.normalize(out, dim=-1).numpy()
 
+    def prototype_weights(self, speech: np.ndarray, temperature: float):
+        """How projected speech float32 ``(N, out_dim)`` reads against the stored speech-label prototypes: (labels,
+        prototypes float32 ``(C, out_dim)``, softmax(cosine / ``temperature``) float32 ``(N, C)``), or None for a
+        model without prototypes."""
+        protos = self.config.training.get("speech_prototypes")
+        if not protos:
+            return None
+        p = np.asarray(list(protos.values()), np.float32)
+        logits = np.asarray(speech, np.float32) @ p.T / temperature
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return list(protos), p, weights / weights.sum(axis=1, keepdims=True)
+
     def place(self, speech: np.ndarray) -> np.ndarray:
         """Projected speech float32 ``(N, out_dim)`` -> where each query sits in the joint space, L2-normalised.
 
@@ -131,13 +143,11 @@ class JointModel(nn.Module):
         use the projection itself.
         """
         tau = self.config.training.get("placement")
-        protos = self.config.training.get("speech_prototypes")
-        if not tau or not protos:
+        read = self.prototype_weights(speech, tau) if tau else None
+        if read is None:
             return speech
-        p = np.asarray(list(protos.values()), np.float32)
-        logits = speech @ p.T / tau
-        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-        mixed = (weights / weights.sum(axis=1, keepdims=True)) @ p
+        _, p, weights = read
+        mixed = weights @ p
         return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
 
     def save(self, directory: str | Path) -> Path:

@@ -336,12 +336,10 @@ class Engine:
     @staticmethod
     def emotions(model: heads.JointModel, query: np.ndarray, temperature: float = 0.1):
         """(softmax over speech-label prototypes, the probability-weighted VA point of those labels)."""
-        protos = model.config.training.get("speech_prototypes", {})
-        if not protos:
+        read = model.prototype_weights(query[None], temperature)
+        if read is None:
             return {}, (float("nan"), float("nan"))
-        labels = list(protos)
-        logits = np.asarray(list(protos.values()), np.float32) @ query / temperature
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
+        labels, _, weights = read
+        p = weights[0]
         point = np.asarray([va(lab, model.config.va_table) for lab in labels]).T @ p
         return {lab: float(q) for lab, q in zip(labels, p, strict=True)}, (float(point[0]), float(point[1]))
