@@ -153,16 +153,7 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state):
     except USER_ERRORS as exc:
         raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
     index = engine.indexes[(modality, _framework_key(framework))]
-    players, whys = [], []
-    for i in range(MAX_K):
-        if i < len(result.hits):
-            h = result.hits[i]
-            value = h.path if _servable(h.path) else _decoded(h.path)
-            players.append(gr.Audio(value=value, label=f"#{i + 1} · {h.mood} · similarity {h.score:.2f}", visible=True))
-            whys.append(gr.Markdown(f"`{h.clip_id}` — {h.why}", visible=True))
-        else:
-            players.append(gr.Audio(value=None, visible=False))
-            whys.append(gr.Markdown("", visible=False))
+    players, whys = _result_slots(result.hits)
     typed = bool((text or "").strip())
     if result.transcript:
         heard = f"**{'You typed' if typed else 'Transcript'}:** {result.transcript}"
@@ -174,6 +165,21 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state):
     emotions = gr.Label(result.emotions, label=f"Emotion in {read_from}")
     return [notices, heard, emotions, where, library_map(index, result), va_plane(index, result),
             result.to_dict(), *players, *whys]  # fmt: skip
+
+
+def _result_slots(hits) -> tuple[list, list]:
+    """The MAX_K result players and their "why" lines: one per hit, the rest hidden."""
+    players, whys = [], []
+    for i in range(MAX_K):
+        if i < len(hits):
+            h = hits[i]
+            value = h.path if _servable(h.path) else _decoded(h.path)
+            players.append(gr.Audio(value=value, label=f"#{i + 1} · {h.mood} · similarity {h.score:.2f}", visible=True))
+            whys.append(gr.Markdown(f"`{h.clip_id}` — {h.why}", visible=True))
+        else:
+            players.append(gr.Audio(value=None, visible=False))
+            whys.append(gr.Markdown("", visible=False))
+    return players, whys
 
 
 def check_query(audio, text, modality, framework, top_k, calibration, engine_state):
@@ -227,8 +233,9 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
     if problem:
         engine = _engine(engine_state)
         index = engine.indexes[(modality, _framework_key(framework))]
+        players, whys = _result_slots([])
         return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "", library_map(index), va_plane(index), None,
-                *[gr.Audio(value=None, visible=False)] * MAX_K, *[gr.Markdown("", visible=False)] * MAX_K]  # fmt: skip
+                *players, *whys]  # fmt: skip
     return search(audio, text, modality, framework, top_k, calibration, engine_state)
 
 
