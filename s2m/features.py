@@ -117,7 +117,8 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
 
 def asr_transcripts(records: Sequence[Record], model: str | None = None,
                     cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[Record]:  # fmt: skip
-    """``records`` with each transcript replaced by what the app's speech recogniser hears (cached like features)."""
+    """``records`` with each transcript replaced by what the app's speech recogniser hears (cached like features);
+    records without audio (typed sentences) keep theirs."""
     from dataclasses import replace
 
     from tqdm import tqdm
@@ -125,6 +126,9 @@ def asr_transcripts(records: Sequence[Record], model: str | None = None,
     from .encoders import ASR_MODEL, transcribe
 
     model = model or ASR_MODEL
+    if not all(r.path for r in records):  # text-only records (typed sentences) keep their words
+        heard = iter(asr_transcripts([r for r in records if r.path], model, cache_dir, progress))
+        return [next(heard) if r.path else r for r in records]
     paths = [r.path for r in records]
     path = Path(cache_dir) / f"asr-{model}" / f"{_key(model, paths, 'asr', files=True)}.npz" if cache_dir else None
     cached = load_cached(path, "texts")

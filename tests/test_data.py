@@ -230,3 +230,26 @@ def test_composed_moods_differ_in_the_intended_directions():
     assert db(angry) > db(sad) + 10 and angry_tempo > 2 * sad_tempo
     assert angry_key.endswith("minor") and sad_key.endswith("minor")
     assert len(angry) / rate >= 40 and len(sad) / rate >= 40  # four 10-s clips per piece
+
+
+def test_sentence_set_splits_by_sentence_and_carries_translations():
+    import collections
+
+    from s2m.data import read_sentences
+    from s2m.data.speech import EMOTION_SENTENCES, NEUTRAL_SENTENCES
+    from s2m.emotions import RAVDESS_LABELS
+
+    english = read_sentences()
+    assert len(english) == 480 and all(r.path == "" and r.transcript for r in english)
+    counts = collections.Counter((r.split, r.label) for r in english)
+    assert all(counts[("train", e)] >= 40 and counts[("valid", e)] >= 10 and counts[("test", e)] >= 10
+               for e in RAVDESS_LABELS)  # fmt: skip
+    by_split = {s: {r.transcript.lower() for r in english if r.split == s} for s in ("train", "valid", "test")}
+    assert not (by_split["train"] & by_split["valid"]) and not (by_split["train"] & by_split["test"])
+    corpus = {s.lower() for s in NEUTRAL_SENTENCES} | {s.lower() for v in EMOTION_SENTENCES.values() for s in v}
+    assert not corpus & set().union(*by_split.values())  # none of the speech corpus's sentences
+    every = read_sentences(languages=("en", "ko", "de", "es"))
+    korean = [r for r in every if r.group.endswith("-ko")]
+    assert len(korean) == 160 and {r.split for r in korean} == {"valid", "test"}
+    assert all(any("\uac00" <= c <= "\ud7a3" for c in r.transcript) for r in korean)  # written in Hangul
+    assert {r.group.rsplit("-", 1)[1] for r in every if r.split == "train"} == {"en"}  # training stays English

@@ -60,6 +60,15 @@ def test_minilm_text_encoder():
     assert para @ batch[0] > para @ batch[1]
 
 
+def test_multilingual_e5_puts_a_translation_next_to_its_original():
+    e5 = encoders.load("e5-small")
+    x = e5.embed(["I finally got the job!", "드디어 취직했어!", "Ich habe endlich den Job bekommen!",
+                  "The train leaves from platform four at nine.", ""])  # fmt: skip
+    assert x.shape == (5, 384) and x.dtype == np.float32 and np.allclose(np.linalg.norm(x[:4], axis=1), 1, atol=1e-4)
+    sims = x @ x[0]
+    assert sims[1] > sims[3] and sims[2] > sims[3]  # Korean and German next to the English, not the timetable
+
+
 def test_loaded_encoders_are_cached():
     assert encoders.load("prosody") is encoders.load("prosody")
 

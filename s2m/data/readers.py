@@ -222,3 +222,32 @@ def read_speech_csv(csv_path: str | Path, table: str = "lexicon") -> list[Record
         records.append(Record(str(path), r["label"].strip().lower(), r["speaker"].strip(), split,
                               (r.get("text") or "").strip() or None))  # fmt: skip
     return records
+
+
+SENTENCES_CSV = Path(__file__).resolve().parents[2] / "assets" / "sentences" / "sentences.csv"
+LANGUAGES = {"en": "English", "ko": "Korean", "de": "German", "es": "Spanish"}
+
+
+def read_sentences(csv_path: str | Path = SENTENCES_CSV, languages: tuple[str, ...] = ("en",)) -> list[Record]:
+    """The project's emotion sentences (``assets/sentences``) as text-only records (``path`` empty, the sentence
+    as ``transcript``): the train split in English, the validation and test splits once per language in
+    ``languages`` (each row's group is ``<id>-<language>``, so a sentence and its translations never straddle
+    splits). Columns: id, emotion, split, en, and one column per translated language."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"Sentence set not found: {csv_path}")
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    unknown = [lang for lang in languages if not rows or lang not in rows[0]]
+    if unknown:
+        raise DatasetError(f"{csv_path}: no column for language(s) {', '.join(unknown)}")
+    records = []
+    for line, r in enumerate(rows, start=2):
+        if r["split"] not in SPLITS or r["emotion"] not in RAVDESS_LABELS:
+            raise DatasetError(f"{csv_path}, line {line}: unknown split or emotion ({r['split']!r}, {r['emotion']!r})")
+        for lang in ("en",) if r["split"] == "train" else languages:
+            text = (r.get(lang) or "").strip()
+            if not text:
+                raise DatasetError(f"{csv_path}, line {line}: no {lang} text for a {r['split']} sentence")
+            records.append(Record("", r["emotion"], f"{r['id']}-{lang}", r["split"], text))
+    return records

