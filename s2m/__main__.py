@@ -99,14 +99,16 @@ def _speech_records(args):
 
     if args.speech_csv:
         return data.read_speech_csv(args.speech_csv, args.va_table)
-    root = Path(args.speech_root) if args.speech_root else ravdess_dir()
+    default = data.SENTENCES_CSV if args.speech_format == "sentences" else ravdess_dir()
+    root = Path(args.speech_root) if args.speech_root else default
     if not root.exists():
         if root.resolve() == SPEECH_DIR:
             sys.exit("The synthetic speech corpus is not built yet: run `python -m s2m build-speech` (about 3 min).")
         sys.exit(f"No speech data at {root}. RAVDESS (speech, 24 actors; free for non-commercial use) is published "
                  "on Zenodo (record 1188976): unpack Audio_Speech_Actors_01-24 and pass --speech-root FOLDER or set "
                  "S2M_RAVDESS; or evaluate your own recordings with --speech-csv FILE (path,label,speaker[,text]).")
-    readers = {"ravdess": data.read_ravdess, "iemocap": data.read_iemocap, "hikia": data.read_hikia}
+    readers = {"ravdess": data.read_ravdess, "iemocap": data.read_iemocap, "hikia": data.read_hikia,
+               "sentences": lambda path: data.read_sentences(path, tuple(args.languages))}  # fmt: skip
     records = readers[args.speech_format](root)
     if args.extra_train:  # more training speakers (their valid/test items are not used)
         from dataclasses import replace
@@ -138,13 +140,19 @@ def _base_config(args):
                        music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam, ranksim=args.ranksim,
                        epochs=args.epochs, level_norm=args.level_norm, calibrate=args.calibrated_training,
                        speaker_shift=args.speaker_shift, speech_hidden=args.speech_hidden or None,
-                       placement=args.placement or None)  # fmt: skip
+                       placement=args.placement or None, fusion=args.fusion)  # fmt: skip
 
 
-def _test_sets(args):
-    """The synthetic corpus is tested per held-out voice; any other dataset on its whole test split."""
+def _test_sets(args, speech):
+    """The synthetic corpus is tested per held-out voice, the sentence set per language; any other dataset on its
+    whole test split."""
+    from .data import LANGUAGES
     from .evaluate import CORPUS_TEST_SETS
 
+    if args.speech_format == "sentences":
+        split = getattr(args, "split", "test")
+        return {LANGUAGES[lang]: {r.group for r in speech if r.split == split and r.group.endswith(f"-{lang}")}
+                for lang in args.languages}  # fmt: skip
     corpus = args.speech_root and Path(args.speech_root).resolve() == SPEECH_DIR
     return CORPUS_TEST_SETS if corpus and getattr(args, "split", "test") == "test" else None
 
@@ -165,7 +173,7 @@ def _train(args) -> None:
         speech = _with_transcripts(args, speech)
     data = load_data(speech, _music_records(args), config)
     model = train_on(config, data, progress=True)
-    rows = evaluate_both(model, data, _test_sets(args), _calibrations(args), framework=framework_label(config),
+    rows = evaluate_both(model, data, _test_sets(args, speech), _calibrations(args), framework=framework_label(config),
                          modality=config.modality, seed=config.seed, transcripts=args.transcripts)  # fmt: skip
     model.config.training["test"] = rows
     print(markdown(summarise(rows)))
@@ -179,7 +187,7 @@ def _evaluate(args) -> None:
     from .evaluate import markdown, run_protocol
 
     speech, music = _speech_records(args), _music_records(args)
-    test_sets = _test_sets(args)
+    test_sets = _test_sets(args, speech)
     if args.checkpoints:  # saved models need only the test speakers (their prototypes are in the checkpoints)
         speech = [r for r in speech if r.split == args.split]
     if set(args.modalities) - {"audio"}:
@@ -188,7 +196,7 @@ def _evaluate(args) -> None:
         summary = _evaluate_checkpoints(args, speech, music, test_sets)
     else:
         summary, models = run_protocol(speech, music, _base_config(args), args.frameworks, args.modalities,
-                                       args.seeds, test_sets, split=args.split,
+                                       args.seeds, test_sets, split=args.split, calibrations=_calibrations(args),
                                        transcripts=args.transcripts)  # fmt: skip
         if args.save_checkpoints:
             from .train import for_inference
@@ -249,7 +257,11 @@ def _add_data_options(p) -> None:
     d = TrainConfig()
     p.add_argument("--speech-root", default=None, help="speech dataset folder (default: RAVDESS at $S2M_RAVDESS or "
                    "../shared/data/ravdess; the synthetic corpus is data/speech)")  # fmt: skip
-    p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia"])
+    p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia", "sentences"],
+                   help="sentences: the project's typed emotion sentences (assets/sentences; text models), tested "
+                   "per language")  # fmt: skip
+    p.add_argument("--languages", nargs="+", default=["en"], choices=["en", "ko", "de", "es"],
+                   help="with --speech-format sentences: the languages of the validation and test sentences")
     p.add_argument("--extra-train", default=None, help="also train on the training speakers of this RAVDESS-named "
                    "folder (e.g. data/speech, the synthetic corpus)")  # fmt: skip
     p.add_argument("--speech-csv", default=None, help="instead of --speech-root: a CSV of path,label,speaker[,text]"
@@ -275,6 +287,9 @@ def _add_data_options(p) -> None:
     p.add_argument("--placement", type=float, default=d.placement,
                    help="place each query at a softmax mix of the speech-label prototypes with this temperature "
                    "(0: at its projection, as in the paper)")
+    p.add_argument("--fusion", default=d.fusion, choices=["late", "early"],
+                   help="fusion models: the audio reading weighed by a text reader's evidence (late, default) or "
+                   "one head over audio and text features together (early, the paper's)")  # fmt: skip
     p.add_argument("--va-table", default=d.va_table, choices=["lexicon", "paper"])
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the EmoSim/RankSim term")
     p.add_argument("--ranksim", action="store_true", help="use the RankSim form of the regulariser")

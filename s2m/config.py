@@ -21,6 +21,8 @@ class TrainConfig:
     Whisper features need a narrower one).
     placement: temperature τ with which a query is placed at a softmax mix of the speech-label prototypes
     (:meth:`s2m.heads.JointModel.place`); None places it at its projection, as in the paper.
+    fusion: how a fusion model combines audio and words: "late" (the audio head's reading times the evidence of a
+    linear text reader, :meth:`s2m.heads.JointModel.read`) or "early" (one head over audio ‖ text, the paper's).
     """
 
     modality: str = "audio"
@@ -46,7 +48,10 @@ class TrainConfig:
     speaker_shift: float = 0.0
     speech_hidden: int | None = 512
     placement: float | None = 0.02
+    fusion: str = "late"
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+        if self.fusion not in ("late", "early"):
+            raise ValueError(f"fusion must be 'late' or 'early', got {self.fusion!r}")

@@ -35,40 +35,69 @@ class Data:
     music: FeatureSet
     reference: np.ndarray  # bool (N,): calibration references, never used as queries
     tags: dict[str, np.ndarray]
+    text_examples: tuple[np.ndarray, list[str]] | None = None  # late fusion: more sentences for the text reader
+
+
+def reader_sentences() -> tuple[list[str], list[str]]:
+    """(sentences, labels): the training split of the project's own emotion sentences (``assets/sentences``,
+    written for s2m), which a late-fusion model's text reader learns from besides the training speech's
+    transcripts."""
+    from .data import read_sentences
+
+    train = [r for r in read_sentences() if r.split == "train"]
+    return [r.transcript for r in train], [r.label for r in train]
 
 
 def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainConfig,
               cache_dir: Path | None = DEFAULT_CACHE) -> Data:  # fmt: skip
     """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side."""
     labels, groups, splits = [r.label for r in speech], [r.group for r in speech], [r.split for r in speech]
-    reference = calibration_references(labels, groups)
-    parts, means = [], None
+    reference = calibration_references(labels, groups) & np.asarray([bool(r.path) for r in speech], bool)
+    parts, means, examples = [], None, None
     if config.modality in ("audio", "fusion"):
         audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm)
         means = speaker_means(audio, groups, reference)
         parts.append(audio)
     if config.modality in ("text", "fusion"):
         parts.append(record_features(speech, config.text_encoder, cache_dir))
+    if config.modality == "fusion" and config.fusion == "late":
+        sentences, sentence_labels = reader_sentences()
+        examples = embed_items(config.text_encoder, sentences, cache_dir), sentence_labels
     m = record_features(music, config.music_encoder, cache_dir)
     words = sorted(set(labels) | {r.label for r in music})
     tag_feats = embed_items(config.text_encoder, words, cache_dir)
+    text_columns = parts[-1].shape[1] if config.modality == "fusion" else 0
     return Data(
-        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means),
+        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means, text_columns),
         FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
-        reference, dict(zip(words, tag_feats, strict=True)),
+        reference, dict(zip(words, tag_feats, strict=True)), examples,
     )  # fmt: skip
 
 
-def _prototype_accuracy(model: JointModel, side: str, emb: np.ndarray, labels: list[str]) -> float:
-    """Accuracy of the nearest stored prototype (``training[side + "_prototypes"]``). A true label the model does
-    not know counts as its VA-nearest known label (e.g. "bored" -> the model's nearest word)."""
-    protos = model.config.training.get(f"{side}_prototypes", {})
+def _accuracy(classes: list[str], scores: np.ndarray, labels: list[str], table: str) -> float:
+    """Accuracy of argmax over ``classes`` of float ``(N, C)`` scores; a true label outside ``classes`` counts as
+    its VA-nearest class (e.g. "bored" -> the model's nearest word)."""
+    pred = [classes[i] for i in np.argmax(scores, axis=1)]
+    truth = [lab if lab in classes else nearest_label(lab, classes, table) for lab in labels]
+    return classification_metrics(truth, pred)["accuracy"]
+
+
+def _music_accuracy(model: JointModel, emb: np.ndarray, labels: list[str]) -> float:
+    """Accuracy of the nearest stored music prototype for projected music float32 ``(N, out_dim)``."""
+    protos = model.config.training.get("music_prototypes", {})
     if not protos or not labels:
         return float("nan")
-    classes = list(protos)
-    pred = [classes[i] for i in np.argmax(emb @ np.asarray(list(protos.values()), np.float32).T, axis=1)]
-    truth = [lab if lab in protos else nearest_label(lab, classes, model.config.va_table) for lab in labels]
-    return classification_metrics(truth, pred)["accuracy"]
+    return _accuracy(list(protos), emb @ np.asarray(list(protos.values()), np.float32).T, labels,
+                     model.config.va_table)  # fmt: skip
+
+
+def speech_accuracy(model: JointModel, features: np.ndarray, labels: list[str]) -> float:
+    """8-class accuracy of the model's reading (:meth:`JointModel.read`: the nearest stored speech prototype, with a
+    late-fusion model's words weighing in) of raw speech-side features ``(N, ·)``."""
+    read = model.read(features) if labels else None
+    if read is None:
+        return float("nan")
+    return _accuracy(read[0], read[2], labels, model.config.va_table)
 
 
 def _queries(data: Data, split: str) -> np.ndarray:
@@ -93,7 +122,7 @@ def framework_label(config: TrainConfig) -> str:
 
 def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointModel:
     """:func:`s2m.train.train` on ``data``."""
-    model, _ = train(config, data.speech, data.music, data.tags, progress=progress)
+    model, _ = train(config, data.speech, data.music, data.tags, progress=progress, text_examples=data.text_examples)
     return model
 
 
@@ -117,7 +146,7 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
     gallery = data.music.subset(split)
     if model is not None:  # the same for every test set
         m = model.project("music", gallery.features)
-        music_accuracy = _prototype_accuracy(model, "music", m, gallery.labels)
+        music_accuracy = _music_accuracy(model, m, gallery.labels)
     rows = []
     for name, groups in _test_sets(data, test_sets, split).items():
         q = _test_queries(data, groups, split)
@@ -129,10 +158,8 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
             row = {"speech_accuracy": float("nan"), "music_accuracy": float("nan")}
         else:
             features = q.calibrated(_reference_mean(model)).features if calibration == "speaker" else q.features
-            s = model.project("speech", features)
-            scores = model.place(s) @ m.T
-            row = {"speech_accuracy": _prototype_accuracy(model, "speech", s, q.labels),
-                   "music_accuracy": music_accuracy}  # fmt: skip
+            scores = model.query(features) @ m.T
+            row = {"speech_accuracy": speech_accuracy(model, features, q.labels), "music_accuracy": music_accuracy}
         rows.append({**labels, "calibration": calibration if model is not None else "–", "test_set": name,
                      "queries": len(q.labels), "gallery": len(gallery.labels),
                      **ranking_metrics(scores, relevant, gains, k=5), **row})  # fmt: skip
@@ -192,7 +219,7 @@ def per_label_precision(model: JointModel, data: Data, groups: set[str], calibra
     if calibration == "speaker":
         q = q.calibrated(_reference_mean(model))
     gallery = data.music.subset(split)
-    scores = model.place(model.project("speech", q.features)) @ model.project("music", gallery.features).T
+    scores = model.query(q.features) @ model.project("music", gallery.features).T
     relevant, _ = retrieval_targets(q.labels, gallery.labels, model.config.va_table)
     top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
     out = {}
@@ -219,9 +246,11 @@ def evaluate_both(model: JointModel, data: Data, test_sets: dict[str, set[str]] 
 def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainConfig,
                  frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
                  test_sets: dict[str, set[str]] | None = None, cache_dir: Path | None = DEFAULT_CACHE,
-                 progress: bool = True, split: str = "test", **labels) -> tuple[list[dict], dict]:  # fmt: skip
-    """Train and evaluate every framework × modality × seed, each uncalibrated and speaker-calibrated; returns
-    (summary rows, seed-0 models by key). ``labels`` lead every row (e.g. ``transcripts="asr"``).
+                 progress: bool = True, split: str = "test", calibrations: Sequence[str] = CALIBRATIONS,
+                 **labels) -> tuple[list[dict], dict]:  # fmt: skip
+    """Train and evaluate every framework × modality × seed, each with every one of ``calibrations`` (default
+    uncalibrated and speaker-calibrated); returns (summary rows, seed-0 models by key). ``labels`` lead every row
+    (e.g. ``transcripts="asr"``).
 
     Summary rows: framework, modality, calibration, test_set, the three metrics and their ``_std`` over seeds,
     accuracies. Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random
@@ -238,7 +267,7 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
                                       modality=modality, seed=seed, **labels)  # fmt: skip
             untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
             untrained, _ = train(untrained_config, data.speech, data.music)
-            results += evaluate_both(untrained, data, test_sets, split=split, framework="untrained heads",
+            results += evaluate_both(untrained, data, test_sets, calibrations, split=split, framework="untrained heads",
                                      modality=modality, seed=seed, **labels)  # fmt: skip
         for framework in frameworks:
             for seed in tqdm(seeds, desc=f"{framework}/{modality}", disable=not progress):
@@ -246,7 +275,8 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
                 model = train_on(config, data)
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
-                results += evaluate_both(model, data, test_sets, split=split, framework=framework_label(config),
+                results += evaluate_both(model, data, test_sets, calibrations, split=split,
+                                         framework=framework_label(config),
                                          modality=modality, seed=seed, **labels)  # fmt: skip
     return summarise(results), models
 

@@ -5,8 +5,12 @@ BatchNorm1d(d), ReLU, bias-free Linear(d, out), BatchNorm1d(out, affine=False). 
 standardisation of the input (mean/std of the training features, stored with the weights) because the offline
 encoders' features (pitch in Hz, loudness in dB, ...) have very different scales.
 
-A :class:`JointModel` holds one speech head for its modality (``audio``, ``text`` or ``fusion`` = audio ‖ text),
-one music head, and optionally the tag head of the structure-preserving loss. A checkpoint is a folder with
+A :class:`JointModel` holds one speech head for its modality (``audio``, ``text`` or ``fusion``), one music head, and
+optionally the tag head of the structure-preserving loss. A fusion model reads audio ‖ text features either with one
+head over both (``early``, the paper's) or (``late``, s2m's default) with the speech head over the audio part and a
+linear *text reader* whose calibrated emotion probabilities, divided by the training label frequencies, multiply the
+audio reading (:meth:`JointModel.read`): words that carry no emotion (every label equally likely) leave the audio
+reading as it is, words that do sharpen or overrule it. A checkpoint is a folder with
 ``model.safetensors`` and ``config.json``; :func:`load` rebuilds the model from those two files alone and never
 unpickles anything.
 """
@@ -61,7 +65,9 @@ class ProjectionHead(nn.Module):
 class HeadsConfig:
     """Everything needed to rebuild a :class:`JointModel` and to know what it was trained on.
 
-    speech_dim / music_dim: input feature sizes (for fusion, audio dim + text dim).
+    speech_dim / music_dim: input sizes of the speech and music heads (early fusion: audio dim + text dim).
+    text_dim: late fusion only: size of the text features that follow the speech head's input (the text reader's
+    input); None otherwise.
     encoders: encoder names per input, e.g. ``{"audio": "prosody", "text": "minilm", "music": "mood-dsp"}``.
     tag_dim: size of the label-word embeddings for the structure-preserving tag head; None = no tag head.
     speech_hidden: hidden width of the speech head; None = its input width (the paper's head).
@@ -74,6 +80,7 @@ class HeadsConfig:
     dropout: float = 0.1
     tag_dim: int | None = None
     speech_hidden: int | None = None
+    text_dim: int | None = None
     encoders: dict[str, str] = field(default_factory=dict)
     framework: str = "triplet"
     va_table: str = "lexicon"
@@ -96,10 +103,14 @@ class JointModel(nn.Module):
         self.speech = ProjectionHead(c.speech_dim, c.out_dim, c.speech_hidden, dropout=c.dropout)
         self.music = ProjectionHead(c.music_dim, c.out_dim, dropout=c.dropout)
         self.tag = ProjectionHead(c.tag_dim, c.out_dim, dropout=c.dropout) if c.tag_dim else None
+        self.text_reader = None
+        if c.text_dim:  # fitted after training (s2m.train.fit_text_reader); built without drawing from torch's
+            with torch.random.fork_rng():  # random stream, so the audio head trains exactly as the audio model's
+                self.text_reader = nn.Linear(c.text_dim, len(c.speech_labels))
 
     def embed_speech(self, features: torch.Tensor) -> torch.Tensor:
-        """``(B, speech_dim)`` -> ``(B, out_dim)``."""
-        return self.speech(features)
+        """``(B, speech_dim [+ text_dim])`` -> ``(B, out_dim)``; a late-fusion model's text columns are not read."""
+        return self.speech(features[:, : self.config.speech_dim])
 
     def embed_music(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, music_dim)`` -> ``(B, out_dim)``."""
@@ -114,7 +125,7 @@ class JointModel(nn.Module):
     @torch.no_grad()
     def project(self, side: str, features: np.ndarray) -> np.ndarray:
         """Eval-mode, L2-normalised embeddings: float32 ``(N, in)`` numpy -> float32 ``(N, out_dim)`` numpy."""
-        head = {"speech": self.speech, "music": self.music, "tag": self.tag}[side]
+        head = {"speech": self.embed_speech, "music": self.music, "tag": self.tag}[side]
         was_training = self.training
         self.eval()
         out = head(torch.as_tensor(np.asarray(features, dtype=np.float32)))
@@ -133,6 +144,50 @@ class JointModel(nn.Module):
         weights = np.exp(logits - logits.max(axis=1, keepdims=True))
         return list(protos), p, weights / weights.sum(axis=1, keepdims=True)
 
+    @torch.no_grad()
+    def text_evidence(self, text: np.ndarray) -> np.ndarray:
+        """Late fusion: text features float32 ``(N, text_dim)`` -> float32 ``(N, C)`` how much more likely each
+        speech label is after the words than before (the reader's probabilities at its calibrated temperature
+        ``training["text_temperature"]`` / the training label frequencies; all ones for words that carry no
+        emotion). Labels in ``speech_labels`` order."""
+        tau = float(self.config.training.get("text_temperature", 1.0))
+        logits = self.text_reader(torch.as_tensor(np.asarray(text, np.float32))) / tau
+        prior = np.asarray(self.config.training["text_prior"], np.float32)
+        return (torch.softmax(logits, dim=-1).numpy() / prior).astype(np.float32)
+
+    def read(self, features: np.ndarray, temperature: float | None = None):
+        """Which emotion raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` carry: (labels, their
+        prototypes float32 ``(C, out_dim)``, probabilities float32 ``(N, C)``), or None without prototypes.
+
+        The audio (or text, or early-fusion) head's softmax over prototype cosines at ``temperature`` (default the
+        placement temperature, else 0.1). A late-fusion model first reads the audio at its calibrated temperature
+        (``training["read_temperature"]``, fitted on validation speakers), multiplies that by :meth:`text_evidence`
+        raised to ``training["text_weight"]``, and then sharpens or softens the product to ``temperature`` (without
+        words' evidence this is exactly the softmax at ``temperature``).
+        """
+        tau = temperature or self.config.training.get("placement") or 0.1
+        if self.text_reader is None:
+            return self.prototype_weights(self.project("speech", features), tau)
+        calibrated = float(self.config.training["read_temperature"])
+        read = self.prototype_weights(self.project("speech", features), calibrated)
+        if read is None:
+            return None
+        labels, p, weights = read
+        evidence = self.text_evidence(np.asarray(features)[:, self.config.speech_dim :])
+        index = [self.config.speech_labels.index(lab) for lab in labels]
+        weight = float(self.config.training.get("text_weight", 1.0))
+        logits = (np.log(weights + 1e-30) + weight * np.log(evidence[:, index])) * calibrated / tau
+        mixed = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return labels, p, (mixed / mixed.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def query(self, features: np.ndarray) -> np.ndarray:
+        """Raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` -> where each query sits in the joint
+        space, float32 ``(N, out_dim)``, L2-normalised: :meth:`place` of the projection, with a late-fusion model's
+        words weighing in on the mix."""
+        tau = self.config.training.get("placement")
+        read = self.read(features, tau) if tau else None
+        return self.project("speech", features) if read is None else _mix(read[2], read[1])
+
     def place(self, speech: np.ndarray) -> np.ndarray:
         """Projected speech float32 ``(N, out_dim)`` -> where each query sits in the joint space, L2-normalised.
 
@@ -144,11 +199,7 @@ class JointModel(nn.Module):
         """
         tau = self.config.training.get("placement")
         read = self.prototype_weights(speech, tau) if tau else None
-        if read is None:
-            return speech
-        _, p, weights = read
-        mixed = weights @ p
-        return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+        return speech if read is None else _mix(read[2], read[1])
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed)."""
@@ -160,6 +211,12 @@ class JointModel(nn.Module):
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "s2m"})
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True) + "\n")
         return directory
+
+
+def _mix(weights: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
+    """float32 ``(N, C)`` weights over ``(C, D)`` prototypes -> their L2-normalised mixes, float32 ``(N, D)``."""
+    mixed = weights @ prototypes
+    return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
 
 
 def load(dir_or_hub_id: str | Path, revision: str | None = None) -> JointModel:

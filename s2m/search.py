@@ -80,6 +80,18 @@ class Result:
         return out
 
 
+@dataclass(frozen=True)
+class SpeechPoint:
+    """A speech emotion on a model's map (x, y) and on the valence–arousal plane (valence, arousal); also one
+    earlier query of a session (``label`` then names the speaker and what was read)."""
+
+    label: str
+    x: float
+    y: float
+    valence: float
+    arousal: float
+
+
 def query_problem(has_audio: bool, text: str | None, modality: str) -> str | None:
     """Why a query cannot run with this modality (a sentence for the user), or None when it can."""
     if not has_audio and not (text or "").strip():
@@ -313,10 +325,9 @@ class Engine:
         if problem:
             raise AudioError(problem)
         features, transcript = self._query_features(model, clip, text, reference)
-        projected = model.project("speech", features)
-        query = model.place(projected)[0]
+        query = model.query(features)[0]
         index = self.indexes[(modality, framework)]
-        emotions, (v, a) = self.emotions(model, projected[0])
+        emotions, (v, a) = self.emotions(model, features)
         scores = index.embeddings @ query
         order = np.argsort(-scores, kind="stable")[: max(1, int(top_k))]
         top_label = max(emotions, key=emotions.get)
@@ -333,10 +344,20 @@ class Engine:
         x, y = index.place(query)
         return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices)
 
+    def speech_points(self, modality: str, framework: str) -> list[SpeechPoint]:
+        """The speech side of the joint space on a model's map: each speech-label prototype (the mean training
+        embedding of that emotion's speech) placed as a query would be, with its VA point."""
+        model = self.model(modality, framework)
+        index = self.indexes[(modality, framework)]
+        protos = model.config.training.get("speech_prototypes", {})
+        return [SpeechPoint(label, *index.place(np.asarray(p, np.float32)), *va(label, model.config.va_table))
+                for label, p in protos.items()]  # fmt: skip
+
     @staticmethod
-    def emotions(model: heads.JointModel, query: np.ndarray, temperature: float = 0.1):
-        """(softmax over speech-label prototypes, the probability-weighted VA point of those labels)."""
-        read = model.prototype_weights(query[None], temperature)
+    def emotions(model: heads.JointModel, features: np.ndarray, temperature: float = 0.1):
+        """How the model reads raw speech-side features ``(1, ·)`` (:meth:`JointModel.read` at ``temperature``):
+        (probability per speech label, the probability-weighted VA point of those labels)."""
+        read = model.read(features, temperature)
         if read is None:
             return {}, (float("nan"), float("nan"))
         labels, _, weights = read

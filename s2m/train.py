@@ -43,6 +43,7 @@ class FeatureSet:
 
     speaker_means: float32 ``(N, d_audio)``, for speech: the mean audio features of each item's speaker's neutral
     references (NaN rows for speakers without any); the audio features are the first ``d_audio`` columns.
+    text_columns: for fusion, how many of the last columns are text-encoder features (0: none).
     """
 
     features: np.ndarray
@@ -50,13 +51,15 @@ class FeatureSet:
     groups: list[str]
     splits: list[str]
     speaker_means: np.ndarray | None = None
+    text_columns: int = 0
 
     def where(self, mask: np.ndarray) -> FeatureSet:
         """The items where bool ``(N,)`` ``mask`` is True."""
         idx = np.flatnonzero(mask)
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         means = None if self.speaker_means is None else self.speaker_means[idx]
-        return FeatureSet(self.features[idx], pick(self.labels), pick(self.groups), pick(self.splits), means)
+        return replace(self, features=self.features[idx], labels=pick(self.labels), groups=pick(self.groups),
+                       splits=pick(self.splits), speaker_means=means)  # fmt: skip
 
     def subset(self, split: str) -> FeatureSet:
         return self.where(np.asarray(self.splits) == split)
@@ -123,7 +126,7 @@ def _lr_at(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
 def validation_score(model: JointModel, speech: FeatureSet, music: FeatureSet, table: str) -> dict[str, float]:
     """Retrieval metrics of every speech item against the music set, in eval mode, with queries placed as the
     model places them (:meth:`JointModel.place`; during training there are no prototypes yet, so the projection)."""
-    s = model.place(model.project("speech", speech.features))
+    s = model.query(speech.features)
     m = model.project("music", music.features)
     relevant, gains = retrieval_targets(speech.labels, music.labels, table)
     return ranking_metrics(s @ m.T, relevant, gains, k=5)
@@ -135,11 +138,14 @@ def train(
     music: FeatureSet,
     tag_features: dict[str, np.ndarray] | None = None,
     progress: bool = False,
+    text_examples: tuple[np.ndarray, list[str]] | None = None,
 ) -> tuple[JointModel, dict[str, Any]]:
     """Train heads on ``speech``/``music`` train splits, select on their valid splits; returns (model, history).
 
     tag_features: ``{label: (tag_dim,)}`` text-encoder embeddings of the label words, needed by the "sp"
-    frameworks. The returned model is in eval mode; history has per-epoch losses and validation scores.
+    frameworks. text_examples: late fusion: more labelled sentences for the text reader (text features float32
+    ``(M, text_dim)``, M labels) besides the training speech's transcripts. The returned model is in eval mode;
+    history has per-epoch losses and validation scores.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -156,16 +162,19 @@ def train(
     if sp and not tag_features:
         raise ValueError(f"{config.framework} needs tag_features (text embeddings of the label words)")
     tag_dim = len(next(iter(tag_features.values()))) if sp else None
-    speech_hidden = min(config.speech_hidden, speech.features.shape[1]) if config.speech_hidden else None
+    late = config.modality == "fusion" and config.fusion == "late" and speech.text_columns > 0
+    speech_dim = speech.features.shape[1] - (speech.text_columns if late else 0)
+    speech_hidden = min(config.speech_hidden, speech_dim) if config.speech_hidden else None
     heads = HeadsConfig(
-        modality=config.modality, speech_dim=speech.features.shape[1], music_dim=music.features.shape[1],
+        modality=config.modality, speech_dim=speech_dim, music_dim=music.features.shape[1],
         dropout=config.dropout, tag_dim=tag_dim, speech_hidden=speech_hidden,
+        text_dim=speech.text_columns if late else None,
         framework=config.framework + ("+ranksim" if config.ranksim else ""),
         va_table=config.va_table, speech_labels=speech_labels, music_labels=music_moods,
         encoders={"audio": config.audio_encoder, "text": config.text_encoder, "music": config.music_encoder},
     )  # fmt: skip
     model = JointModel(heads)
-    model.speech.set_standardisation(s_train.features)
+    model.speech.set_standardisation(s_train.features[:, :speech_dim])
     model.music.set_standardisation(m_train.features)
     all_labels = sorted(set(speech_labels) | set(music_moods))
     if sp:
@@ -248,12 +257,70 @@ def train(
                              "music_prototypes": prototypes(model, "music", m_train),
                              "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
                              "epochs_run": len(history), "placement": config.placement}  # fmt: skip
+    if late:
+        fit_text_reader(model, s_train.features[:, speech_dim:], s_train.labels, text_examples)
+        calibrate_late_fusion(model, s_valid)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
     final = validation_score(model, s_valid, m_valid, config.va_table)
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
     if reference_mean is not None:
         model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
     return model, {"history": history, "mapping": mapping}
+
+
+def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
+                    examples: tuple[np.ndarray, list[str]] | None = None) -> None:  # fmt: skip
+    """Fit a late-fusion model's text reader: multinomial logistic regression (scikit-learn, L2, C = 1) from text
+    features float32 ``(N, text_dim)`` to the model's speech labels, on the training transcripts plus ``examples``
+    (rows whose label the model does not know are dropped). Stores the label frequencies it saw as
+    ``training["text_prior"]``: a sentence read in every emotion alike (RAVDESS's two statements) then gives
+    evidence ≈ 1 for every label and leaves the audio reading unchanged."""
+    from sklearn.linear_model import LogisticRegression
+
+    known = model.config.speech_labels
+    x, y = np.asarray(text, np.float32), list(labels)
+    if examples is not None:
+        keep = [i for i, lab in enumerate(examples[1]) if lab in known]
+        x, y = np.concatenate([x, np.asarray(examples[0], np.float32)[keep]]), y + [examples[1][i] for i in keep]
+    fit = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    rows = [list(fit.classes_).index(lab) for lab in known]
+    with torch.no_grad():
+        model.text_reader.weight.copy_(torch.from_numpy(fit.coef_[rows].astype(np.float32)))
+        model.text_reader.bias.copy_(torch.from_numpy(fit.intercept_[rows].astype(np.float32)))
+    model.config.training["text_prior"] = [round(y.count(lab) / len(y), 6) for lab in known]
+    model.config.training["text_weight"] = 1.0
+    model.config.training["text_examples"] = 0 if examples is None else len(keep)
+
+
+def best_temperature(scores: np.ndarray, truth: np.ndarray, grid: np.ndarray) -> float:
+    """Temperature scaling: the τ in ``grid`` at which softmax(float ``(N, C)`` scores / τ) gives the true classes
+    int ``(N,)`` the least mean negative log-likelihood."""
+    from scipy.special import logsumexp
+
+    rows = np.arange(len(truth))
+    nll = [float(np.mean(logsumexp(scores / t, axis=1) - scores[rows, truth] / t)) for t in grid]
+    return round(float(grid[int(np.argmin(nll))]), 6)
+
+
+def calibrate_late_fusion(model: JointModel, valid: FeatureSet) -> None:
+    """Temperature-scale both readings of a late-fusion model on validation speakers, so that their product is a
+    fair vote: ``training["read_temperature"]`` for the audio head's prototype cosines (log grid 0.005–1) and
+    ``training["text_temperature"]`` for the text reader's logits (log grid 0.25–20; large = the words told little
+    about these speakers' emotions)."""
+    protos = model.config.training["speech_prototypes"]
+    labels = list(protos)
+    known = [i for i, lab in enumerate(valid.labels) if lab in protos]
+    if not known:
+        model.config.training.update(read_temperature=0.1, text_temperature=1.0)
+        return
+    features = valid.features[known]
+    truth = np.asarray([labels.index(valid.labels[i]) for i in known])
+    cos = model.project("speech", features) @ np.asarray(list(protos.values()), np.float32).T
+    with torch.no_grad():
+        logits = model.text_reader(torch.from_numpy(features[:, model.config.speech_dim :])).numpy()
+    order = [model.config.speech_labels.index(lab) for lab in labels]
+    model.config.training["read_temperature"] = best_temperature(cos, truth, np.geomspace(0.005, 1.0, 40))
+    model.config.training["text_temperature"] = best_temperature(logits[:, order], truth, np.geomspace(0.25, 20, 40))
 
 
 def _voice_offsets(speech: FeatureSet) -> torch.Tensor | None:
