@@ -31,13 +31,15 @@ from s2m.data.readers import AUDIO_SUFFIXES
 from s2m.data.uploads import MAX_UPLOAD_FILES, unpack_uploads
 from s2m.encoders import EncoderUnavailable
 from s2m.plots import library_map, va_plane
-from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, query_problem
+from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, SpeechPoint, query_problem
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.wav"))
 EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
 EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
 MAX_K = 10
+MAX_HISTORY = 60  # a session's earlier queries kept on the class map
+COMPARED = ("triplet", "triplet_emosim")  # the side-by-side view: what the EmoSim regulariser changes
 MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
 SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after this long
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
@@ -75,11 +77,58 @@ HEAD = """<script>
 </script>"""
 
 INTRO = """# s2m: music for the emotion in your voice
-Say something with feeling (*"I finally got the job!"*), or pick an example, then press **Find music**.
-s2m reads *how* you speak (a speech encoder trained on real actors' emotional speech) and, for the text models,
-*what* you say, places it in a joint speech–music space trained on the valence–arousal plane, and plays the closest
-clips. It works without calibration; recording a neutral reference (below) can help a voice it reads poorly.
-Microphones only work on `localhost` or HTTPS pages; on plain HTTP use the examples or upload a file."""
+**1.** Type your name (it labels your point on the class map). **2.** Press the microphone, say a sentence with
+feeling (*"I finally got the job!"*), stop. **3.** Press **Find music**. Or just click an example voice.
+s2m reads *how* you speak (and, for the text and fusion models, *what* you say), puts you on the same map as the
+music, and plays the closest clips. No calibration is needed. Microphones only work on `localhost` or HTTPS pages;
+on plain HTTP use the examples or upload a file."""
+
+# after a search, a page whose answer is off screen (a phone: the answer column comes after the controls) scrolls to it
+SCROLL_TO_ANSWER = """(...args) => {
+  const answer = document.querySelector('#heard');
+  const box = answer && answer.getBoundingClientRect();
+  if (box && (box.top > window.innerHeight || box.bottom < 0)) answer.scrollIntoView({behavior: 'smooth'});
+  return args;
+}"""
+
+MODALITY_WORDS = {
+    "audio": "**audio**: *how* you speak (pitch, loudness, tempo, voice quality), read from a speech encoder",
+    "text": "**text**: *what* you say (the words of your transcript or of a typed sentence)",
+    "fusion": "**fusion**: both; the words weigh in only as far as they tell an emotion (*late fusion*)",
+}
+FRAMEWORK_WORDS = {
+    "triplet": "**Triplet**: speech is pulled towards music of the matching mood and pushed away from other moods "
+    "(*triplet loss*)",
+    "triplet_sp": "**Triplet + SP**: … and the words for the emotions (*happy*, *sad*, …) are placed in the same "
+    "space too, which keeps its structure (*structure-preserving loss*)",
+    "triplet_emosim": "**Triplet + EmoSim**: … and how close two emotions are on the valence–arousal plane shapes how "
+    "close they lie in the space, so a near miss (*calm* for *sad*) beats a far one (*EmoSim regulariser*, the "
+    "paper's contribution; compare it with Triplet in the third tab)",
+    "triplet_sp_emosim": "**Triplet + SP + EmoSim**: both of the above",
+}
+
+
+def about(engine: Engine) -> str:
+    """The "About the model" panel: plain words with the precise term beside them, and how the speech emotions
+    map onto the library's music moods (from the default model's training record)."""
+    model = engine.model(*engine.reference_key)
+    mapping = model.config.training.get("mapping", {})
+    rows = "\n".join(f"| {speech} | {music} |" for speech, music in mapping.items())
+    return (
+        "**What the models listen to**\n\n" + "\n".join(f"* {MODALITY_WORDS[m]}" for m in engine.modalities)
+        + "\n\n**How they were trained** (*training framework*; the default is the best on held-out speakers)\n\n"
+        + "\n".join(f"* {FRAMEWORK_WORDS[f]}" for f in engine.frameworks if f in FRAMEWORK_WORDS)
+        + "\n\n**The picture.** Every clip and every voice becomes a point in one *joint space* (64 numbers). The map "
+        "squeezes it onto a page (*UMAP*); the valence–arousal plane puts each mood where people rate it: "
+        "unpleasant → pleasant (*valence*) and calm → energetic (*arousal*), from the *NRC-VAD lexicon*. "
+        "× marks where the training speech of each emotion lies, ★ is you, ☆ are earlier queries of this page.\n\n"
+        "**Speech emotions and music moods.** The speech data has 8 emotion words, the music library its own moods; "
+        "each speech emotion is matched with the music mood nearest to it on the valence–arousal plane:\n\n"
+        f"| speech emotion | music mood |\n|---|---|\n{rows}\n\n"
+        "**Similarity** is the *cosine* between your point and a clip's (1 = same direction). The models learned "
+        "from 19 professional actors (RAVDESS) and were chosen on 3 others; a voice, language or recording far from "
+        "theirs may be read wrongly."
+    )  # fmt: skip
 
 
 def _engine(state: Engine | None) -> Engine:
@@ -134,25 +183,40 @@ class Shutdown:
 SHUTDOWN = Shutdown()
 
 
-def search(audio, text, modality, framework, top_k, calibration, engine_state):
+def search(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
     """The retrieval behind the UI and the `search` API endpoint."""
     with SHUTDOWN.job():
-        return _search(audio, text, modality, framework, top_k, calibration, engine_state)
+        return _search(audio, text, modality, framework, top_k, calibration, engine_state, history)
 
 
-def _search(audio, text, modality, framework, top_k, calibration, engine_state):
-    engine = _engine(engine_state)
+def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, calibration):
+    """One search (an example voice is calibrated with its speaker's neutral example); (result, notes). Errors a
+    user can fix become a visible message."""
     notes = []
     if calibration is None and modality != "text":
         calibration = _example_calibration(audio)
         if calibration is not None:
             notes.append("Example voice: calibrated with the same speaker's neutral example.")
     try:
-        result = engine.search(audio=audio or None, text=text, modality=modality, framework=_framework_key(framework),
+        result = engine.search(audio=audio or None, text=text, modality=modality, framework=framework,
                                top_k=int(top_k), reference=calibration)  # fmt: skip
     except USER_ERRORS as exc:
         raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
-    index = engine.indexes[(modality, _framework_key(framework))]
+    return result, notes
+
+
+def _maps(engine: Engine, modality: str, framework: str, result=None, history=None):
+    """The model's map and valence–arousal plane with its speech emotions, the session's earlier queries and
+    ``result``'s star."""
+    key = (modality, _framework_key(framework))
+    index, speech = engine.indexes[key], engine.speech_points(*key)
+    earlier = [SpeechPoint(**h) for h in history or []]
+    return library_map(index, result, speech, earlier), va_plane(index, result, speech, earlier)
+
+
+def _search(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
+    engine = _engine(engine_state)
+    result, notes = _run(engine, audio, text, modality, _framework_key(framework), top_k, calibration)
     players, whys = _result_slots(result.hits)
     typed = bool((text or "").strip())
     if result.transcript:
@@ -163,8 +227,48 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state):
     where = f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}"
     notices = "\n".join([f"⚠️ {n}" for n in result.notices] + [f"ℹ️ {n}" for n in notes])
     emotions = gr.Label(result.emotions, label=f"Emotion in {read_from}")
-    return [notices, heard, emotions, where, library_map(index, result), va_plane(index, result),
+    return [notices, heard, emotions, where, *_maps(engine, modality, framework, result, history),
             result.to_dict(), *players, *whys]  # fmt: skip
+
+
+def remember(result, name, history):
+    """After a search from the Find-music button: the query joins the session's class map as a labelled marker
+    ("Ana — happy"); the newest MAX_HISTORY are kept. Markup characters are dropped from the name."""
+    if not isinstance(result, dict) or not result.get("emotions"):
+        return history
+    who = "".join(c for c in str(name or "") if c not in "<>&").strip()[:30] or f"query {len(history or []) + 1}"
+    top = max(result["emotions"], key=result["emotions"].get)
+    entry = {"label": f"{who} — {top}", "x": result["x"], "y": result["y"], "valence": result["valence"],
+             "arousal": result["arousal"]}  # fmt: skip
+    return [*(history or []), entry][-MAX_HISTORY:]
+
+
+def clear_history(modality, framework, engine_state):
+    """An empty class map (the current query's star goes too, until the next search)."""
+    return [], *_maps(_engine(engine_state), modality, framework)
+
+
+def compare(audio, text, modality, top_k, calibration, engine_state):
+    """The same query through Triplet and Triplet + EmoSim, side by side: two maps whose titles list the moods of
+    each model's results."""
+    engine = _engine(engine_state)
+    missing = [f for f in COMPARED if (modality, f) not in engine.models]
+    if missing:
+        raise gr.Error(f"No {modality} model for {', '.join(missing)}: this comparison needs both frameworks.")
+    problem = query_problem(bool(audio), text, modality)
+    if problem:
+        raise gr.Error(problem)
+    figures = []
+    with SHUTDOWN.job():
+        for framework in COMPARED:
+            result, _ = _run(engine, audio, text, modality, framework, top_k, calibration)
+            figure = _maps(engine, modality, framework, result)[0]
+            name = next(k for k, v in FRAMEWORKS.items() if v == framework)
+            top = max(result.emotions, key=result.emotions.get)
+            figure.update_layout(title=f"{name}: reads {top}<br><sub>results: "
+                                 + ", ".join(h.mood for h in result.hits) + "</sub>", height=430, showlegend=False)
+            figures.append(figure)
+    return figures
 
 
 def _result_slots(hits) -> tuple[list, list]:
@@ -182,11 +286,11 @@ def _result_slots(hits) -> tuple[list, list]:
     return players, whys
 
 
-def check_query(audio, text, modality, framework, top_k, calibration, engine_state):
+def check_query(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
     """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
     the last answer (a failed search would mark every output as an error)."""
     engine = _engine(engine_state)
-    problems = [None] * 7  # one per input: audio, text, modality, framework, top_k, calibration, engine_state
+    problems = [None] * 8  # one per input: audio, text, modality, framework, top_k, calibration, engine_state, history
     if SHUTDOWN.stopping.is_set():
         problems[0] = "The server is restarting: please try again in a minute."
         return [gr.validate(not p, p or "") for p in problems]
@@ -213,17 +317,17 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
     return [gr.validate(not p, p or "") for p in problems]
 
 
-def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state):
+def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
     """Like :func:`check_query`, but switching model before any query is fine (nothing happens), and so is a known
     model the current query does not suit (:func:`rerun` clears the results and says why)."""
     engine = _engine(engine_state)
     known = modality in engine.modalities and _framework_key(framework) in engine.frameworks
     if not audio and not (text or "").strip() or known and query_problem(bool(audio), text, modality):
-        return [gr.validate(True, "")] * 7
-    return check_query(audio, text, modality, framework, top_k, calibration, engine_state)
+        return [gr.validate(True, "")] * 8
+    return check_query(audio, text, modality, framework, top_k, calibration, engine_state, history)
 
 
-def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
+def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
     """Switching model re-runs the last query without re-recording; nothing to do before the first query. When the
     query does not suit the new model (typed text, then the audio model), the old results are cleared, not left
     under the new model's name."""
@@ -231,12 +335,10 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state):
         return [gr.skip()] * (7 + 2 * MAX_K)
     problem = query_problem(bool(audio), text, modality)
     if problem:
-        engine = _engine(engine_state)
-        index = engine.indexes[(modality, _framework_key(framework))]
         players, whys = _result_slots([])
-        return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "", library_map(index), va_plane(index), None,
-                *players, *whys]  # fmt: skip
-    return search(audio, text, modality, framework, top_k, calibration, engine_state)
+        return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "",
+                *_maps(_engine(engine_state), modality, framework, None, history), None, *players, *whys]  # fmt: skip
+    return search(audio, text, modality, framework, top_k, calibration, engine_state, history)
 
 
 def _decoded(path: str):
@@ -372,13 +474,19 @@ def build(engine: Engine) -> gr.Blocks:
         engine_state = gr.State(None, time_to_live=SESSION_SECONDS,  # a session's own library, when it picks one
                                 delete_callback=forget_library)  # fmt: skip
         calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
+        history = gr.State([], time_to_live=SESSION_SECONDS)  # this page's earlier queries (the class map)
         gr.Markdown(INTRO)
+        start_map, start_va = _maps(engine, *engine.reference_key)
         with gr.Row():
             with gr.Column(scale=4):
+                name = gr.Textbox(label="Your name (labels your point on the class map)", max_lines=1, max_length=30,
+                                  elem_id="query-name")  # fmt: skip
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
                                  elem_id="query-audio")  # fmt: skip
                 text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4,
                                   max_length=MAX_TEXT_CHARS)  # fmt: skip
+                submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
+                notices = gr.Markdown(elem_id="notices")
                 if EXAMPLES:
                     gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio], label="Example voices (held-out speaker)",
                                 example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
@@ -387,15 +495,17 @@ def build(engine: Engine) -> gr.Blocks:
                 labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
                 best = next(k for k, v in FRAMEWORKS.items() if v == engine.best_framework(engine.modalities[0]))
                 framework = OpenRadio(labels, value=best, label="Training framework",
-                                     info="default: the best on validation speakers")  # fmt: skip
+                                     info="default: the best on held-out speakers (see About the model)")  # fmt: skip
                 top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
-                submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
-                notices = gr.Markdown(elem_id="notices")
-                with gr.Accordion("Calibrate to my voice (optional)", open=False):
-                    gr.Markdown("Record 3–5 s of calm, neutral speech. Your features are then read relative to your "
-                                "own voice. Kept in this browser session only.")  # fmt: skip
-                    reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference")
-                    cal_button = gr.Button("Calibrate")
+                with gr.Accordion("About the model (plain words)", open=False, elem_id="about"):
+                    gr.Markdown(about(engine))
+                with gr.Accordion("Read relative to my neutral voice (optional)", open=False):
+                    gr.Markdown("Record 3–5 s of calm, neutral speech; your queries are then read relative to your "
+                                "own voice, and the query on screen is run again. Not needed: on held-out actors it "
+                                "helped some voices and lowered the average. Kept in this browser session only.")
+                    reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference",
+                                         elem_id="reference-audio")  # fmt: skip
+                    cal_button = gr.Button("Calibrate", elem_id="calibrate")
                     cal_status = gr.Markdown()
                 with gr.Accordion("Use my own music (upload)", open=False):
                     gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
@@ -417,10 +527,17 @@ def build(engine: Engine) -> gr.Blocks:
                 emotions = gr.Label(label="Emotion in your voice", num_top_classes=4, elem_id="emotions")
                 where = gr.Markdown()
                 with gr.Tabs():
-                    with gr.Tab("Emotion map"):
-                        map_plot = gr.Plot(value=library_map(engine.indexes[_first(engine)]), elem_id="map")
                     with gr.Tab("Valence–arousal plane"):
-                        va_plot = gr.Plot(value=va_plane(engine.indexes[_first(engine)]), elem_id="va-plane")
+                        va_plot = gr.Plot(value=start_va, elem_id="va-plane")
+                    with gr.Tab("Map of the joint space"):
+                        map_plot = gr.Plot(value=start_map, elem_id="map")
+                    with gr.Tab("Triplet vs EmoSim"):
+                        gr.Markdown("The same query through two models trained without and with the EmoSim "
+                                    "regulariser (the paper's contribution): where it lands and what it plays.")
+                        compare_button = gr.Button("Compare for the current query", elem_id="compare")
+                        with gr.Row():
+                            compare_plots = [gr.Plot(elem_id=f"compare-{f}") for f in COMPARED]
+                clear = gr.Button("Clear the class map", size="sm", elem_id="clear-history")
                 gr.Markdown("### Music for you")
                 players, whys = [], []
                 for i in range(MAX_K):
@@ -428,28 +545,29 @@ def build(engine: Engine) -> gr.Blocks:
                     whys.append(gr.Markdown(visible=False))
                 with gr.Accordion("Raw result (JSON, as the `search` API returns it)", open=False):
                     raw = gr.JSON()
-        inputs = [audio, text, modality, framework, top_k, calibration, engine_state]
+        inputs = [audio, text, modality, framework, top_k, calibration, engine_state, history]
         outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
-        submit.click(search, inputs, outputs, api_name="search", concurrency_limit=2, concurrency_id="search",
-                     validator=check_query)  # fmt: skip
-        text.submit(search, inputs, outputs, api_visibility="private", concurrency_limit=2, concurrency_id="search",
-                    validator=check_query)  # Enter in the text box searches too
+        for trigger, api in ((submit.click, {"api_name": "search"}), (text.submit, {"api_visibility": "private"})):
+            trigger(search, inputs, outputs, concurrency_limit=2, concurrency_id="search", validator=check_query,
+                    **api).success(remember, [raw, name, history], history, api_visibility="private",
+                                   js=SCROLL_TO_ANSWER)  # fmt: skip
         for control in (modality, framework):
             control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,
                            concurrency_id="search", validator=check_rerun)  # fmt: skip
-        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private")
+        clear.click(clear_history, [modality, framework, engine_state], [history, map_plot, va_plot],
+                    api_visibility="private")  # fmt: skip
+        compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state], compare_plots,
+                             api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
+        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private"
+                         ).success(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,
+                                   concurrency_id="search", validator=check_rerun)  # calibrating re-runs the query
         upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
                             api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
         folder_button.click(use_folder, [folder, engine_state], [engine_state, folder_status], api_visibility="private",
                             concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
     return demo
-
-
-def _first(engine: Engine):
-    """The map shown before any query: the default model's, which every other model's map is aligned to."""
-    return engine.reference_key
 
 
 def warm_up(engine: Engine) -> None:

@@ -1,13 +1,16 @@
-"""Plotly figures of the library: the UMAP map of the joint space and the valence–arousal plane."""
+"""Plotly figures of the library: the UMAP map of the joint space and the valence–arousal plane, with the speech
+side of the space (the speech emotions' prototypes), a session's earlier queries and the current query."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .emotions import colour, va
-from .search import LibraryIndex, Result
+from .search import LibraryIndex, Result, SpeechPoint
 
 STAR = dict(symbol="star", size=26, color="#FFD700", line=dict(color="black", width=2))
+SPEECH = dict(symbol="x-thin-open", size=14, color="#222222", line=dict(width=2.5))
+EARLIER = dict(symbol="star-open", size=18, color="#555555", line=dict(width=2))
 # one marker shape per mood besides its colour, so that moods of similar hue stay apart for colour-blind viewers
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "cross",
            "star-diamond", "hourglass", "bowtie", "x")  # fmt: skip
@@ -26,12 +29,37 @@ def symbol(mood: str, moods: list[str]) -> str:
 
 
 def _layout(fig, title: str, xaxis: dict, yaxis: dict):
-    fig.update_layout(title=title, template="plotly_white", height=520, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(title="mood", itemsizing="constant"), xaxis=xaxis, yaxis=yaxis)  # fmt: skip
+    # the legend sits under the plot, so that a phone-wide plot keeps its width for the points
+    fig.update_layout(title=title, template="plotly_white", height=600, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.13, itemsizing="constant", entrywidth=105),
+                      xaxis=xaxis, yaxis=yaxis)  # fmt: skip
     return fig
 
 
-def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, result: Result | None, qx, qy):
+def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict, hover: str, near: float,
+            below: bool = False) -> None:  # fmt: skip
+    """A labelled marker trace of ``points`` (label, x, y); points closer than ``near`` share one marker whose
+    label joins theirs ("fearful · sad"), so labels never print over each other."""
+    import plotly.graph_objects as go
+
+    merged: list[list] = []
+    for label, x, y in points:
+        same = next((m for m in merged if np.hypot(m[1] - x, m[2] - y) < near), None)
+        if same:
+            same[0] += f" · {label}"
+        else:
+            merged.append([label, x, y])
+    if merged:
+        fig.add_trace(go.Scatter(
+            x=[m[1] for m in merged], y=[m[2] for m in merged], mode="markers+text", name=name, marker=marker,
+            text=[m[0] for m in merged], textposition="bottom center" if below else "top center",
+            textfont=dict(size=11, color=marker["color"]), hovertemplate=hover + ": %{text}<extra></extra>",
+        ))  # fmt: skip
+
+
+def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, result: Result | None, qx, qy,
+                     speech: list[tuple[str, float, float]] = (), earlier: list[tuple[str, float, float]] = ()):
+    """Music clips by mood, then the speech emotions (×), a session's earlier queries (☆) and the query (★)."""
     import plotly.graph_objects as go
 
     hit_ids = {h.clip_id for h in result.hits} if result else set()
@@ -43,6 +71,9 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
                         line=dict(width=0.6, color="#333333")),
             hovertemplate="%{customdata}<br>" + mood + "<extra></extra>",
         ))  # fmt: skip
+    near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
+    _points(fig, speech, "speech emotions (×)", SPEECH, "where the training speech of this emotion lies", near)
+    _points(fig, earlier, "earlier queries (☆)", EARLIER, "earlier query", near, below=True)
     if result:
         rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
         fig.add_trace(go.Scatter(
@@ -57,32 +88,39 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
     return fig
 
 
-def library_map(index: LibraryIndex, result: Result | None = None):
-    """The library in 2-D (UMAP of the joint-space music embeddings); the query as a star, results ringed."""
+def library_map(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
+                earlier: list[SpeechPoint] = ()):  # fmt: skip
+    """The library in 2-D (UMAP of the joint-space music embeddings) with the speech emotions' prototypes (×), a
+    session's ``earlier`` queries (☆), the query as a star and its results ringed."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     qx, qy = (result.x, result.y) if result else (None, None)
-    _moods_and_query(fig, index.coords[:, 0], index.coords[:, 1], index, result, qx, qy)
+    _moods_and_query(fig, index.coords[:, 0], index.coords[:, 1], index, result, qx, qy,
+                     [(p.label, p.x, p.y) for p in speech], [(p.label, p.x, p.y) for p in earlier])  # fmt: skip
     axis = dict(showticklabels=False, title="", zeroline=False)
-    return _layout(fig, "Emotion map of the library: nearby clips carry similar emotion (UMAP of the joint space)",
-                   axis, axis)  # fmt: skip
+    return _layout(fig, "Map of the joint space<br><sub>music (shapes) and speech (×) of similar emotion lie close"
+                   "</sub>", axis, axis)  # fmt: skip
 
 
-def va_plane(index: LibraryIndex, result: Result | None = None):
-    """The same clips at their mood's (valence, arousal), jittered; the query at its predicted VA point."""
+def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
+             earlier: list[SpeechPoint] = ()):  # fmt: skip
+    """The same clips at their mood's (valence, arousal), jittered; the speech emotions at theirs (×), a session's
+    ``earlier`` queries (☆) and the query (★) at their predicted VA points."""
     import plotly.graph_objects as go
 
     rng = np.random.default_rng(0)  # fixed jitter: the picture never moves between queries
     points = np.array([va(m) if m else (0.5, 0.5) for m in index.moods]) + rng.normal(0, 0.015, (len(index.moods), 2))
     fig = go.Figure()
     qx, qy = (result.valence, result.arousal) if result else (None, None)
-    _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy)
+    _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy,
+                     [(p.label, p.valence, p.arousal) for p in speech],
+                     [(p.label, p.valence, p.arousal) for p in earlier])  # fmt: skip
     for x, y, text, xanchor, yanchor in QUADRANTS:
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor,
                            font=dict(size=13, color="#555555"))  # fmt: skip
     for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
-    return _layout(fig, "Valence–arousal plane: how pleasant (→) and how energetic (↑) each mood is (NRC-VAD)",
+    return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic (NRC-VAD ratings)</sub>",
                    dict(title="valence: unpleasant → pleasant", range=[-0.05, 1.05]),
                    dict(title="arousal: calm → energetic", range=[-0.05, 1.05]))  # fmt: skip

@@ -76,6 +76,58 @@ def test_maps_tell_moods_apart_without_colour_and_name_the_quadrants(engine):
     assert all(w in words for w in ("excited", "angry", "sad", "calm"))
 
 
+def test_speech_and_music_share_the_picture(engine):
+    """The speech side is on the map too: each speech emotion's prototype, inside the music's area, and on the
+    valence-arousal plane at that emotion's VA point."""
+    from s2m.emotions import va
+    from s2m.plots import library_map, va_plane
+
+    points = engine.speech_points(*engine.reference_key)
+    assert sorted(p.label for p in points) == sorted(engine.model(*engine.reference_key).config.speech_labels)
+    coords = engine.indexes[engine.reference_key].coords
+    for p in points:
+        assert coords[:, 0].min() <= p.x <= coords[:, 0].max() and coords[:, 1].min() <= p.y <= coords[:, 1].max()
+        assert (p.valence, p.arousal) == va(p.label)
+    index = engine.indexes[engine.reference_key]
+    for fig in (library_map(index, speech=points), va_plane(index, speech=points)):
+        speech = [t for t in fig.data if t.name.startswith("speech")]
+        shown = [label for text in speech[0].text for label in text.split(" · ")]  # coinciding points share a label
+        assert len(speech) == 1 and sorted(shown) == sorted(p.label for p in points)
+
+
+def test_class_map_keeps_each_named_query_until_cleared(engine):
+    import app
+
+    history = []
+    for name, example in (("Ana", "happy"), ("<b>Ben</b>", "sad"), ("", "angry")):
+        result = engine.search(audio=str(EXAMPLES / f"{example}.wav"), framework="triplet_sp")
+        history = app.remember(result.to_dict(), name, history)
+    assert [h["label"].split(" — ")[0] for h in history] == ["Ana", "bBen/b", "query 3"]  # no markup gets through
+    top = max(result.emotions, key=result.emotions.get)
+    assert history[-1]["label"] == f"query 3 — {top}" and (history[-1]["x"], history[-1]["y"]) == (result.x, result.y)
+    for fig in app._maps(engine, "audio", "Triplet + SP", result, history):
+        earlier = [t for t in fig.data if t.name.startswith("earlier")]
+        assert len(earlier) == 1 and list(earlier[0].text) == [h["label"] for h in history]
+    many = history
+    for _ in range(app.MAX_HISTORY):
+        many = app.remember(result.to_dict(), "x", many)
+    assert len(many) == app.MAX_HISTORY and many[-1]["label"].startswith("x — ")
+    cleared, *figs = app.clear_history("audio", "Triplet + SP", engine)
+    assert cleared == [] and all(not [t for t in f.data if t.name.startswith(("earlier", "your"))] for f in figs)
+
+
+def test_side_by_side_triplet_and_emosim_and_the_about_panel(engine):
+    import app
+
+    figures = app.compare(str(EXAMPLES / "angry.wav"), None, "audio", 5, None, engine)
+    assert [f.layout.title.text.split(":")[0] for f in figures] == ["Triplet", "Triplet + EmoSim"]
+    assert all("results: " in f.layout.title.text and any(t.name == "your query" for t in f.data) for f in figures)
+    text = app.about(engine)
+    mapping = engine.model(*engine.reference_key).config.training["mapping"]
+    assert all(f"| {s} | {m} |" in text for s, m in mapping.items()) and "| disgust | angry |" in text
+    assert all(f"**{m}**" in text for m in engine.modalities) and "EmoSim" in text
+
+
 def test_every_model_shows_one_picture(engine):
     """Each model's map is aligned to the default model's: a mood stays where it was when the class switches."""
     ref = engine.indexes[engine.reference_key].coords

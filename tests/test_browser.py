@@ -45,7 +45,9 @@ def _submit_and_check(page, tmp_path, name):
     page.get_by_text("#1 ·").first.wait_for(timeout=60_000)  # the first result's label
     players = page.locator("[id^=result-]").filter(has_text="similarity")
     assert players.count() == 5
-    assert page.locator("#map").get_by_text("your query").count() >= 1  # the star trace's legend entry
+    # the valence-arousal plane is the first tab: the star trace's legend entry, the speech emotions beside the music
+    page.locator("#va-plane").get_by_text("your query").first.wait_for(timeout=30_000)
+    assert page.locator("#va-plane").get_by_text("speech emotions (×)").count() >= 1
     shot = tmp_path / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000
@@ -151,4 +153,67 @@ def test_one_result_clip_plays_at_a_time(url):
             page.wait_for_timeout(600)
         states = page.evaluate("() => [...window.__media].map((a) => a.paused)")
         assert len(states) == 2 and states.count(False) == 1, states
+        browser.close()
+
+
+def test_a_class_on_one_picture_on_a_phone(url, tmp_path):
+    """Two students with names on a phone-sized page: the page scrolls to each answer, both stay on the map as
+    labelled markers, the map can be cleared, and Triplet vs EmoSim shows the same query side by side."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_context(viewport={"width": 400, "height": 900}).new_page()
+        page.goto(url)
+        page.wait_for_selector("#submit", timeout=60_000)
+        for name, example in (("Ana", "happy"), ("Ben", "sad")):
+            page.locator("#query-name input, #query-name textarea").first.fill(name)
+            page.get_by_text(example, exact=True).first.click()
+            page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+            page.locator("#submit").click()
+            page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
+        page.wait_for_function("() => { const b = document.querySelector('#heard').getBoundingClientRect();"
+                               " return b.top >= -5 && b.top < window.innerHeight; }", timeout=10_000)  # fmt: skip
+        page.screenshot(path=str(tmp_path / "phone-answer.png"))
+        plane = page.locator("#va-plane")
+        plane.get_by_text("Ana — ").first.wait_for(timeout=30_000)  # the first student, now an earlier query
+        page.screenshot(path=str(tmp_path / "phone-class.png"), full_page=True)
+        page.locator("#clear-history").click()
+        plane.get_by_text("your query").first.wait_for(state="detached", timeout=30_000)
+        assert plane.get_by_text("Ana — ").count() == 0
+        page.set_viewport_size({"width": 1400, "height": 1000})  # a phone folds the tabs into a menu
+        page.get_by_role("tab", name="Triplet vs EmoSim").click()
+        page.locator("#compare").click()
+        for framework in ("triplet", "triplet_emosim"):
+            page.locator(f"#compare-{framework}").get_by_text("reads ").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+        browser.close()
+
+
+def test_calibrating_runs_the_query_on_screen_again(url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from app import EXAMPLES_BY_NAME
+
+    with sync_playwright() as p:
+        browser, page = _page(p, url)
+        page.get_by_text("happy", exact=True).first.click()
+        _submit_and_check(page, tmp_path, "before")
+        notices = page.locator("#notices")
+        assert "Example voice" in notices.inner_text()  # uncalibrated: the example speaker's own reference is used
+        page.get_by_text("Read relative to my neutral voice").click()
+        reference = page.locator("#reference-audio")
+        reference.get_by_label("Upload file").click()
+        with page.expect_file_chooser() as chooser:
+            reference.locator("button, [role=button], .upload-container, label").filter(
+                has_text="Drop Audio").first.click()  # fmt: skip
+        chooser.value.set_files(str(EXAMPLES_BY_NAME["neutral"]))
+        page.wait_for_timeout(1000)
+        page.locator("#calibrate").click()
+        page.get_by_text("Calibrated to your voice").first.wait_for(timeout=30_000)
+        # the query on screen ran again with the user's reference: the example-speaker note is gone
+        page.wait_for_function("() => !document.querySelector('#notices').innerText.includes('Example voice')",
+                               timeout=60_000)  # fmt: skip
+        page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "calibrated.png"), full_page=True)
         browser.close()
