@@ -30,6 +30,7 @@ from s2m.data.library import LIBRARY_DIR
 from s2m.data.readers import AUDIO_SUFFIXES
 from s2m.data.uploads import MAX_UPLOAD_FILES, unpack_uploads
 from s2m.encoders import EncoderUnavailable
+from s2m.encoders.whisper import LANGUAGE_NAMES
 from s2m.plots import library_map, va_plane
 from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, SpeechPoint, query_problem
 
@@ -219,8 +220,10 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state, 
     result, notes = _run(engine, audio, text, modality, _framework_key(framework), top_k, calibration)
     players, whys = _result_slots(result.hits)
     typed = bool((text or "").strip())
-    if result.transcript:
-        heard = f"**{'You typed' if typed else 'Transcript'}:** {result.transcript}"
+    if result.transcript and typed:
+        heard = f"**You typed:** {result.transcript}"
+    elif result.transcript:
+        heard = f"**Transcript ({LANGUAGE_NAMES.get(result.language, result.language)}):** {result.transcript}"
     else:
         heard = "*No transcript (audio-only model).*"
     read_from = {"audio": "your voice", "text": "your words", "fusion": "your voice and words"}[modality]

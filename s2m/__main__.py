@@ -83,6 +83,29 @@ def _bench(args) -> None:
         print(load(args.clients, args.queries) if args.load else run(args.repeats))
 
 
+def _wer(args) -> None:
+    """Word error rate of each recogniser on a labelled speech set's given transcripts, and the languages heard."""
+    from collections import Counter
+
+    from .features import asr_transcripts
+    from .metrics import word_error_rate
+
+    speech = [r for r in _speech_records(args) if r.transcript and r.path]
+    if args.split != "all":
+        speech = [r for r in speech if r.split == args.split]
+    if not speech:
+        sys.exit("No items with a given transcript to score.")
+    print("| recogniser | items | WER |\n|---|---|---|")
+    for model in args.models:
+        heard = asr_transcripts(speech, model)
+        wer = word_error_rate([r.transcript for r in speech], [h.transcript for h in heard])
+        print(f"| {model} | {len(speech)} | {wer:.3f} |")
+    if "auto" in args.models:
+        from .features import asr_languages
+
+        print("languages heard by auto:", dict(Counter(asr_languages(speech)).most_common()))
+
+
 def _index(args) -> None:
     from .search import INDEX_DIR, Engine
 
@@ -336,6 +359,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "assets" / "musicnn"))
     p.add_argument("--fixture", default=None, help="also write the original's outputs on a fixed clip (parity test)")
     p.set_defaults(func=_convert_musicnn)
+
+    p = sub.add_parser("wer", help="word error rate of the speech recognisers on a speech set's given transcripts")
+    p.add_argument("--speech-root", default=None, help="default: RAVDESS (its two statements)")
+    p.add_argument("--speech-format", default="ravdess", choices=["ravdess"])
+    p.add_argument("--speech-csv", default=None, help="a CSV of path,label,speaker,text")
+    p.add_argument("--extra-train", default=None)
+    p.add_argument("--va-table", default="lexicon")
+    p.add_argument("--languages", nargs="+", default=["en"])
+    p.add_argument("--split", default="all", choices=["train", "valid", "test", "all"])
+    p.add_argument("--models", nargs="+", default=["whisper-tiny", "auto"],
+                   help="whisper-tiny (English only), whisper-base (multilingual), auto (the app's: tiny.en, then "
+                   "base when tiny is unsure)")  # fmt: skip
+    p.set_defaults(func=_wer)
 
     p = sub.add_parser("index", help="(re)build the bundled library's index for the committed checkpoints")
     p.set_defaults(func=_index)

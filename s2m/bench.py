@@ -72,7 +72,52 @@ def run(repeats: int = 20) -> str:
     lines.append(f"| peak resident memory (this process, every model and encoder loaded) | {peak:.0f} MB |")
     lines += paper_encoders(str(examples[0]), audio_p50)
     lines += encoder_times(str(examples[0]))
+    lines += asr_times(examples)
     return "\n".join(lines)
+
+
+GERMAN = "Ich habe endlich den Job bekommen, den ich wollte, und ich freue mich so sehr darauf."
+
+
+def asr_times(examples: list[Path], repeats: int = 5, seconds: float = 5.0) -> list[str]:
+    """Rows: the app's recogniser on 5 s of English speech (example clips joined) and, when espeak-ng is installed,
+    on 5 s of German, p50 of ``repeats`` (warm), with the language it heard; and each text encoder per sentence."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from .audio import SPEECH_SAMPLE_RATE, load_audio
+    from .encoders import load, recognise
+
+    english = np.concatenate([load_audio(str(p)).samples for p in examples])[: int(seconds * SPEECH_SAMPLE_RATE)]
+    clips = {"English": english}
+    if shutil.which("espeak-ng"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "de.wav"
+            subprocess.run(["espeak-ng", "-v", "de", "-w", str(path), GERMAN], check=True, capture_output=True)
+            german = load_audio(str(path)).samples
+        clips["German (espeak-ng)"] = np.concatenate([german, german])[: int(seconds * SPEECH_SAMPLE_RATE)]
+    rows = []
+    for name, x in clips.items():
+        heard = recognise(x, SPEECH_SAMPLE_RATE)
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            recognise(x, SPEECH_SAMPLE_RATE)
+            ts.append(time.perf_counter() - t)
+        rows.append(f"| speech recognition, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech, p50 | "
+                    f"{statistics.median(ts) * 1000:.0f} ms (heard: {heard.language}) |")  # fmt: skip
+    for name in ("minilm", "e5-small"):
+        encoder = load(name)
+        encoder.embed(["warm up"])
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            encoder.embed(["I finally got the job I always wanted!"])
+            ts.append(time.perf_counter() - t)
+        rows.append(f"| text encoder {name}, one sentence, p50 | {statistics.median(ts) * 1000:.0f} ms |")
+    return rows
 
 
 def paper_encoders(example: str, audio_p50: float, repeats: int = 5) -> list[str]:

@@ -121,24 +121,39 @@ def asr_transcripts(records: Sequence[Record], model: str | None = None,
     records without audio (typed sentences) keep theirs."""
     from dataclasses import replace
 
+    heard = iter(_heard([r for r in records if r.path], model, cache_dir, progress)[0])
+    return [replace(r, transcript=next(heard)) if r.path else r for r in records]
+
+
+def asr_languages(records: Sequence[Record], model: str | None = None,
+                  cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[str]:  # fmt: skip
+    """The language (ISO 639-1) the recogniser heard in each record with audio ("en" for an English-only one)."""
+    return _heard([r for r in records if r.path], model, cache_dir, progress)[1]
+
+
+def _heard(records: Sequence[Record], model: str | None, cache_dir, progress: bool) -> tuple[list[str], list[str]]:
+    """(transcripts, languages) of records' audio by ``model`` (default the app's recogniser), cached on disk."""
     from tqdm import tqdm
 
-    from .encoders import ASR_MODEL, transcribe
+    from .audio import SPEECH_SAMPLE_RATE, resample
+    from .encoders import ASR_MODEL, recognise
 
     model = model or ASR_MODEL
-    if not all(r.path for r in records):  # text-only records (typed sentences) keep their words
-        heard = iter(asr_transcripts([r for r in records if r.path], model, cache_dir, progress))
-        return [next(heard) if r.path else r for r in records]
     paths = [r.path for r in records]
     path = Path(cache_dir) / f"asr-{model}" / f"{_key(model, paths, 'asr', files=True)}.npz" if cache_dir else None
     cached = load_cached(path, "texts")
     if cached is not None:
-        texts = [str(t) for t in cached]
-    else:
-        texts = []
-        for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
-            clip = load_audio(p)
-            texts.append(transcribe(clip.samples, clip.sample_rate, model))
-        if path is not None:
-            save_cached(path, texts=np.asarray(texts, dtype=str), items=np.asarray(paths, dtype=str))
-    return [replace(r, transcript=t) for r, t in zip(records, texts, strict=True)]
+        with np.load(path, allow_pickle=False) as f:  # caches from before languages were kept: English-only models
+            languages = [str(x) for x in f["languages"]] if "languages" in f.files else ["en"] * len(cached)
+        return [str(t) for t in cached], languages
+    texts, languages = [], []
+    for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
+        clip = load_audio(p)
+        heard = recognise(clip.samples, clip.sample_rate) if model == "auto" else load_encoder(model).hear(
+            resample(clip.samples, clip.sample_rate, SPEECH_SAMPLE_RATE))  # fmt: skip
+        texts.append(heard.text)
+        languages.append(heard.language)
+    if path is not None:
+        save_cached(path, texts=np.asarray(texts, dtype=str), languages=np.asarray(languages, dtype=str),
+                    items=np.asarray(paths, dtype=str))  # fmt: skip
+    return texts, languages

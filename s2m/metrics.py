@@ -78,3 +78,21 @@ def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence 
             "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
             "labels": labels,
         }
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER: word-level edit distance (substitutions + deletions + insertions) summed over pairs / reference
+    words summed; words are compared lower-cased without punctuation."""
+    import re
+
+    words = lambda s: re.findall(r"[\w']+", s.lower())  # noqa: E731
+    errors = total = 0
+    for ref, hyp in zip(references, hypotheses, strict=True):
+        r, h = words(ref), words(hyp)
+        row = list(range(len(h) + 1))
+        for i, rw in enumerate(r, start=1):
+            prev, row[0] = row[0], i
+            for j, hw in enumerate(h, start=1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
+        errors, total = errors + row[-1], total + len(r)
+    return errors / max(total, 1)

@@ -26,7 +26,7 @@ from .data.readers import read_folder
 from .data.records import DatasetError, Record
 from .emotions import table_for, va
 from .encoders import load as load_encoder
-from .encoders import transcribe
+from .encoders import recognise
 from .features import load_cached, prepare_speech, record_features, save_cached
 from .train import shift_speakers
 
@@ -70,6 +70,7 @@ class Result:
     y: float
     hits: list[Hit]
     notices: list[str] = field(default_factory=list)
+    language: str | None = None  # the language the recogniser heard (ISO 639-1); None for typed text or audio-only
 
     def to_dict(self) -> dict:
         """JSON-ready; each hit's server path becomes ``file`` (the clip's file name): no server paths leak, and
@@ -276,8 +277,9 @@ class Engine:
 
     def _query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
                        reference: np.ndarray | None) -> tuple[np.ndarray, str | None]:  # fmt: skip
-        """Speech-side input ``(1, speech_dim)`` for ``model`` and the transcript used (if any)."""
-        modality, transcript, parts = model.config.modality, None, []
+        """Speech-side input ``(1, speech_dim)`` for ``model``, the transcript used (if any) and the language the
+        recogniser heard (None for typed text)."""
+        modality, transcript, language, parts = model.config.modality, None, None, []
         if modality in ("audio", "fusion"):
             name = model.config.encoders["audio"]
             level = bool(model.config.training.get("config", {}).get("level_norm", False))
@@ -288,12 +290,13 @@ class Engine:
             parts.append(audio)
         if modality in ("text", "fusion"):
             if not text and clip is not None:
-                text = transcribe(clip.samples, clip.sample_rate)
+                heard = recognise(clip.samples, clip.sample_rate)
+                text, language = heard.text, heard.language
             if not text or not text.strip():
                 raise AudioError("No words to read: type a sentence, or record one that contains speech.")
             transcript = text
             parts.append(load_encoder(model.config.encoders["text"]).embed([text]))
-        return np.concatenate(parts, axis=1), transcript
+        return np.concatenate(parts, axis=1), transcript, language
 
     def _reference_features(self, encoder: str, level_norm: bool, samples: np.ndarray) -> np.ndarray:
         """``(1, dim)`` features of a calibration reference (16-kHz speech), embedded once per voice (the last 64
@@ -324,7 +327,7 @@ class Engine:
         problem = query_problem(clip is not None, text, modality)
         if problem:
             raise AudioError(problem)
-        features, transcript = self._query_features(model, clip, text, reference)
+        features, transcript, language = self._query_features(model, clip, text, reference)
         query = model.query(features)[0]
         index = self.indexes[(modality, framework)]
         emotions, (v, a) = self.emotions(model, features)
@@ -342,7 +345,7 @@ class Engine:
             hits.append(Hit(index.clip_ids[i], r.path, r.label, float(scores[i]), cv, ca, why,
                             float(index.coords[i, 0]), float(index.coords[i, 1])))  # fmt: skip
         x, y = index.place(query)
-        return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices)
+        return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices, language)
 
     def speech_points(self, modality: str, framework: str) -> list[SpeechPoint]:
         """The speech side of the joint space on a model's map: each speech-label prototype (the mean training

@@ -36,9 +36,9 @@ def test_engine_returns_documented_structure(engine, modality):
     assert all(h["why"].startswith(f"#{k} of ") and f"({h['score']:.2f})" in h["why"] and h["file"].endswith(".mp3")
                for k, h in enumerate(d["hits"], start=1))  # fmt: skip
     assert len({h["why"] for h in d["hits"]}) == len(d["hits"])  # each line says something about its own clip
-    assert (d["transcript"] is None) == (modality == "audio")
+    assert (d["transcript"] is None) == (modality == "audio") and (d["language"] is None) == (modality == "audio")
     if modality != "audio":
-        assert "miss her" in d["transcript"].lower()
+        assert "miss her" in d["transcript"].lower() and d["language"] == "en"
 
 
 def test_star_placement_is_stable_and_fast(engine):

@@ -38,6 +38,15 @@ def _page(playwright, url, extra_args=()):
     return browser, page
 
 
+def _upload(page, elem_id: str, path) -> None:
+    """Put a file into the gr.Audio with ``elem_id`` through its upload button and the file chooser."""
+    audio = page.locator(f"#{elem_id}")
+    audio.get_by_label("Upload file").click()
+    with page.expect_file_chooser() as chooser:
+        audio.locator("button, [role=button], .upload-container, label").filter(has_text="Drop Audio").first.click()
+    chooser.value.set_files(str(path))
+
+
 def _submit_and_check(page, tmp_path, name):
     submit = page.locator("#submit")
     page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
@@ -66,7 +75,7 @@ def test_example_query_in_browser(url, tmp_path):
         assert sum(label in emotions for label in ("angry", "disgust", "happy", "sad", "calm", "neutral", "fearful",
                                                      "surprised")) >= 2  # fmt: skip
         page.get_by_label("fusion").check()  # same recording, another model: re-runs without re-recording
-        page.locator("#heard strong", has_text="Transcript:").wait_for(timeout=60_000)
+        page.locator("#heard strong", has_text="Transcript (English):").wait_for(timeout=60_000)  # with its language
         assert "dare you" in page.locator("#heard").inner_text().lower()
         browser.close()
 
@@ -97,11 +106,7 @@ def test_bad_upload_shows_a_visible_error_and_page_keeps_working(url, tmp_path):
     sf.write(silent, np.zeros(32_000, np.float32), 16_000)
     with sync_playwright() as p:
         browser, page = _page(p, url)
-        audio = page.locator("#query-audio")
-        audio.get_by_label("Upload file").click()
-        with page.expect_file_chooser() as chooser:
-            audio.locator("button, [role=button], .upload-container, label").filter(has_text="Drop Audio").first.click()
-        chooser.value.set_files(str(silent))
+        _upload(page, "query-audio", silent)
         page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
         page.locator("#submit").click()
         message = page.get_by_text("The audio is silent").first
@@ -202,12 +207,7 @@ def test_calibrating_runs_the_query_on_screen_again(url, tmp_path):
         notices = page.locator("#notices")
         assert "Example voice" in notices.inner_text()  # uncalibrated: the example speaker's own reference is used
         page.get_by_text("Read relative to my neutral voice").click()
-        reference = page.locator("#reference-audio")
-        reference.get_by_label("Upload file").click()
-        with page.expect_file_chooser() as chooser:
-            reference.locator("button, [role=button], .upload-container, label").filter(
-                has_text="Drop Audio").first.click()  # fmt: skip
-        chooser.value.set_files(str(EXAMPLES_BY_NAME["neutral"]))
+        _upload(page, "reference-audio", EXAMPLES_BY_NAME["neutral"])
         page.wait_for_timeout(1000)
         page.locator("#calibrate").click()
         page.get_by_text("Calibrated to your voice").first.wait_for(timeout=30_000)
@@ -216,4 +216,27 @@ def test_calibrating_runs_the_query_on_screen_again(url, tmp_path):
                                timeout=60_000)  # fmt: skip
         page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "calibrated.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+def test_spoken_german_is_transcribed_in_german_and_read_by_the_text_model(url, tmp_path):
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    spoken = tmp_path / "wuetend.wav"
+    subprocess.run(["espeak-ng", "-v", "de", "-w", str(spoken), "Verschwinde sofort von hier, ich bin so wütend!"],
+                   check=True)  # fmt: skip
+    with sync_playwright() as p:
+        browser, page = _page(p, url)
+        page.get_by_label("text", exact=True).check()
+        _upload(page, "query-audio", spoken)
+        page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+        page.locator("#submit").click()
+        page.locator("#heard strong", has_text="Transcript (German):").wait_for(timeout=90_000)
+        assert "sofort" in page.locator("#heard").inner_text().lower()
+        page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
+        assert "Emotion in your words" in page.locator("#emotions").inner_text()
+        page.screenshot(path=str(tmp_path / "german.png"), full_page=True)
         browser.close()

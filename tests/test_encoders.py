@@ -1,5 +1,6 @@
 """Every bundled encoder runs for real; every Hub encoder runs through a tiny random config loaded by path."""
 
+import shutil
 import sys
 
 import numpy as np
@@ -67,6 +68,30 @@ def test_multilingual_e5_puts_a_translation_next_to_its_original():
     assert x.shape == (5, 384) and x.dtype == np.float32 and np.allclose(np.linalg.norm(x[:4], axis=1), 1, atol=1e-4)
     sims = x @ x[0]
     assert sims[1] > sims[3] and sims[2] > sims[3]  # Korean and German next to the English, not the timetable
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+def test_recogniser_hears_the_language_and_keeps_english_on_the_fast_model(tmp_path, monkeypatch):
+    import subprocess
+
+    import soundfile as sf
+
+    from s2m.audio import load_audio
+
+    german = tmp_path / "de.wav"
+    subprocess.run(["espeak-ng", "-v", "de", "-w", str(german), "Ich habe endlich den Job bekommen, den ich wollte!"],
+                   check=True)  # fmt: skip
+    clip = load_audio(str(german))
+    heard = encoders.recognise(clip.samples, clip.sample_rate)
+    assert heard.language == "de" and {"ich", "habe", "bekommen"} <= set(heard.text.lower().replace(",", "").split())
+    used = []
+    original = encoders.load
+    monkeypatch.setattr(encoders, "load", lambda name, *a, **k: used.append(name) or original(name, *a, **k))
+    from s2m.data import LIBRARY_DIR
+
+    example = sf.read(str(LIBRARY_DIR.parent / "examples" / "calm.wav"), dtype="float32")
+    english = encoders.recognise(*example)
+    assert english.language == "en" and "peaceful" in english.text.lower() and used == ["whisper-tiny"]
 
 
 def test_loaded_encoders_are_cached():

@@ -50,3 +50,12 @@ def test_classification_metrics():
     out = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], labels=["a", "b"])
     assert out["accuracy"] == 0.75 and out["balanced_accuracy"] == 0.75
     assert out["confusion"] == [[1, 1], [0, 2]]
+
+
+def test_word_error_rate_counts_edits_over_reference_words():
+    from s2m.metrics import word_error_rate
+
+    assert word_error_rate(["Kids are talking by the door."], ["kids are talking by the door"]) == 0
+    # one substitution (tour), one deletion (the), one insertion (now): 3 errors over 6 + 3 reference words
+    refs, hyps = ["Kids are talking by the door.", "I miss him"], ["Kids are talking by tour", "I miss him now"]
+    assert word_error_rate(refs, hyps) == pytest.approx(3 / 9)

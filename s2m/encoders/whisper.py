@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,24 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
     return out
 
 
+LANGUAGE_NAMES = {"en": "English", "de": "German", "es": "Spanish", "ko": "Korean", "fr": "French", "it": "Italian",
+                  "pt": "Portuguese", "nl": "Dutch", "ja": "Japanese", "zh": "Chinese", "ru": "Russian", "pl": "Polish",
+                  "tr": "Turkish", "ar": "Arabic", "hi": "Hindi", "sv": "Swedish", "uk": "Ukrainian", "th": "Thai",
+                  "vi": "Vietnamese", "id": "Indonesian", "el": "Greek", "cs": "Czech", "fi": "Finnish",
+                  "da": "Danish", "no": "Norwegian", "he": "Hebrew", "hu": "Hungarian", "ro": "Romanian"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What a speech recogniser heard: the words, their language (ISO 639-1, e.g. "en", "de", "ko") and the mean
+    log-probability of its tokens (near 0: sure; below about -0.7: an English-only model hearing another
+    language)."""
+
+    text: str
+    language: str
+    score: float
+
+
 def audio_mel(extractor, x: np.ndarray) -> np.ndarray:
     """float32 ``(1, n_mels, F)``: Whisper's log-mel (``extractor``: a ``WhisperFeatureExtractor``) of ``(T,)``
     16-kHz audio, cut to the frames that cover the audio itself (F even, at most 3000 = 30 s)."""
@@ -122,20 +141,25 @@ class Whisper(Encoder):
         out = np.asarray(self._encode(audio_mel(self._features, x)))[0]
         return np.concatenate([out.mean(axis=0), out.std(axis=0)]) if self.stats else out.mean(axis=0)
 
-    def transcribe(self, samples: np.ndarray) -> str:
+    def hear(self, samples: np.ndarray) -> Heard:
         """Greedy transcript of ``(T,)`` float32 16-kHz audio (first 30 s), in the detected language for a
-        multilingual model."""
+        multilingual model (English for an English-only one), with its mean token log-probability."""
         x = np.asarray(samples, np.float32).reshape(-1)[: int(WINDOW_SECONDS * self.sample_rate)]
         encoded = self._encode(self._log_mel(x))
         token = self._tokenizer.token_to_id
-        prompt = [token("<|startoftranscript|>")]
+        prompt, language = [token("<|startoftranscript|>")], "<|en|>"
         with self._lock:
             if self.multilingual:
                 language = self._model.detect_language(encoded)[0][0][0]
                 prompt += [token(language), token("<|transcribe|>")]
             prompt.append(token("<|notimestamps|>"))
-            result = self._model.generate(encoded, [prompt], beam_size=1)
-        return self._tokenizer.decode(result[0].sequences_ids[0], skip_special_tokens=True).strip()
+            result = self._model.generate(encoded, [prompt], beam_size=1, return_scores=True)[0]
+        text = self._tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip()
+        return Heard(text, language.strip("<|>"), float(result.scores[0]) if result.scores else 0.0)
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        """:meth:`hear`'s words only."""
+        return self.hear(samples).text
 
 
 def whisper_tiny(path: str | None = None) -> Whisper:
