@@ -230,9 +230,10 @@ LANGUAGES = {"en": "English", "ko": "Korean", "de": "German", "es": "Spanish"}
 
 def read_sentences(csv_path: str | Path = SENTENCES_CSV, languages: tuple[str, ...] = ("en",)) -> list[Record]:
     """The project's emotion sentences (``assets/sentences``) as text-only records (``path`` empty, the sentence
-    as ``transcript``): the train split in English, the validation and test splits once per language in
-    ``languages`` (each row's group is ``<id>-<language>``, so a sentence and its translations never straddle
-    splits). Columns: id, emotion, split, en, and one column per translated language."""
+    as ``transcript``): the train split in English and in those of ``languages`` it has been translated into, the
+    validation and test splits once per language in ``languages`` (each row's group is ``<id>-<language>``; a
+    sentence and its translations share a split). Columns: id, emotion, split, en, and one column per translated
+    language."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DatasetError(f"Sentence set not found: {csv_path}")
@@ -245,8 +246,10 @@ def read_sentences(csv_path: str | Path = SENTENCES_CSV, languages: tuple[str, .
     for line, r in enumerate(rows, start=2):
         if r["split"] not in SPLITS or r["emotion"] not in RAVDESS_LABELS:
             raise DatasetError(f"{csv_path}, line {line}: unknown split or emotion ({r['split']!r}, {r['emotion']!r})")
-        for lang in ("en",) if r["split"] == "train" else languages:
+        for lang in dict.fromkeys(("en", *languages)) if r["split"] == "train" else languages:
             text = (r.get(lang) or "").strip()
+            if not text and r["split"] == "train":
+                continue  # a training sentence is used in English and in the languages it was translated into
             if not text:
                 raise DatasetError(f"{csv_path}, line {line}: no {lang} text for a {r['split']} sentence")
             records.append(Record("", r["emotion"], f"{r['id']}-{lang}", r["split"], text))
