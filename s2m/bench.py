@@ -32,6 +32,17 @@ print(f"{t1 - t0:.2f} {t2 - t0:.2f}")
 """
 
 
+def warm_median_ms(call, repeats: int) -> float:
+    """Milliseconds: the median of ``repeats`` timed calls of ``call()`` after one untimed warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
 def cold_start() -> tuple[float, float]:
     """(seconds to a built UI, seconds to the first answer) in a fresh interpreter."""
     out = subprocess.run([sys.executable, "-c", COLD], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -101,23 +112,13 @@ def asr_times(examples: list[Path], repeats: int = 5, seconds: float = 5.0) -> l
         clips["German (espeak-ng)"] = np.concatenate([german, german])[: int(seconds * SPEECH_SAMPLE_RATE)]
     rows = []
     for name, x in clips.items():
-        heard = recognise(x, SPEECH_SAMPLE_RATE)
-        ts = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            recognise(x, SPEECH_SAMPLE_RATE)
-            ts.append(time.perf_counter() - t)
+        ms = warm_median_ms(lambda x=x: recognise(x, SPEECH_SAMPLE_RATE), repeats)
         rows.append(f"| speech recognition, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech, p50 | "
-                    f"{statistics.median(ts) * 1000:.0f} ms (heard: {heard.language}) |")  # fmt: skip
+                    f"{ms:.0f} ms (heard: {recognise(x, SPEECH_SAMPLE_RATE).language}) |")  # fmt: skip
     for name in ("minilm", "e5-small"):
         encoder = load(name)
-        encoder.embed(["warm up"])
-        ts = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            encoder.embed(["I finally got the job I always wanted!"])
-            ts.append(time.perf_counter() - t)
-        rows.append(f"| text encoder {name}, one sentence, p50 | {statistics.median(ts) * 1000:.0f} ms |")
+        ms = warm_median_ms(lambda e=encoder: e.embed(["I finally got the job I always wanted!"]), repeats)
+        rows.append(f"| text encoder {name}, one sentence, p50 | {ms:.0f} ms |")
     return rows
 
 
@@ -163,13 +164,7 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
     rows = []
     for name in SPEECH_ENCODERS:
         encoder = load(name)
-        encoder.embed([clip.samples])
-        ts = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            encoder.embed([clip.samples])
-            ts.append(time.perf_counter() - t)
-        ms = statistics.median(ts) * 1000
+        ms = warm_median_ms(lambda e=encoder: e.embed([clip.samples]), repeats)
         rows.append(f"| speech encoder {name} ({clip.seconds:.1f}-s example) | {ms:.0f} ms, "
                     f"{ms / clip.seconds:.0f} ms per second of audio |")  # fmt: skip
     return rows

@@ -135,7 +135,6 @@ def _heard(records: Sequence[Record], model: str | None, cache_dir, progress: bo
     """(transcripts, languages) of records' audio by ``model`` (default the app's recogniser), cached on disk."""
     from tqdm import tqdm
 
-    from .audio import SPEECH_SAMPLE_RATE, resample
     from .encoders import ASR_MODEL, recognise
 
     model = model or ASR_MODEL
@@ -149,8 +148,7 @@ def _heard(records: Sequence[Record], model: str | None, cache_dir, progress: bo
     texts, languages = [], []
     for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
         clip = load_audio(p)
-        heard = recognise(clip.samples, clip.sample_rate) if model == "auto" else load_encoder(model).hear(
-            resample(clip.samples, clip.sample_rate, SPEECH_SAMPLE_RATE))  # fmt: skip
+        heard = recognise(clip.samples, clip.sample_rate, model)
         texts.append(heard.text)
         languages.append(heard.language)
     if path is not None:

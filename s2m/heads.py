@@ -185,7 +185,9 @@ class JointModel(nn.Module):
         space, float32 ``(N, out_dim)``, L2-normalised: :meth:`place` of the projection, with a late-fusion model's
         words weighing in on the mix."""
         tau = self.config.training.get("placement")
-        read = self.read(features, tau) if tau else None
+        if self.text_reader is None or not tau:
+            return self.place(self.project("speech", features))
+        read = self.read(features, tau)
         return self.project("speech", features) if read is None else _mix(read[2], read[1])
 
     def place(self, speech: np.ndarray) -> np.ndarray:

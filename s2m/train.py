@@ -125,7 +125,7 @@ def _lr_at(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
 
 def validation_score(model: JointModel, speech: FeatureSet, music: FeatureSet, table: str) -> dict[str, float]:
     """Retrieval metrics of every speech item against the music set, in eval mode, with queries placed as the
-    model places them (:meth:`JointModel.place`; during training there are no prototypes yet, so the projection)."""
+    model places them (:meth:`JointModel.query`; during training there are no prototypes yet, so the projection)."""
     s = model.query(speech.features)
     m = model.project("music", music.features)
     relevant, gains = retrieval_targets(speech.labels, music.labels, table)

@@ -180,8 +180,9 @@ ENGLISH_MIN_SCORE = -0.7  # tiny.en's mean token log-probability below this: pro
 MAX_COMPRESSION = 2.4  # a transcript that compresses better than this repeats itself (Whisper's own rule)
 
 
-def recognise(audio: np.ndarray, sample_rate: int):
-    """What float32 ``(T,)`` audio at ``sample_rate`` Hz says, and in which language (:class:`whisper.Heard`).
+def recognise(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL):
+    """What float32 ``(T,)`` audio at ``sample_rate`` Hz says, and in which language (:class:`whisper.Heard`), by
+    one bundled Whisper (``model`` = its name) or by the app's rule (``"auto"``):
 
     English first: Whisper tiny.en transcribes (fast, ~0.35 s for 5 s of speech on 2 cores); when it is unsure
     (mean token log-probability < ``ENGLISH_MIN_SCORE``) or loops (gzip compression ratio > ``MAX_COMPRESSION``),
@@ -193,6 +194,8 @@ def recognise(audio: np.ndarray, sample_rate: int):
     from ..audio import SPEECH_SAMPLE_RATE, resample
 
     x = resample(np.asarray(audio, np.float32), sample_rate, SPEECH_SAMPLE_RATE)
+    if model != "auto":
+        return load(model).hear(x)
     heard = load("whisper-tiny").hear(x)
     raw = heard.text.encode("utf-8")
     if heard.score >= ENGLISH_MIN_SCORE and (not raw or len(raw) / len(zlib.compress(raw)) <= MAX_COMPRESSION):
@@ -201,10 +204,5 @@ def recognise(audio: np.ndarray, sample_rate: int):
 
 
 def transcribe(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL) -> str:
-    """Transcript of float32 ``(T,)`` audio at ``sample_rate`` Hz: the app's recogniser (``"auto"``,
-    :func:`recognise`) or one bundled Whisper by name."""
-    from ..audio import SPEECH_SAMPLE_RATE, resample
-
-    if model == "auto":
-        return recognise(audio, sample_rate).text
-    return load(model).transcribe(resample(np.asarray(audio, np.float32), sample_rate, SPEECH_SAMPLE_RATE))
+    """Transcript of float32 ``(T,)`` audio at ``sample_rate`` Hz: :func:`recognise`'s words."""
+    return recognise(audio, sample_rate, model).text
