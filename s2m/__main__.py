@@ -160,10 +160,11 @@ def _base_config(args):
     from .config import TrainConfig
 
     return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
+                       reader_encoder=args.reader_encoder,
                        music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam, ranksim=args.ranksim,
                        epochs=args.epochs, level_norm=args.level_norm, calibrate=args.calibrated_training,
                        speaker_shift=args.speaker_shift, speech_hidden=args.speech_hidden or None,
-                       placement=args.placement or None, fusion=args.fusion)  # fmt: skip
+                       placement=args.placement or None, fusion=args.fusion, members=args.members)  # fmt: skip
 
 
 def _test_sets(args, speech):
@@ -253,7 +254,10 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         trained = model.config.training["config"]
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
                                                 if k in trained})  # fmt: skip
-        key = (config.modality, config.audio_encoder, config.text_encoder, config.music_encoder, config.level_norm)
+        if model.config.text_dim:  # a late-fusion reader reads the features of the encoder it was fitted on
+            config = replace(config, reader_encoder=model.config.encoders["text"])
+        key = (config.modality, config.audio_encoder, config.text_encoder, config.reader_encoder, config.music_encoder,
+               config.level_norm)  # fmt: skip
         if key not in loaded:  # checkpoints of one modality and encoders share their features
             loaded[key] = load_data(speech, music, config)
             rows += constant_rows(loaded[key], test_sets, config.va_table, args.split, modality=config.modality,
@@ -296,7 +300,9 @@ def _add_data_options(p) -> None:
     p.add_argument("--library", default=str(ROOT / "assets" / "library"), help="music library with metadata.csv")
     p.add_argument("--music-csv", default=None, help="instead of --library: a CSV of file,label,group[,split]")
     p.add_argument("--audio-encoder", default=d.audio_encoder, help="speech encoder; a+b concatenates")
-    p.add_argument("--text-encoder", default=d.text_encoder)
+    p.add_argument("--text-encoder", default=d.text_encoder, help="text models and the label-word tags")
+    p.add_argument("--reader-encoder", default=d.reader_encoder,
+                   help="late fusion: the text encoder of the text reader (reads transcripts in any language)")
     p.add_argument("--music-encoder", default=d.music_encoder)
     p.add_argument("--level-norm", action=argparse.BooleanOptionalAction, default=d.level_norm,
                    help="scale speech to a fixed active level before the speech encoder")
@@ -313,6 +319,9 @@ def _add_data_options(p) -> None:
     p.add_argument("--fusion", default=d.fusion, choices=["late", "early"],
                    help="fusion models: the audio reading weighed by a text reader's evidence (late, default) or "
                    "one head over audio and text features together (early, the paper's)")  # fmt: skip
+    p.add_argument("--members", type=int, default=d.members,
+                   help="train this many models from different seeds and average their scores (an ensemble in one "
+                   "checkpoint; 1: a single model, as in the paper)")  # fmt: skip
     p.add_argument("--va-table", default=d.va_table, choices=["lexicon", "paper"])
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the EmoSim/RankSim term")
     p.add_argument("--ranksim", action="store_true", help="use the RankSim form of the regulariser")

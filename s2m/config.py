@@ -21,6 +21,10 @@ class TrainConfig:
     Whisper features need a narrower one).
     placement: temperature τ with which a query is placed at a softmax mix of the speech-label prototypes
     (:meth:`s2m.heads.JointModel.place`); None places it at its projection, as in the paper.
+    reader_encoder: the text encoder of a late-fusion model's text reader (the words of a transcript in any language);
+    ``text_encoder`` gives the text models' and the label-word tags' features.
+    members: models trained from seeds ``seed``, ``seed + 1000``, … and combined into one ensemble checkpoint
+    (their scores averaged; :class:`s2m.heads.Members`); 1 trains a single model, as in the paper.
     fusion: how a fusion model combines audio and words: "late" (the audio head's reading times the evidence of a
     linear text reader, :meth:`s2m.heads.JointModel.read`) or "early" (one head over audio ‖ text, the paper's).
     """
@@ -42,6 +46,7 @@ class TrainConfig:
     va_table: str = "lexicon"
     audio_encoder: str = "whisper-base-layers"
     text_encoder: str = "minilm"
+    reader_encoder: str = "e5-small"
     music_encoder: str = "mood-dsp"
     level_norm: bool = True
     calibrate: bool = True
@@ -49,9 +54,12 @@ class TrainConfig:
     speech_hidden: int | None = 512
     placement: float | None = 0.02
     fusion: str = "late"
+    members: int = 1
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+        if self.members < 1:
+            raise ValueError(f"members must be at least 1, got {self.members}")
         if self.fusion not in ("late", "early"):
             raise ValueError(f"fusion must be 'late' or 'early', got {self.fusion!r}")

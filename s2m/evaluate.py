@@ -38,13 +38,16 @@ class Data:
     text_examples: tuple[np.ndarray, list[str]] | None = None  # late fusion: more sentences for the text reader
 
 
+READER_LANGUAGES = ("en", "ko")  # the languages the training sentences are written or translated in
+
+
 def reader_sentences() -> tuple[list[str], list[str]]:
     """(sentences, labels): the training split of the project's own emotion sentences (``assets/sentences``,
-    written for s2m), which a late-fusion model's text reader learns from besides the training speech's
-    transcripts."""
+    written for s2m) in English and Korean, which a late-fusion model's text reader learns from besides the
+    training speech's transcripts."""
     from .data import read_sentences
 
-    train = [r for r in read_sentences() if r.split == "train"]
+    train = [r for r in read_sentences(languages=READER_LANGUAGES) if r.split == "train"]
     return [r.transcript for r in train], [r.label for r in train]
 
 
@@ -58,11 +61,13 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
         audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm)
         means = speaker_means(audio, groups, reference)
         parts.append(audio)
+    late = config.modality == "fusion" and config.fusion == "late"
+    words_encoder = config.reader_encoder if late else config.text_encoder
     if config.modality in ("text", "fusion"):
-        parts.append(record_features(speech, config.text_encoder, cache_dir))
-    if config.modality == "fusion" and config.fusion == "late":
+        parts.append(record_features(speech, words_encoder, cache_dir))
+    if late:
         sentences, sentence_labels = reader_sentences()
-        examples = embed_items(config.text_encoder, sentences, cache_dir), sentence_labels
+        examples = embed_items(words_encoder, sentences, cache_dir), sentence_labels
     m = record_features(music, config.music_encoder, cache_dir)
     words = sorted(set(labels) | {r.label for r in music})
     tag_feats = embed_items(config.text_encoder, words, cache_dir)

@@ -10,7 +10,10 @@ optionally the tag head of the structure-preserving loss. A fusion model reads a
 head over both (``early``, the paper's) or (``late``, s2m's default) with the speech head over the audio part and a
 linear *text reader* whose calibrated emotion probabilities, divided by the training label frequencies, multiply the
 audio reading (:meth:`JointModel.read`): words that carry no emotion (every label equally likely) leave the audio
-reading as it is, words that do sharpen or overrule it. A checkpoint is a folder with
+reading as it is, words that do sharpen or overrule it. An *ensemble* (``members`` > 1) holds several heads per side,
+trained from different seeds: each side's embedding is its members' L2-normalised embeddings side by side, scaled by
+1/√members, so a cosine in the joint space is the mean of the members' cosines (their scores are averaged).
+A checkpoint is a folder with
 ``model.safetensors`` and ``config.json``; :func:`load` rebuilds the model from those two files alone and never
 unpickles anything.
 """
@@ -61,6 +64,19 @@ class ProjectionHead(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
+class Members(nn.Module):
+    """An ensemble's side: ``(B, in_dim)`` -> ``(B, members × out_dim)``, each member's L2-normalised embedding
+    side by side, scaled by 1/√members (unit norm; a dot product is the mean of the members' cosines)."""
+
+    def __init__(self, heads: list[ProjectionHead]):
+        super().__init__()
+        self.members = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [nn.functional.normalize(head(x), dim=-1) for head in self.members]
+        return torch.cat(parts, dim=-1) / len(parts) ** 0.5
+
+
 @dataclass
 class HeadsConfig:
     """Everything needed to rebuild a :class:`JointModel` and to know what it was trained on.
@@ -71,6 +87,9 @@ class HeadsConfig:
     encoders: encoder names per input, e.g. ``{"audio": "prosody", "text": "minilm", "music": "mood-dsp"}``.
     tag_dim: size of the label-word embeddings for the structure-preserving tag head; None = no tag head.
     speech_hidden: hidden width of the speech head; None = its input width (the paper's head).
+    members: heads per side (an ensemble of models trained from different seeds); the joint space then has
+    ``members × out_dim`` dimensions. weights_dtype: how the checkpoint file stores floating-point weights
+    ("float16" halves an ensemble's file; they are used as float32).
     """
 
     modality: str
@@ -81,6 +100,8 @@ class HeadsConfig:
     tag_dim: int | None = None
     speech_hidden: int | None = None
     text_dim: int | None = None
+    members: int = 1
+    weights_dtype: str = "float32"
     encoders: dict[str, str] = field(default_factory=dict)
     framework: str = "triplet"
     va_table: str = "lexicon"
@@ -91,6 +112,10 @@ class HeadsConfig:
     def __post_init__(self):
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+        if self.weights_dtype not in ("float32", "float16"):
+            raise ValueError(f"weights_dtype must be float32 or float16, got {self.weights_dtype!r}")
+        if not isinstance(self.members, int) or self.members < 1:
+            raise ValueError(f"members must be a positive integer, got {self.members!r}")
 
 
 class JointModel(nn.Module):
@@ -100,8 +125,16 @@ class JointModel(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.speech = ProjectionHead(c.speech_dim, c.out_dim, c.speech_hidden, dropout=c.dropout)
-        self.music = ProjectionHead(c.music_dim, c.out_dim, dropout=c.dropout)
+        if c.members > 1 and c.tag_dim:
+            raise ValueError("an ensemble has no tag head (it is only used in training its members)")
+
+        def side(in_dim: int, hidden: int | None = None) -> nn.Module:
+            if c.members == 1:
+                return ProjectionHead(in_dim, c.out_dim, hidden, dropout=c.dropout)
+            return Members([ProjectionHead(in_dim, c.out_dim, hidden, dropout=c.dropout) for _ in range(c.members)])
+
+        self.speech = side(c.speech_dim, c.speech_hidden)
+        self.music = side(c.music_dim)
         self.tag = ProjectionHead(c.tag_dim, c.out_dim, dropout=c.dropout) if c.tag_dim else None
         self.text_reader = None
         if c.text_dim:  # fitted after training (s2m.train.fit_text_reader); built without drawing from torch's
@@ -124,7 +157,8 @@ class JointModel(nn.Module):
 
     @torch.no_grad()
     def project(self, side: str, features: np.ndarray) -> np.ndarray:
-        """Eval-mode, L2-normalised embeddings: float32 ``(N, in)`` numpy -> float32 ``(N, out_dim)`` numpy."""
+        """Eval-mode, L2-normalised embeddings: float32 ``(N, in)`` numpy -> float32 ``(N, members × out_dim)``
+        numpy."""
         head = {"speech": self.embed_speech, "music": self.music, "tag": self.tag}[side]
         was_training = self.training
         self.eval()
@@ -204,12 +238,15 @@ class JointModel(nn.Module):
         return speech if read is None else _mix(read[2], read[1])
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed)."""
+        """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed); floating-point
+        weights are stored as ``config.weights_dtype``."""
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in sorted(self.state_dict().items())}  # stable file bytes
+        dtype = getattr(torch, self.config.weights_dtype)
+        state = {k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
+                 for k, v in sorted(self.state_dict().items())}  # stable file bytes; fmt: skip
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "s2m"})
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True) + "\n")
         return directory
@@ -247,6 +284,7 @@ def load(dir_or_hub_id: str | Path, revision: str | None = None) -> JointModel:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights} is not a valid safetensors file (pickled checkpoints are refused).") from exc
     model = JointModel(config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

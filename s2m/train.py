@@ -36,6 +36,7 @@ from .losses import (
 )
 from .metrics import ranking_metrics, retrieval_targets
 
+MEMBER_SEED_STEP = 1000  # an ensemble's member i trains from seed + MEMBER_SEED_STEP × i
 
 @dataclass
 class FeatureSet:
@@ -145,8 +146,10 @@ def train(
     tag_features: ``{label: (tag_dim,)}`` text-encoder embeddings of the label words, needed by the "sp"
     frameworks. text_examples: late fusion: more labelled sentences for the text reader (text features float32
     ``(M, text_dim)``, M labels) besides the training speech's transcripts. The returned model is in eval mode;
-    history has per-epoch losses and validation scores.
+    history has per-epoch losses and validation scores (an ensemble's: ``{"members": [history, ...]}``).
     """
+    if config.members > 1:
+        return _train_ensemble(config, speech, music, tag_features, progress, text_examples)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
@@ -171,7 +174,8 @@ def train(
         text_dim=speech.text_columns if late else None,
         framework=config.framework + ("+ranksim" if config.ranksim else ""),
         va_table=config.va_table, speech_labels=speech_labels, music_labels=music_moods,
-        encoders={"audio": config.audio_encoder, "text": config.text_encoder, "music": config.music_encoder},
+        encoders={"audio": config.audio_encoder, "text": config.reader_encoder if late else config.text_encoder,
+                  "music": config.music_encoder},
     )  # fmt: skip
     model = JointModel(heads)
     model.speech.set_standardisation(s_train.features[:, :speech_dim])
@@ -266,6 +270,50 @@ def train(
     if reference_mean is not None:
         model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
     return model, {"history": history, "mapping": mapping}
+
+
+def _train_ensemble(config: TrainConfig, speech: FeatureSet, music: FeatureSet,
+                    tag_features: dict[str, np.ndarray] | None, progress: bool,
+                    text_examples: tuple[np.ndarray, list[str]] | None) -> tuple[JointModel, dict]:  # fmt: skip
+    """:func:`train` ``config.members`` single models (seeds ``seed + MEMBER_SEED_STEP × i``) and combine them
+    (:func:`ensemble`); a late-fusion ensemble's temperatures are fitted again on the validation speakers."""
+    members, histories = [], []
+    for i in range(config.members):
+        member = replace(config, members=1, seed=config.seed + MEMBER_SEED_STEP * i)
+        model, history = train(member, speech, music, tag_features, progress, text_examples)
+        members.append(for_inference(model))
+        histories.append(history)
+    model = ensemble(members)
+    if config.calibrate:
+        speech = speech.calibrated(population_mean(speech.subset("train")))
+    s_valid, m_valid = speech.subset("valid"), music.subset("valid")
+    if model.text_reader is not None:
+        calibrate_late_fusion(model, s_valid)
+    final = validation_score(model, s_valid, m_valid, config.va_table)
+    model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
+    return model, {"members": histories}
+
+
+def ensemble(models: list[JointModel]) -> JointModel:
+    """One checkpoint from single models of the same configuration (different seeds): their speech and music heads
+    side by side (:class:`s2m.heads.Members`), the first model's text reader (every member fits the same one),
+    each label's prototype the members' prototypes side by side / √members, so a query's cosine to it is the mean
+    of the members' cosines. Weights are stored as float16. ``training["members"]`` keeps each member's seed,
+    best epoch and validation scores."""
+    first, k = models[0], len(models)
+    training = {**first.config.training, "config": {**first.config.training.get("config", {}), "members": k}}
+    training["members"] = [{"seed": m.config.training["config"]["seed"], "best_epoch": m.config.training["best_epoch"],
+                            "valid": m.config.training.get("valid")} for m in models]  # fmt: skip
+    for key in ("speech_prototypes", "music_prototypes"):
+        protos = [m.config.training[key] for m in models]
+        training[key] = {lab: [round(v / k**0.5, 6) for p in protos for v in p[lab]] for lab in protos[0]}
+    model = JointModel(replace(first.config, members=k, tag_dim=None, weights_dtype="float16", training=training))
+    for side in ("speech", "music"):
+        for head, member in zip(getattr(model, side).members, models, strict=True):
+            head.load_state_dict(getattr(member, side).state_dict())
+    if first.text_reader is not None:
+        model.text_reader.load_state_dict(first.text_reader.state_dict())
+    return model.eval()
 
 
 def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],

@@ -46,7 +46,8 @@ def data():
 
 @pytest.mark.parametrize("framework", ["triplet", "triplet_sp_emosim"])
 def test_tiny_training_loss_falls_and_retrieval_beats_chance(data, framework):
-    config = TrainConfig(framework=framework, epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50)
+    config = TrainConfig(framework=framework, epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
+                         members=1)  # fmt: skip
     model, history = train(config, data.speech, data.music, data.tags)
     losses = [h["loss"] for h in history["history"]]
     assert losses[-1] < losses[0]
@@ -66,7 +67,7 @@ def test_training_is_seeded(data):
 
 
 def test_summary_has_documented_keys_and_checkpoint_roundtrip(data, tmp_path):
-    config = TrainConfig(framework="triplet_sp", epochs=2, warmup_epochs=1, batch_size=32)
+    config = TrainConfig(framework="triplet_sp", epochs=2, warmup_epochs=1, batch_size=32, members=1)
     rows = []
     for seed in (0, 1):
         model, _ = train(TrainConfig(**{**config.__dict__, "seed": seed}), data.speech, data.music, data.tags)
@@ -92,6 +93,34 @@ def test_summary_has_documented_keys_and_checkpoint_roundtrip(data, tmp_path):
     again = heads.load(tmp_path / "ckpt")
     x = data.speech.features[:4]
     np.testing.assert_array_equal(again.project("speech", x), model.project("speech", x))
+
+
+def test_an_ensemble_averages_its_members_scores_and_reloads_from_float16(data, tmp_path):
+    """members=3 trains seeds s, s + 1000, s + 2000 exactly as three single models and scores a query against a
+    clip by the mean of their cosines; the checkpoint stores float16 weights and reloads to the same scores."""
+    from dataclasses import replace
+
+    config = TrainConfig(framework="triplet_sp", epochs=3, warmup_epochs=1, batch_size=32, seed=2, members=3)
+    model, history = train(config, data.speech, data.music, data.tags)
+    seeds = (2, 1002, 2002)
+    singles = [train(replace(config, members=1, seed=s), data.speech, data.music, data.tags)[0] for s in seeds]
+    assert len(history["members"]) == 3 and model.tag is None
+    assert [m["seed"] for m in model.config.training["members"]] == [2, 1002, 2002]
+    speech, music = data.speech.features[:6], data.music.features[:5]
+    scores = model.project("speech", speech) @ model.project("music", music).T
+    mean = np.mean([s.project("speech", speech) @ s.project("music", music).T for s in singles], axis=0)
+    np.testing.assert_allclose(scores, mean, atol=1e-5)
+    assert model.project("speech", speech).shape == (6, 3 * model.config.out_dim)
+    labels, _, reading = model.read(speech)  # the reading: softmax of the mean prototype cosine
+    cos = np.mean([s.project("speech", speech) @ np.asarray(list(s.config.training["speech_prototypes"].values())).T
+                   for s in singles], axis=0)  # fmt: skip
+    np.testing.assert_array_equal(reading.argmax(1), cos.argmax(1))
+    model.save(tmp_path / "ens")
+    with open(tmp_path / "ens" / heads.WEIGHTS_FILE, "rb") as f:
+        assert b'"F16"' in f.read(2000)
+    again = heads.load(tmp_path / "ens")
+    np.testing.assert_allclose(again.query(speech), model.query(speech), atol=2e-3)
+    assert again.config.members == 3 and again.config.training["config"]["members"] == 3
 
 
 def test_calibration_references_and_population_frame():
@@ -132,9 +161,9 @@ def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_pat
     rng = np.random.default_rng(3)
     n = len(data.speech.labels)
     config = TrainConfig(modality="fusion", framework="triplet", epochs=6, warmup_epochs=1, batch_size=32, lr=3e-3,
-                         patience=50, calibrate=False)  # fmt: skip
+                         patience=50, calibrate=False, members=1)  # fmt: skip
     audio_config = TrainConfig(framework="triplet", epochs=6, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
-                               calibrate=False)  # fmt: skip
+                               calibrate=False, members=1)  # fmt: skip
     same_words = _with_text(data.speech, np.tile(rng.normal(size=(1, 6)), (n, 1)) + rng.normal(0, 1e-3, (n, 6)))
     fused, _ = train(config, same_words, data.music, data.tags)
     audio, _ = train(audio_config, data.speech, data.music, data.tags)
