@@ -40,6 +40,7 @@ EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
 EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
 MAX_K = 10
 MAX_HISTORY = 60  # a session's earlier queries kept on the class map
+SPOKEN = {"auto": "Detect automatically", **dict(sorted(LANGUAGE_NAMES.items(), key=lambda kv: kv[1]))}  # code: name
 COMPARED = ("triplet", "triplet_emosim")  # the side-by-side view: what the EmoSim regulariser changes
 MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
 SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after this long
@@ -184,13 +185,14 @@ class Shutdown:
 SHUTDOWN = Shutdown()
 
 
-def search(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
-    """The retrieval behind the UI and the `search` API endpoint."""
+def search(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
+    """The retrieval behind the UI and the `search` API endpoint (``language``: what the speaker speaks, ISO 639-1,
+    or "auto" to detect it)."""
     with SHUTDOWN.job():
-        return _search(audio, text, modality, framework, top_k, calibration, engine_state, history)
+        return _search(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
 
 
-def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, calibration):
+def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, calibration, language="auto"):
     """One search (an example voice is calibrated with its speaker's neutral example); (result, notes). Errors a
     user can fix become a visible message."""
     notes = []
@@ -200,7 +202,7 @@ def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, cali
             notes.append("Example voice: calibrated with the same speaker's neutral example.")
     try:
         result = engine.search(audio=audio or None, text=text, modality=modality, framework=framework,
-                               top_k=int(top_k), reference=calibration)  # fmt: skip
+                               top_k=int(top_k), reference=calibration, language=language)  # fmt: skip
     except USER_ERRORS as exc:
         raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
     return result, notes
@@ -215,9 +217,9 @@ def _maps(engine: Engine, modality: str, framework: str, result=None, history=No
     return library_map(index, result, speech, earlier), va_plane(index, result, speech, earlier)
 
 
-def _search(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
+def _search(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     engine = _engine(engine_state)
-    result, notes = _run(engine, audio, text, modality, _framework_key(framework), top_k, calibration)
+    result, notes = _run(engine, audio, text, modality, _framework_key(framework), top_k, calibration, language)
     players, whys = _result_slots(result.hits)
     typed = bool((text or "").strip())
     if result.transcript and typed:
@@ -251,7 +253,7 @@ def clear_history(modality, framework, engine_state):
     return [], *_maps(_engine(engine_state), modality, framework)
 
 
-def compare(audio, text, modality, top_k, calibration, engine_state):
+def compare(audio, text, modality, top_k, calibration, engine_state, language="auto"):
     """The same query through Triplet and Triplet + EmoSim, side by side: two maps whose titles list the moods of
     each model's results."""
     engine = _engine(engine_state)
@@ -264,7 +266,7 @@ def compare(audio, text, modality, top_k, calibration, engine_state):
     figures = []
     with SHUTDOWN.job():
         for framework in COMPARED:
-            result, _ = _run(engine, audio, text, modality, framework, top_k, calibration)
+            result, _ = _run(engine, audio, text, modality, framework, top_k, calibration, language)
             figure = _maps(engine, modality, framework, result)[0]
             name = next(k for k, v in FRAMEWORKS.items() if v == framework)
             top = max(result.emotions, key=result.emotions.get)
@@ -289,11 +291,12 @@ def _result_slots(hits) -> tuple[list, list]:
     return players, whys
 
 
-def check_query(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
+def check_query(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
     the last answer (a failed search would mark every output as an error)."""
     engine = _engine(engine_state)
-    problems = [None] * 8  # one per input: audio, text, modality, framework, top_k, calibration, engine_state, history
+    problems = [None] * 9  # one per input: audio, text, modality, framework, top_k, calibration, engine_state, history,
+    # language
     if SHUTDOWN.stopping.is_set():
         problems[0] = "The server is restarting: please try again in a minute."
         return [gr.validate(not p, p or "") for p in problems]
@@ -310,6 +313,8 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
         problems[1] = f"The text is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read."
     elif text and not text.encode("utf-8", "replace").decode("utf-8") == text:
         problems[1] = "The text contains characters that are not valid Unicode text."
+    if language not in SPOKEN:
+        problems[8] = f"Unknown language {language!r}: choose one from the list."
     if not any(problems[1:5]):
         problems[0] = query_problem(bool(audio), text, modality)
         if audio:
@@ -320,17 +325,17 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
     return [gr.validate(not p, p or "") for p in problems]
 
 
-def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
+def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     """Like :func:`check_query`, but switching model before any query is fine (nothing happens), and so is a known
     model the current query does not suit (:func:`rerun` clears the results and says why)."""
     engine = _engine(engine_state)
     known = modality in engine.modalities and _framework_key(framework) in engine.frameworks
     if not audio and not (text or "").strip() or known and query_problem(bool(audio), text, modality):
-        return [gr.validate(True, "")] * 8
-    return check_query(audio, text, modality, framework, top_k, calibration, engine_state, history)
+        return [gr.validate(True, "")] * 9
+    return check_query(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
 
 
-def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None):
+def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     """Switching model re-runs the last query without re-recording; nothing to do before the first query. When the
     query does not suit the new model (typed text, then the audio model), the old results are cleared, not left
     under the new model's name."""
@@ -341,7 +346,7 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state, hi
         players, whys = _result_slots([])
         return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "",
                 *_maps(_engine(engine_state), modality, framework, None, history), None, *players, *whys]  # fmt: skip
-    return search(audio, text, modality, framework, top_k, calibration, engine_state, history)
+    return search(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
 
 
 def _decoded(path: str):
@@ -486,6 +491,10 @@ def build(engine: Engine) -> gr.Blocks:
                                   elem_id="query-name")  # fmt: skip
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
                                  elem_id="query-audio")  # fmt: skip
+                spoken = gr.Dropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
+                                     label="Language you speak", elem_id="query-language",
+                                     info="for the transcript (text and fusion models); naming it helps short or "
+                                     "unusual speech")  # fmt: skip
                 text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4,
                                   max_length=MAX_TEXT_CHARS)  # fmt: skip
                 submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
@@ -548,7 +557,7 @@ def build(engine: Engine) -> gr.Blocks:
                     whys.append(gr.Markdown(visible=False))
                 with gr.Accordion("Raw result (JSON, as the `search` API returns it)", open=False):
                     raw = gr.JSON()
-        inputs = [audio, text, modality, framework, top_k, calibration, engine_state, history]
+        inputs = [audio, text, modality, framework, top_k, calibration, engine_state, history, spoken]
         outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
@@ -561,7 +570,7 @@ def build(engine: Engine) -> gr.Blocks:
                            concurrency_id="search", validator=check_rerun)  # fmt: skip
         clear.click(clear_history, [modality, framework, engine_state], [history, map_plot, va_plot],
                     api_visibility="private")  # fmt: skip
-        compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state], compare_plots,
+        compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken], compare_plots,
                              api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private"
                          ).success(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,

@@ -37,6 +37,7 @@ INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library;
 MAX_TEXT_CHARS = 1000
 NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax temperature on cosine
 NEAR_FRACTION = 0.15  # star placement: neighbours within this share of the map's extent of the best match
+MAP_DRIFT = 0.045  # the most a model's map may differ from the reference map: median clip move / map extent
 FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + EmoSim": "triplet_emosim",
               "Triplet + SP + EmoSim": "triplet_sp_emosim"}
 
@@ -109,8 +110,9 @@ class LibraryIndex:
                  features: np.ndarray, library_id: str, cache_dir: Path,
                  reference: np.ndarray | None = None):  # fmt: skip
         """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder. reference: float32
-        ``(N, 2)`` map of the same clips from another model: this map starts from it and is turned, scaled and
-        shifted onto it (:func:`align`), so every model shows each mood in the same place."""
+        ``(N, 2)`` map of the same clips from another model: this map starts from it, is turned, scaled and
+        shifted onto it (:func:`align`) and held near it (:func:`steady`), so every model shows each mood in the same
+        place."""
         self.records, self.clip_ids = list(records), list(clip_ids)
         self.embeddings = model.project("music", features)
         protos = model.config.training.get("music_prototypes", {})
@@ -123,13 +125,13 @@ class LibraryIndex:
         if reference is not None and reference.shape != (len(self.records), 2):
             reference = None
         anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
-        key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v2" + anchor).hexdigest()[:20]
+        key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v3" + anchor).hexdigest()[:20]
         path = self.map_path = cache_dir / f"map-{key}.npz"
         coords = load_cached(path, "coords")
         if coords is None or coords.shape != (len(self.records), 2):
             coords = umap_coords(self.embeddings, init=reference)
             if reference is not None:
-                coords = align(coords, reference)
+                coords = steady(align(coords, reference), reference)
             save_cached(path, coords=coords)
         self.coords = coords
 
@@ -175,6 +177,18 @@ def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
     u, s, vt = np.linalg.svd(x.T @ y)
     scale = s.sum() / max(float((x**2).sum()), 1e-12)
     return (scale * x @ (u @ vt) + reference.mean(axis=0)).astype(np.float32)
+
+
+def steady(coords: np.ndarray, reference: np.ndarray, limit: float = MAP_DRIFT) -> np.ndarray:
+    """float32 ``(N, 2)``: ``coords`` pulled towards ``reference`` (the same N points, already aligned) just enough
+    that the median point moves at most ``limit`` × the reference's extent: every point keeps the direction of its
+    move and a shared fraction of its length. Two maps held this way differ by about 2 × ``limit`` at most, so a
+    class sees one picture whichever model answers, and the moves that remain show what a model changes."""
+    extent = float(np.ptp(reference, axis=0).max()) or 1.0
+    moves = coords - reference
+    median = float(np.median(np.linalg.norm(moves, axis=1))) / extent
+    share = min(1.0, limit / median) if median > 0 else 1.0
+    return (reference + share * moves).astype(np.float32)
 
 
 class Engine:
@@ -276,9 +290,9 @@ class Engine:
             raise ValueError(f"No model for modality {modality!r} and framework {framework!r}; have {known}") from None
 
     def _query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
-                       reference: np.ndarray | None) -> tuple[np.ndarray, str | None]:  # fmt: skip
+                       reference: np.ndarray | None, spoken: str | None = None) -> tuple:  # fmt: skip
         """Speech-side input ``(1, speech_dim)`` for ``model``, the transcript used (if any) and the language the
-        recogniser heard (None for typed text)."""
+        recogniser heard (None for typed text); ``spoken``: the language the speaker chose (None: detect)."""
         modality, transcript, language, parts = model.config.modality, None, None, []
         if modality in ("audio", "fusion"):
             name = model.config.encoders["audio"]
@@ -290,7 +304,7 @@ class Engine:
             parts.append(audio)
         if modality in ("text", "fusion"):
             if not text and clip is not None:
-                heard = recognise(clip.samples, clip.sample_rate)
+                heard = recognise(clip.samples, clip.sample_rate, language=spoken)
                 text, language = heard.text, heard.language
             if not text or not text.strip():
                 raise AudioError("No words to read: type a sentence, or record one that contains speech.")
@@ -310,11 +324,12 @@ class Engine:
         return self._references[key]
 
     def search(self, audio=None, text: str | None = None, modality: str = "audio", framework: str = "triplet_emosim",
-               top_k: int = 5, reference: np.ndarray | None = None) -> Result:  # fmt: skip
+               top_k: int = 5, reference: np.ndarray | None = None, language: str | None = None) -> Result:  # fmt: skip
         """Rank the library for a query. ``audio``: anything :func:`s2m.audio.load_audio` takes (or a decoded
         :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion); ``reference``: float32
         ``(T,)`` 16-kHz neutral speech of the same speaker, which calibrates audio features to that voice (None:
-        uncalibrated). Raises ``AudioError`` / ``ValueError`` with a message for the user."""
+        uncalibrated); ``language``: what the speaker speaks (ISO 639-1; None or "auto": the recogniser detects it).
+        Raises ``AudioError`` / ``ValueError`` with a message for the user."""
         model = self.model(modality, framework)
         notices = []
         text = (text or "").strip() or None
@@ -327,7 +342,7 @@ class Engine:
         problem = query_problem(clip is not None, text, modality)
         if problem:
             raise AudioError(problem)
-        features, transcript, language = self._query_features(model, clip, text, reference)
+        features, transcript, language = self._query_features(model, clip, text, reference, language)
         query = model.query(features)[0]
         index = self.indexes[(modality, framework)]
         emotions, (v, a) = self.emotions(model, features)

@@ -64,6 +64,20 @@ def test_align_recovers_a_turned_mirrored_scaled_shifted_map():
     np.testing.assert_allclose(align(moved, reference), reference, atol=1e-4)
 
 
+def test_steady_holds_a_map_near_the_reference_and_keeps_each_move_direction():
+    from s2m.search import steady
+
+    rng = np.random.default_rng(1)
+    reference = rng.uniform(0, 10, size=(80, 2)).astype(np.float32)  # extent 10
+    far = reference + rng.normal(0, 3, size=(80, 2)).astype(np.float32)
+    held = steady(far, reference, limit=0.05)
+    assert np.median(np.linalg.norm(held - reference, axis=1)) == pytest.approx(0.05 * np.ptp(reference, 0).max())
+    cos = np.sum((held - reference) * (far - reference), axis=1)
+    assert (cos > 0).all()  # every clip moves the same way as in its own map, only less far
+    near = reference + 0.01
+    np.testing.assert_array_equal(steady(near, reference, limit=0.05), near)  # a map already close stays as it is
+
+
 def test_maps_tell_moods_apart_without_colour_and_name_the_quadrants(engine):
     from s2m.plots import library_map, va_plane
 

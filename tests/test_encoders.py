@@ -94,6 +94,26 @@ def test_recogniser_hears_the_language_and_keeps_english_on_the_fast_model(tmp_p
     assert english.language == "en" and "peaceful" in english.text.lower() and used == ["whisper-tiny"]
 
 
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+def test_a_language_the_speaker_names_is_transcribed_in_it(tmp_path):
+    """espeak-ng's Korean is detected as Thai, but named as Korean it comes out in Hangul with its words; a language
+    Whisper does not know, or one the English-only model cannot write, is refused with a message."""
+    import subprocess
+
+    from s2m.audio import load_audio
+
+    korean = tmp_path / "ko.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", "90", "-w", str(korean), "드디어 취직했어요. 정말 너무 행복해요."],
+                   check=True)  # fmt: skip
+    clip = load_audio(str(korean))
+    heard = encoders.recognise(clip.samples, clip.sample_rate, language="ko")
+    assert heard.language == "ko" and "행복" in heard.text
+    with pytest.raises(ValueError, match="cannot transcribe"):
+        encoders.recognise(clip.samples, clip.sample_rate, language="transcribe")
+    with pytest.raises(ValueError, match="cannot transcribe"):
+        encoders.recognise(clip.samples, clip.sample_rate, model="whisper-tiny", language="de")
+
+
 def test_loaded_encoders_are_cached():
     assert encoders.load("prosody") is encoders.load("prosody")
 

@@ -180,7 +180,7 @@ ENGLISH_MIN_SCORE = -0.7  # tiny.en's mean token log-probability below this: pro
 MAX_COMPRESSION = 2.4  # a transcript that compresses better than this repeats itself (Whisper's own rule)
 
 
-def recognise(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL):
+def recognise(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL, language: str | None = None):
     """What float32 ``(T,)`` audio at ``sample_rate`` Hz says, and in which language (:class:`whisper.Heard`), by
     one bundled Whisper (``model`` = its name) or by the app's rule (``"auto"``):
 
@@ -188,14 +188,21 @@ def recognise(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL):
     (mean token log-probability < ``ENGLISH_MIN_SCORE``) or loops (gzip compression ratio > ``MAX_COMPRESSION``),
     the speech is probably another language, and multilingual Whisper base detects the language and transcribes in
     it (Korean in Hangul, German in German; ~0.7 s).
+
+    ``language`` (ISO 639-1, e.g. "ko"; None or "auto": detect) is the language the speaker says they speak: the
+    rule then skips detection (short or unusual speech is easily mistaken for another language) — English goes to
+    tiny.en, any other language to Whisper base. Raises ValueError for a language Whisper does not know.
     """
     import zlib
 
     from ..audio import SPEECH_SAMPLE_RATE, resample
 
     x = resample(np.asarray(audio, np.float32), sample_rate, SPEECH_SAMPLE_RATE)
+    language = None if language in (None, "", "auto") else language
     if model != "auto":
-        return load(model).hear(x)
+        return load(model).hear(x, language)
+    if language:
+        return load("whisper-tiny" if language == "en" else "whisper-base").hear(x, language)
     heard = load("whisper-tiny").hear(x)
     raw = heard.text.encode("utf-8")
     if heard.score >= ENGLISH_MIN_SCORE and (not raw or len(raw) / len(zlib.compress(raw)) <= MAX_COMPRESSION):

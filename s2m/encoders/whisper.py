@@ -141,21 +141,27 @@ class Whisper(Encoder):
         out = np.asarray(self._encode(audio_mel(self._features, x)))[0]
         return np.concatenate([out.mean(axis=0), out.std(axis=0)]) if self.stats else out.mean(axis=0)
 
-    def hear(self, samples: np.ndarray) -> Heard:
-        """Greedy transcript of ``(T,)`` float32 16-kHz audio (first 30 s), in the detected language for a
-        multilingual model (English for an English-only one), with its mean token log-probability."""
+    def hear(self, samples: np.ndarray, language: str | None = None) -> Heard:
+        """Greedy transcript of ``(T,)`` float32 16-kHz audio (first 30 s), with its mean token log-probability:
+        in ``language`` (ISO 639-1; a multilingual model only) or else in the language a multilingual model detects
+        (English for an English-only one). Raises ValueError for a language this model cannot write."""
+        token = self._tokenizer.token_to_id
+        if language:
+            known = language.isalpha() and len(language) <= 3 and token(f"<|{language}|>") is not None
+            if not (known if self.multilingual else language == "en"):
+                raise ValueError(f"{self.name} cannot transcribe language {language!r}")
         x = np.asarray(samples, np.float32).reshape(-1)[: int(WINDOW_SECONDS * self.sample_rate)]
         encoded = self._encode(self._log_mel(x))
-        token = self._tokenizer.token_to_id
-        prompt, language = [token("<|startoftranscript|>")], "<|en|>"
+        prompt, tag = [token("<|startoftranscript|>")], f"<|{language or 'en'}|>"
         with self._lock:
             if self.multilingual:
-                language = self._model.detect_language(encoded)[0][0][0]
-                prompt += [token(language), token("<|transcribe|>")]
+                if not language:
+                    tag = self._model.detect_language(encoded)[0][0][0]
+                prompt += [token(tag), token("<|transcribe|>")]
             prompt.append(token("<|notimestamps|>"))
             result = self._model.generate(encoded, [prompt], beam_size=1, return_scores=True)[0]
         text = self._tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip()
-        return Heard(text, language.strip("<|>"), float(result.scores[0]) if result.scores else 0.0)
+        return Heard(text, tag.strip("<|>"), float(result.scores[0]) if result.scores else 0.0)
 
     def transcribe(self, samples: np.ndarray) -> str:
         """:meth:`hear`'s words only."""
