@@ -240,3 +240,38 @@ def test_spoken_german_is_transcribed_in_german_and_read_by_the_text_model(url, 
         assert "Emotion in your words" in page.locator("#emotions").inner_text()
         page.screenshot(path=str(tmp_path / "german.png"), full_page=True)
         browser.close()
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+def test_spoken_korean_reaches_the_fusion_model_in_hangul(url, tmp_path):
+    """A Korean speaker end to end: spoken Korean (espeak-ng, slow) with "Korean" chosen -> a Hangul transcript
+    labelled Korean -> the fusion model reads voice and words (its text reader knows Korean) -> music."""
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    spoken = tmp_path / "haengbok.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", "90", "-w", str(spoken), "드디어 취직했어요. 정말 너무 행복해요."],
+                   check=True)  # fmt: skip
+    with sync_playwright() as p:
+        browser, page = _page(p, url)
+        page.get_by_label("fusion", exact=True).check()
+        language = page.locator("#query-language input")
+        language.fill("Korean")
+        page.get_by_role("option", name="Korean").click()
+        _upload(page, "query-audio", spoken)
+        page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+        page.locator("#submit").click()
+        page.locator("#heard strong", has_text="Transcript (Korean):").wait_for(timeout=90_000)
+        assert "행복" in page.locator("#heard").inner_text()
+        page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
+        assert "Emotion in your voice and words" in page.locator("#emotions").inner_text()
+        page.screenshot(path=str(tmp_path / "korean-fusion.png"), full_page=True)
+        page.get_by_label("text", exact=True).check()  # the same recording read by its words alone: happy music
+        page.locator("#emotions", has_text="Emotion in your words").wait_for(timeout=90_000)
+        page.get_by_text("#1 · happy").wait_for(timeout=30_000)
+        lines = [line.strip() for line in page.locator("#emotions").inner_text().splitlines() if line.strip()]
+        assert lines[1] == "happy", lines  # the reading's headline, under the label's title
+        assert "Transcript (Korean):" in page.locator("#heard").inner_text()
+        page.screenshot(path=str(tmp_path / "korean-text.png"), full_page=True)
+        browser.close()
