@@ -112,6 +112,8 @@ def test_bad_upload_shows_a_visible_error_and_page_keeps_working(url, tmp_path):
         message = page.get_by_text("The audio is silent").first
         message.wait_for(timeout=30_000)  # shown on the audio input
         assert message.is_visible()
+        box, voice = message.bounding_box(), page.locator("#query-audio").get_by_text("Your voice").bounding_box()
+        assert box["y"] + box["height"] <= voice["y"]  # above the input's label and waveform, not covering them
         page.screenshot(path=str(tmp_path / "error.png"))
         page.get_by_text("sad", exact=True).first.click()  # an example still works afterwards
         _submit_and_check(page, tmp_path, "after-error")
