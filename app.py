@@ -50,10 +50,11 @@ USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ValueError, KeyErro
 # Browsers clean up microphone audio by default (echo cancellation, noise suppression, automatic gain), which
 # flattens exactly the loudness cues an emotion model reads; ask for the raw signal. Also: one clip plays at a time.
 HEAD = """<style>
-/* A validation message stands above the input it concerns instead of covering it (Gradio overlays it). */
-.wrap:has(> .validation-error) { position: relative !important; inset: auto !important; height: auto !important;
+/* A validation message stands above the input it concerns instead of covering it (Gradio overlays it; its status
+   wrapper has the class no-click exactly while a validation message shows; :has() would slow every page update). */
+.wrap.no-click { position: relative !important; inset: auto !important; height: auto !important;
   min-height: 0 !important; background: none !important; margin-bottom: 6px; }
-.wrap > .validation-error { position: relative !important; inset: auto !important; }
+.wrap.no-click > .validation-error { position: relative !important; inset: auto !important; }
 </style>
 <script>
 (() => {
