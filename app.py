@@ -289,7 +289,7 @@ def _result_slots(hits) -> tuple[list, list]:
     for i in range(MAX_K):
         if i < len(hits):
             h = hits[i]
-            value = h.path if _servable(h.path) else _decoded(h.path)
+            value = h.path if _servable(h.path) and not h.window else _decoded(h.path, h.start)
             players.append(gr.Audio(value=value, label=f"#{i + 1} · {h.mood} · similarity {h.score:.2f}", visible=True))
             whys.append(gr.Markdown(f"`{h.clip_id}` — {h.why}", visible=True))
         else:
@@ -356,8 +356,10 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state, hi
     return search(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
 
 
-def _decoded(path: str):
-    clip = load_audio(path, MUSIC_SAMPLE_RATE, min_seconds=0.1, max_seconds=10.0, trim_silence=False)
+def _decoded(path: str, start: float = 0.0):
+    """(rate, samples) of the 10-s clip from ``start`` (s) of a music file, for a player."""
+    clip = load_audio(path, MUSIC_SAMPLE_RATE, min_seconds=0.1, max_seconds=10.0, offset_seconds=start,
+                      trim_silence=False)  # fmt: skip
     return MUSIC_SAMPLE_RATE, clip.samples
 
 

@@ -56,6 +56,9 @@ def _report(args) -> None:
         "\n## Linear probe, composed AudioSet moods\n\n"
         + report.probe_report(library, args.music_encoder, list(AUDIOSET_MOODS))
     )
+    if args.compare_music_encoders:
+        print("\n## Music encoders compared (linear probe)\n\n"
+              + report.music_encoder_report(library, args.compare_music_encoders))  # fmt: skip
     if SPEECH_DIR.exists():
         print("\n## Speech corpus\n\n" + report.corpus_report(read_ravdess(SPEECH_DIR)))
     if library.resolve() == (ROOT / "assets" / "library").resolve():
@@ -388,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="sanity report on the library, the composed music and the speech corpus")
     p.add_argument("--library", default=str(ROOT / "assets" / "library"))
     p.add_argument("--music-encoder", default="mood-dsp")
+    p.add_argument("--compare-music-encoders", nargs="+", default=[], metavar="ENCODER",
+                   help="also compare these music encoders (a+b concatenates) by linear probe per mood, on the whole "
+                   "library and on its real recordings alone")  # fmt: skip
     p.set_defaults(func=_report)
 
     p = sub.add_parser("train", help="train one model on cached features and save it as a checkpoint folder")

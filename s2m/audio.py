@@ -121,6 +121,21 @@ def _frame_power(samples: np.ndarray, sample_rate: int, frame_seconds: float = 0
     return np.mean(samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1), hop
 
 
+def loudest_window(samples: np.ndarray, sample_rate: int, seconds: float = MUSIC_CLIP_SECONDS,
+                   hop_seconds: float = 2.5) -> float:  # fmt: skip
+    """Start (s) of the ``seconds``-long window of float32 ``(T,)`` audio with the most energy, on a ``hop_seconds``
+    grid (the earliest of equals); 0 for audio no longer than one window. A song's loudest 10 s is usually its chorus
+    or main theme, never a fade-in intro or a fade-out: the part that stands for the whole song."""
+    power, hop = _frame_power(np.asarray(samples, np.float32), sample_rate)
+    width, step = int(round(seconds * sample_rate / hop)), max(1, int(round(hop_seconds * sample_rate / hop)))
+    if len(power) <= width:
+        return 0.0
+    energy = np.concatenate([[0.0], np.cumsum(power)])
+    starts = np.arange(0, len(power) - width + 1, step)
+    best = starts[int(np.argmax(energy[starts + width] - energy[starts]))]
+    return round(float(best * hop / sample_rate), 3)
+
+
 def _active(power: np.ndarray) -> np.ndarray:
     """bool: frames within ``TRIM_BELOW_PEAK_DB`` of the loudest frame."""
     level = 10 * np.log10(power + 1e-12)

@@ -19,7 +19,10 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 COLD = """
@@ -85,7 +88,41 @@ def run(repeats: int = 20) -> str:
     lines += asr
     lines += paper_encoders(str(examples[0]), audio_p50)
     lines += encoder_times(str(examples[0]))
+    lines.append(index_speed())
     return "\n".join(lines)
+
+
+def index_speed(songs: int = 6, seconds: float = 180.0, encoder: str = "mood-dsp") -> str:
+    """Row: indexing a user's songs (``songs`` generated ``seconds``-long FLAC files of the bundled library's clips
+    played one after another) with the default music encoder, as a folder library does on first use: each song's
+    window (:func:`s2m.features.music_windows`), then its features; no cache. Real-time factor = seconds of music
+    per second of indexing."""
+    import tempfile
+
+    import soundfile as sf
+
+    from .audio import MUSIC_SAMPLE_RATE, load_audio
+    from .data import LIBRARY_DIR
+    from .data.readers import read_folder
+    from .features import music_windows, record_features
+
+    clips = sorted((LIBRARY_DIR / "compose").rglob("*.mp3"))[:40]
+    parts = [load_audio(str(p), MUSIC_SAMPLE_RATE, max_seconds=10.0, trim_silence=False).samples for p in clips]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(songs):  # each song its own run of clips
+            song = np.concatenate([parts[(i * 7 + k) % len(parts)] for k in range(int(seconds // 10))])
+            path = Path(tmp) / "songs" / f"song{i}.flac"
+            path.parent.mkdir(exist_ok=True)
+            sf.write(path, song, MUSIC_SAMPLE_RATE)
+        records = read_folder(Path(tmp) / "songs", labelled=False)
+        t = time.perf_counter()
+        windows = music_windows([r.path for r in records], cache_dir=None, progress=False)
+        record_features([replace(r, start=float(w[0])) for r, w in zip(records, windows, strict=True)], encoder,
+                        cache_dir=None)  # fmt: skip
+        took = time.perf_counter() - t
+    total = songs * seconds
+    return (f"| index a user's songs ({songs} × {seconds / 60:.0f} min, `{encoder}`: window + features) | "
+            f"{took:.1f} s, {total / took:.0f}× real time |")
 
 
 GERMAN = "Ich habe endlich den Job bekommen, den ich wollte, und ich freue mich so sehr darauf."

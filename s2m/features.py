@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import MUSIC_CLIP_SECONDS, load_audio, normalise_level
+from .audio import MUSIC_CLIP_SECONDS, load_audio, loudest_window, normalise_level
 from .data.records import Record
 from .encoders import load as load_encoder
 
@@ -32,12 +32,12 @@ def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
     return h.hexdigest()[:20]
 
 
-def load_for(encoder, path: str, level_norm: bool = False) -> np.ndarray:
+def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0) -> np.ndarray:
     """Decode one file for ``encoder``: speech with the query rules (trimmed, <= 30 s, optionally
-    :func:`s2m.audio.normalise_level`); music as a 10-s clip."""
+    :func:`s2m.audio.normalise_level`); music as the 10-s clip from ``start`` (s)."""
     if encoder.modality == "music":
         return load_audio(path, encoder.sample_rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS,
-                          trim_silence=False).samples  # fmt: skip
+                          offset_seconds=start, trim_silence=False).samples  # fmt: skip
     return prepare_speech(load_audio(path, encoder.sample_rate).samples, encoder.sample_rate, level_norm)
 
 
@@ -47,14 +47,17 @@ def prepare_speech(samples: np.ndarray, sample_rate: int, level_norm: bool) -> n
 
 
 def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
-                progress: bool = True, level_norm: bool = False) -> np.ndarray:  # fmt: skip
+                progress: bool = True, level_norm: bool = False,
+                starts: Sequence[float] | None = None) -> np.ndarray:  # fmt: skip
     """float32 ``(N, dim)`` features of audio paths (audio encoders) or texts (text encoders), cached on disk.
 
-    ``cache_dir=None`` disables the cache. ``"a+b"`` names are cached per part and concatenated.
+    ``cache_dir=None`` disables the cache. ``"a+b"`` names are cached per part and concatenated. ``starts``: music:
+    where each path's 10-s clip starts (s; default the beginning).
     """
     if "+" in encoder_name:
-        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm)
+        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm, starts)
                                for part in encoder_name.split("+")], axis=1)  # fmt: skip
+    starts = [0.0] * len(items) if starts is None else [float(t) for t in starts]
     encoder = load_encoder(encoder_name)
     text = encoder.modality == "text"
     level_norm = level_norm and encoder.modality == "speech"
@@ -62,6 +65,8 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
     path = None
     if cache_dir is not None:
         settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
+        if any(starts):  # clips cut from longer files (the key of whole-file clips is unchanged)
+            settings += "|starts:" + ",".join(f"{t:.3f}" for t in starts)
         key = _key(encoder_name, items, settings, files=not text)
         path = Path(cache_dir) / encoder_name / f"{key}.npz"
         cached = load_cached(path, "features")
@@ -74,8 +79,9 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
 
         features = np.zeros((len(items), encoder.dim), np.float32)
         for i in tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress, unit="batch"):
-            chunk = items[i : i + 16]
-            features[i : i + len(chunk)] = encoder.embed([load_for(encoder, p, level_norm) for p in chunk])
+            chunk = zip(items[i : i + 16], starts[i : i + 16], strict=True)
+            clips = [load_for(encoder, p, level_norm, t) for p, t in chunk]
+            features[i : i + len(clips)] = encoder.embed(clips)
     if path is not None:
         save_cached(path, features=features, items=np.asarray(items, dtype=str))
     return features
@@ -112,7 +118,35 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
 
     if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
-    return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm)
+    return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
+                       starts=[r.start for r in records])  # fmt: skip
+
+
+def music_windows(paths: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
+                  progress: bool = True) -> np.ndarray:  # fmt: skip
+    """float64 ``(N, 2)``: for each music file, the start of the 10-s window that stands for it
+    (:func:`s2m.audio.loudest_window`; 0 for a file no longer than a clip) and its duration, both in s; cached on
+    disk by file content. Unreadable files get (0, 0)."""
+    from tqdm import tqdm
+
+    from .audio import AudioError
+
+    paths, path = list(paths), None
+    if cache_dir is not None:
+        path = Path(cache_dir) / "windows" / f"{_key('windows', paths, str(MUSIC_CLIP_SECONDS), files=True)}.npz"
+        cached = load_cached(path, "windows")
+        if cached is not None:
+            return cached
+    out = np.zeros((len(paths), 2))
+    for i, p in enumerate(tqdm(paths, desc="choosing each song's window", disable=not progress, unit="file")):
+        try:  # a coarse rate is enough to find the loudest part; the clip itself is decoded by the encoder
+            clip = load_audio(p, 8_000, min_seconds=0.0, max_seconds=None, trim_silence=False)
+        except AudioError:
+            continue
+        out[i] = loudest_window(clip.samples, 8_000), len(clip.samples) / 8_000
+    if path is not None:
+        save_cached(path, windows=out)
+    return out
 
 
 def asr_transcripts(records: Sequence[Record], model: str | None = None,

@@ -80,12 +80,19 @@ def descriptor_report(library: Path) -> str:
                    "centroid (Hz)", "onsets/s"], rows)  # fmt: skip
 
 
-def probe_report(library: Path, encoder: str = "mood-dsp", moods: list[str] | None = None) -> str:
-    """Logistic regression on standardised features: fit on train clips, score on test clips (disjoint pieces)."""
+def _probe(x: np.ndarray, labels: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """The linear probe: logistic regression (C 0.5) on standardised features float ``(N, d)``, fitted on the
+    ``train`` rows; its predicted labels for the other rows."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.5)).fit(x[train], labels[train])
+    return clf.predict(x[~train])
+
+
+def probe_report(library: Path, encoder: str = "mood-dsp", moods: list[str] | None = None) -> str:
+    """Logistic regression on standardised features: fit on train clips, score on test clips (disjoint pieces)."""
     records = library_records(library)
     feats = record_features(records, encoder)
     keep = np.array([moods is None or r.label in moods for r in records])
@@ -93,14 +100,45 @@ def probe_report(library: Path, encoder: str = "mood-dsp", moods: list[str] | No
     splits = np.array([r.split for r in records])[keep]
     x = feats[keep]
     train, test = splits != "test", splits == "test"
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.5)).fit(x[train], labels[train])
-    pred = clf.predict(x[test])
+    pred = _probe(x, labels, train)
     classes = sorted(set(labels))
     rows = [[c, int((labels[test] == c).sum()), float(np.mean(pred[labels[test] == c] == c))] for c in classes]
     acc = float(np.mean(pred == labels[test]))
     return (_table(["mood", "test clips", "recall"], rows)
             + f"\n\nAccuracy {acc:.2f} over {int(test.sum())} test clips; chance {1 / len(classes):.2f} "
               f"({len(classes)} moods). Train: train+valid pieces; test: held-out pieces.")  # fmt: skip
+
+
+def music_encoder_report(library: Path, encoders: list[str], real: str = "immich") -> str:
+    """Music encoders side by side, per mood: the linear probe's recall (a) on the whole library, fitted on
+    train+valid pieces and scored on held-out pieces, and (b) on the real recordings alone (clips under a folder
+    named ``real``), each track held out in turn (leave one track out: few tracks per mood)."""
+    records = library_records(library)
+    labels = np.array([r.label for r in records])
+    test = np.array([r.split == "test" for r in records])
+    real_rows = np.array([real in Path(r.path).parts for r in records])
+    tracks = np.array([r.group for r in records])[real_rows]
+    recalls, names = {}, []
+    for encoder in encoders:
+        x = record_features(records, encoder)
+        whole = _probe(x, labels, ~test)
+        y, xr, loto = labels[real_rows], x[real_rows], np.empty(int(real_rows.sum()), dtype=labels.dtype)
+        for track in sorted(set(tracks)):
+            held = tracks == track
+            loto[held] = _probe(xr, y, ~held)
+        recalls[encoder] = ({c: float(np.mean(whole[labels[test] == c] == c)) for c in sorted(set(labels))}
+                            | {"accuracy": float(np.mean(whole == labels[test]))},
+                            {c: float(np.mean(loto[y == c] == c)) for c in sorted(set(y))}
+                            | {"accuracy": float(np.mean(loto == y))})  # fmt: skip
+        names.append(encoder)
+    out = []
+    for part, title in ((0, f"(a) whole library, {int(test.sum())} clips of held-out pieces"),
+                        (1, f"(b) real recordings alone, {int(real_rows.sum())} clips of {len(set(tracks))} tracks, "
+                            "leave one track out")):  # fmt: skip
+        moods = list(recalls[names[0]][part])
+        rows = [[m, *[recalls[n][part][m] for n in names]] for m in moods]
+        out.append(f"{title}: recall per mood, accuracy last\n\n" + _table(["mood", *[f"`{n}`" for n in names]], rows))
+    return "\n\n".join(out)
 
 
 def map_report(engine, examples: list[Path]) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from .data.records import DatasetError, Record
 from .emotions import table_for, va
 from .encoders import load as load_encoder
 from .encoders import recognise
-from .features import load_cached, prepare_speech, record_features, save_cached
+from .features import load_cached, music_windows, prepare_speech, record_features, save_cached
 from .train import shift_speakers
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library;
 MAX_TEXT_CHARS = 1000
 NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax temperature on cosine
 NEAR_FRACTION = 0.15  # star placement: neighbours within this share of the map's extent of the best match
+MIN_UMAP_CLIPS = 5  # smaller libraries are mapped by their two principal axes
 MAP_DRIFT = 0.045  # the most a model's map may differ from the reference map: median clip move / map extent
 FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + EmoSim": "triplet_emosim",
               "Triplet + SP + EmoSim": "triplet_sp_emosim"}
@@ -44,7 +45,8 @@ FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + Emo
 
 @dataclass
 class Hit:
-    """One retrieved clip. score: cosine in [-1, 1]. x, y: its map position."""
+    """One retrieved clip. score: cosine in [-1, 1]. x, y: its map position. start: where the clip starts in its
+    file, s (a song longer than a clip is represented, and played, by its loudest 10 s)."""
 
     clip_id: str
     path: str
@@ -55,6 +57,8 @@ class Hit:
     why: str
     x: float
     y: float
+    start: float = 0.0
+    window: bool = False  # the file is longer than the clip: only the clip from ``start`` is meant to be played
 
 
 @dataclass
@@ -120,7 +124,7 @@ class LibraryIndex:
             names, mat = list(protos), np.asarray(list(protos.values()), np.float32)
             guess = [names[i] for i in np.argmax(self.embeddings @ mat.T, axis=1)]
             pairs = zip(self.records, guess, strict=True)
-            self.records = [Record(r.path, r.label or g, r.group, r.split) for r, g in pairs]
+            self.records = [replace(r, label=r.label or g) for r, g in pairs]
         self.moods = [r.label for r in self.records]
         if reference is not None and reference.shape != (len(self.records), 2):
             reference = None
@@ -160,10 +164,17 @@ def _playable(path: str) -> bool:
 
 def umap_coords(embeddings: np.ndarray, seed: int = 0, init: np.ndarray | None = None) -> np.ndarray:
     """float32 ``(N, 2)`` UMAP (cosine metric, seeded, single-threaded so it is reproducible); ``init``: float32
-    ``(N, 2)`` starting positions (another model's map), else a spectral start."""
+    ``(N, 2)`` starting positions (another model's map), else a spectral start. Fewer than ``MIN_UMAP_CLIPS``
+    clips: their first two principal components."""
+    n = len(embeddings)
+    if n < MIN_UMAP_CLIPS:  # UMAP needs a neighbourhood graph; a handful of clips is shown by its two main axes
+        centred = np.asarray(embeddings, np.float64) - np.mean(embeddings, axis=0)
+        u, s, _ = np.linalg.svd(centred, full_matrices=False)
+        coords = np.zeros((n, 2))
+        coords[:, : min(2, u.shape[1])] = (u * s)[:, :2]
+        return coords.astype(np.float32)
     import umap
 
-    n = len(embeddings)
     start = np.asarray(init, np.float64) if init is not None else "spectral" if n > 10 else "random"
     reducer = umap.UMAP(n_neighbors=min(15, max(2, n - 1)), min_dist=0.3, metric="cosine", random_state=seed,
                         n_jobs=1, init=start)  # fmt: skip
@@ -177,6 +188,12 @@ def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
     u, s, vt = np.linalg.svd(x.T @ y)
     scale = s.sum() / max(float((x**2).sum()), 1e-12)
     return (scale * x @ (u @ vt) + reference.mean(axis=0)).astype(np.float32)
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` of a time in seconds."""
+    whole = int(round(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def steady(coords: np.ndarray, reference: np.ndarray, limit: float = MAP_DRIFT) -> np.ndarray:
@@ -210,6 +227,11 @@ class Engine:
         self.skipped: list[str] = []  # files of a user's folder that could not be read
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
+        self.song_seconds: dict[str, float] = {}  # a user's files: their length, s
+        if not (self.library / "metadata.csv").exists():  # a user's songs: each stands, and plays, by its loudest 10 s
+            windows = music_windows([r.path for r in records], self.index_dir / "features")
+            records = [replace(r, start=float(w[0])) for r, w in zip(records, windows, strict=True)]
+            self.song_seconds = {r.path: float(w[1]) for r, w in zip(records, windows, strict=True)}
         encoders = {m.config.encoders["music"] for m in self.models.values()}
         try:
             features = {name: record_features(records, name, self.index_dir / "features") for name in encoders}
@@ -357,8 +379,13 @@ class Engine:
             why = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}): a {r.label} clip, whose "
                    f"mood (V {cv:.2f}, A {ca:.2f}) lies {gap:.2f} from your reading, {top_label} (V {v:.2f}, "
                    f"A {a:.2f}), on the valence–arousal plane")  # fmt: skip
+            seconds = self.song_seconds.get(r.path, 0.0)
+            window = seconds > MUSIC_CLIP_SECONDS + 0.5
+            if window:
+                why += (f"; this is {_clock(r.start)}–{_clock(min(seconds, r.start + MUSIC_CLIP_SECONDS))} of the "
+                        f"{_clock(seconds)} song, its loudest 10 s, which stands for the whole song")  # fmt: skip
             hits.append(Hit(index.clip_ids[i], r.path, r.label, float(scores[i]), cv, ca, why,
-                            float(index.coords[i, 0]), float(index.coords[i, 1])))  # fmt: skip
+                            float(index.coords[i, 0]), float(index.coords[i, 1]), r.start, window))  # fmt: skip
         x, y = index.place(query)
         return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices, language)
 

@@ -433,3 +433,33 @@ def test_uploaded_library_is_bounded_session_only_and_deleted(tmp_path):
         unpack_uploads([str(archive)], tmp_path / "y", max_bytes=1000)
     with pytest.raises(DatasetError, match="No audio files"):
         unpack_uploads([str(tmp_path / "mine.zip.txt")], tmp_path / "z")
+
+
+def test_a_long_song_stands_and_plays_by_its_loudest_ten_seconds(tmp_path):
+    """A user's 40-s song, quiet but for 0:20–0:30: that window is what the library embeds, what the result plays and
+    what its "why" names; a 3-s file is used whole. The window choice is cached with the index."""
+    import app
+    from s2m.audio import loudest_window
+
+    rate = 22_050
+    quiet, loud = tone(10.0, rate, amp=0.02), tone(10.0, rate, freq=440.0, amp=0.5)
+    song = np.concatenate([quiet, quiet, loud, quiet])
+    assert loudest_window(song, rate) == 20.0 and loudest_window(song[: 5 * rate], rate) == 0.0
+    (tmp_path / "lib" / "happy").mkdir(parents=True)
+    sf.write(tmp_path / "lib" / "happy" / "song.flac", song.astype(np.float32), rate)
+    _mk(tmp_path / "lib" / "sad" / "short.wav", 1)
+    engine = Engine(library=tmp_path / "lib", index_dir=tmp_path / "index")
+    assert {r.path.split("/")[-1]: r.start for r in engine.indexes[("audio", "triplet")].records} == {
+        "song.flac": 20.0, "short.wav": 0.0}  # fmt: skip
+    assert list((tmp_path / "index" / "features" / "windows").glob("*.npz"))
+    hits = engine.search(audio=str(EXAMPLES / "happy.wav"), framework="triplet", top_k=2).hits
+    song_hit = next(h for h in hits if h.clip_id.endswith("song"))
+    short_hit = next(h for h in hits if h.clip_id.endswith("short"))
+    assert song_hit.window and song_hit.start == 20.0 and "0:20–0:30 of the 0:40 song" in song_hit.why
+    assert not short_hit.window and "song" not in short_hit.why
+    players, _ = app._result_slots([song_hit])
+    played_rate, played = players[0].value if isinstance(players[0].value, tuple) else (None, None)
+    if played is None:  # Gradio stored the array as a file: read it back
+        played, played_rate = sf.read(players[0].value["path"], dtype="float32")
+    assert len(played) == pytest.approx(10 * played_rate, rel=0.01)
+    assert np.sqrt(np.mean(np.square(played.astype(np.float32)))) > 0.3  # the loud part (RMS 0.35; elsewhere 0.014)

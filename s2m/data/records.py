@@ -17,7 +17,8 @@ class Record:
 
     path: absolute path of the audio. label: emotion/mood word. group: speaker (speech) or source track/piece
     (music); items of one group never straddle splits. split: "train" | "valid" | "test". transcript: the words
-    spoken, when known.
+    spoken, when known. start: music: where the clip to embed and play starts in the file, s (a whole song is
+    represented by one window of it).
     """
 
     path: str
@@ -25,3 +26,4 @@ class Record:
     group: str
     split: str
     transcript: str | None = None
+    start: float = 0.0
