@@ -190,10 +190,12 @@ def paper_encoders(example: str, audio_p50: float, repeats: int = 5) -> list[str
 
 
 SPEECH_ENCODERS = ("egemaps", "whisper-tiny", "whisper-base", "whisper-base-layers", "egemaps+whisper-base")
+MUSIC_ENCODERS = ("mood-dsp", "musicnn-msd", "musicnn-mtt")
 
 
 def encoder_times(example: str, repeats: int = 5) -> list[str]:
-    """Rows: each speech encoder's time per second of audio on ``example`` (median of ``repeats``, warm)."""
+    """Rows: each speech encoder's time per second of audio on ``example``, each music encoder's on a 10-s library clip
+    (median of ``repeats``, warm)."""
     from .audio import load_audio
     from .encoders import load
 
@@ -204,6 +206,15 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
         ms = warm_median_ms(lambda e=encoder: e.embed([clip.samples]), repeats)
         rows.append(f"| speech encoder {name} ({clip.seconds:.1f}-s example) | {ms:.0f} ms, "
                     f"{ms / clip.seconds:.0f} ms per second of audio |")  # fmt: skip
+    from .data import LIBRARY_DIR
+
+    song = next(iter(sorted((LIBRARY_DIR / "compose").rglob("*.mp3"))))
+    for name in MUSIC_ENCODERS:
+        encoder = load(name)
+        music = load_audio(str(song), encoder.sample_rate, max_seconds=10.0, trim_silence=False)
+        ms = warm_median_ms(lambda e=encoder, x=music.samples: e.embed([x]), repeats)
+        rows.append(f"| music encoder {name} (10-s library clip) | {ms:.0f} ms, "
+                    f"{ms / music.seconds:.0f} ms per second of audio |")  # fmt: skip
     return rows
 
 
