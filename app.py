@@ -443,6 +443,16 @@ class OpenRadio(gr.Radio):
         return "radio"
 
 
+class OpenDropdown(gr.Dropdown):
+    """A dropdown that passes any value an API caller sends to the validator (see :class:`OpenRadio`)."""
+
+    def preprocess(self, payload):
+        return payload
+
+    def get_block_name(self) -> str:
+        return "dropdown"
+
+
 class OpenSlider(gr.Slider):
     """A slider whose out-of-range API values reach the validator (see :class:`OpenRadio`)."""
 
@@ -500,7 +510,7 @@ def build(engine: Engine) -> gr.Blocks:
                                   elem_id="query-name")  # fmt: skip
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
                                  elem_id="query-audio")  # fmt: skip
-                spoken = gr.Dropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
+                spoken = OpenDropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
                                      label="Language you speak", elem_id="query-language",
                                      info="for the transcript (text and fusion models); naming it helps short or "
                                      "unusual speech")  # fmt: skip

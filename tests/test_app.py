@@ -265,6 +265,20 @@ def test_long_and_any_rate_uploads_are_accepted(client, tmp_path):
     assert _search(client, odd)[6]["hits"]
 
 
+def test_the_spoken_language_reaches_the_recogniser_and_an_unknown_one_is_refused(client):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import ValidationError
+
+    def search(language):
+        return client.predict(handle_file(str(EXAMPLES / "happy.wav")), "", "fusion", "Triplet", 5, language,
+                              api_name="/search")  # fmt: skip
+
+    assert search("en")[6]["language"] == "en" and search("auto")[6]["hits"]
+    with pytest.raises(ValidationError, match="Unknown language"):
+        search("<|transcribe|>")
+    assert _search(client, EXAMPLES / "sad.wav")[6]["hits"]  # still serving
+
+
 def test_empty_query_is_refused(client):
     from gradio_client.exceptions import ValidationError
 
