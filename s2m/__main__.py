@@ -59,6 +59,11 @@ def _report(args) -> None:
     if args.compare_music_encoders:
         print("\n## Music encoders compared (linear probe)\n\n"
               + report.music_encoder_report(library, args.compare_music_encoders))  # fmt: skip
+    if args.compare_readers:
+        if not ravdess_dir().is_dir():
+            sys.exit(f"--compare-readers needs RAVDESS at {ravdess_dir()} (or $S2M_RAVDESS)")
+        print("\n## Fusion's text reader: validation sentences per language\n\n"
+              + report.reader_report(read_ravdess(ravdess_dir()), args.compare_readers))  # fmt: skip
     if SPEECH_DIR.exists():
         print("\n## Speech corpus\n\n" + report.corpus_report(read_ravdess(SPEECH_DIR)))
     if library.resolve() == (ROOT / "assets" / "library").resolve():
@@ -394,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare-music-encoders", nargs="+", default=[], metavar="ENCODER",
                    help="also compare these music encoders (a+b concatenates) by linear probe per mood, on the whole "
                    "library and on its real recordings alone")  # fmt: skip
+    p.add_argument("--compare-readers", nargs="+", default=[], metavar="ENCODER",
+                   help="also compare late fusion's text reader with these text encoders on the validation sentences "
+                   "of each language (needs RAVDESS)")  # fmt: skip
     p.set_defaults(func=_report)
 
     p = sub.add_parser("train", help="train one model on cached features and save it as a checkpoint folder")

@@ -164,3 +164,29 @@ def map_report(engine, examples: list[Path]) -> str:
     return _table(["model", "median clip move vs reference", "… vs the farthest other model",
                    "star to top-3 centre (median)",
                    "queries with star within 0.10"], rows)  # fmt: skip
+
+
+def reader_report(speech: list[Record], encoders: list[str], languages: tuple[str, ...] = ("en", "ko", "de", "es"),
+                  training: tuple[tuple[str, ...], ...] = (("en",), ("en", "ko"))) -> str:  # fmt: skip
+    """How well a late-fusion text reader reads words, per text encoder and training-sentence languages: fitted as
+    :func:`s2m.train.fit_text_reader` does (the training speakers' ASR transcripts of ``speech`` plus the training
+    sentences of ``assets/sentences`` in those languages), scored on the validation sentences of each language
+    (the reader's encoder is chosen on these, never on test)."""
+    from .data import read_sentences
+    from .features import asr_transcripts, embed_items
+    from .train import reader_fit  # torch comes with it: imported only when this report is asked for
+
+    heard = [r for r in asr_transcripts(speech) if r.split == "train"]
+    valid = {lang: [r for r in read_sentences(languages=(lang,)) if r.split == "valid"] for lang in languages}
+    rows = []
+    for encoder in encoders:
+        for langs in training:
+            train = [r for r in read_sentences(languages=langs) if r.split == "train"]
+            items = [r.transcript for r in heard + train]
+            fit = reader_fit(embed_items(encoder, items), [r.label for r in heard + train])
+            scores = [float(fit.score(embed_items(encoder, [r.transcript for r in v]), [r.label for r in v]))
+                      for v in valid.values()]  # fmt: skip
+            rows.append([f"`{encoder}`", " + ".join(langs), *scores, float(np.mean(scores))])
+    counts = ", ".join(f"{len(v)} {lang}" for lang, v in valid.items())
+    return (_table(["text encoder", "training sentences", *[f"{lang} accuracy" for lang in languages], "mean"], rows)
+            + f"\n\nValidation sentences: {counts}; training transcripts: {len(heard)} (ASR).")

@@ -316,6 +316,14 @@ def ensemble(models: list[JointModel]) -> JointModel:
     return model.eval()
 
 
+def reader_fit(x: np.ndarray, labels: list[str]):
+    """The text reader's classifier: multinomial logistic regression (scikit-learn, L2, C = 1) from text features
+    float ``(N, d)`` to N labels; the fitted scikit-learn model."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, max_iter=2000).fit(x, labels)
+
+
 def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
                     examples: tuple[np.ndarray, list[str]] | None = None) -> None:  # fmt: skip
     """Fit a late-fusion model's text reader: multinomial logistic regression (scikit-learn, L2, C = 1) from text
@@ -323,14 +331,12 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
     (rows whose label the model does not know are dropped). Stores the label frequencies it saw as
     ``training["text_prior"]``: a sentence read in every emotion alike (RAVDESS's two statements) then gives
     evidence ≈ 1 for every label and leaves the audio reading unchanged."""
-    from sklearn.linear_model import LogisticRegression
-
     known = model.config.speech_labels
     x, y = np.asarray(text, np.float32), list(labels)
     if examples is not None:
         keep = [i for i, lab in enumerate(examples[1]) if lab in known]
         x, y = np.concatenate([x, np.asarray(examples[0], np.float32)[keep]]), y + [examples[1][i] for i in keep]
-    fit = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    fit = reader_fit(x, y)
     rows = [list(fit.classes_).index(lab) for lab in known]
     with torch.no_grad():
         model.text_reader.weight.copy_(torch.from_numpy(fit.coef_[rows].astype(np.float32)))

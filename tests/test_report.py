@@ -1,6 +1,7 @@
 """The music-encoder comparison of `python -m s2m report --compare-music-encoders`."""
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from s2m.report import music_encoder_report
@@ -32,3 +33,21 @@ def test_music_encoders_are_compared_per_mood_on_the_library_and_on_real_recordi
         assert "| mood | `mood-dsp` |" in part
         for mood in ("sad", "happy", "accuracy"):
             assert f"| {mood} | 1.00 |" in part
+
+
+def test_the_fusion_readers_comparison_scores_each_language_on_its_validation_sentences():
+    """The reader learns from training transcripts (here: the eight example voices) plus the training sentences;
+    with the Korean training sentences it reads the Korean validation sentences better."""
+    from s2m.data import LIBRARY_DIR
+    from s2m.data.records import Record
+    from s2m.report import reader_report
+
+    examples = sorted((LIBRARY_DIR.parent / "examples").glob("*.wav"))
+    speech = [Record(str(p), p.stem, "example", "train") for p in examples]
+    out = reader_report(speech, ["e5-small"], languages=("en", "ko"))
+    rows = {line.split("|")[2].strip(): [float(v) for v in line.split("|")[3:6]]
+            for line in out.splitlines() if line.startswith("| `e5-small`")}  # fmt: skip
+    assert set(rows) == {"en", "en + ko"} and "80 en, 80 ko" in out and "training transcripts: 8" in out
+    assert rows["en"][0] > 0.7 and rows["en + ko"][0] > 0.7  # English sentences read well either way
+    assert rows["en + ko"][1] > rows["en"][1]  # Korean better with Korean training sentences
+    assert rows["en + ko"][2] == pytest.approx(np.mean(rows["en + ko"][:2]), abs=0.006)  # the mean column
