@@ -432,35 +432,28 @@ def use_folder(folder, engine_state, request: gr.Request, progress=gr.Progress(t
     return engine, f"✅ Using {n} clips from `{path}` in this session.{skipped}"
 
 
-class OpenRadio(gr.Radio):
-    """A radio group that passes any value an API caller sends to the validator, which names the allowed ones
-    (Gradio's own check answers a bare "400 Bad Request" to gradio_client)."""
+class _Open:
+    """Mixin for a Gradio input: any value an API caller sends is passed to the validator, which names the allowed
+    ones (Gradio's own check answers a bare "400 Bad Request" to gradio_client). A subclass is named "Open" + the
+    component's class, so the browser still draws that component."""
 
     def preprocess(self, payload):
         return payload
 
     def get_block_name(self) -> str:
-        return "radio"
+        return type(self).__name__.removeprefix("Open").lower()
 
 
-class OpenDropdown(gr.Dropdown):
-    """A dropdown that passes any value an API caller sends to the validator (see :class:`OpenRadio`)."""
-
-    def preprocess(self, payload):
-        return payload
-
-    def get_block_name(self) -> str:
-        return "dropdown"
+class OpenRadio(_Open, gr.Radio):
+    """A radio group whose API values reach the validator (:class:`_Open`)."""
 
 
-class OpenSlider(gr.Slider):
-    """A slider whose out-of-range API values reach the validator (see :class:`OpenRadio`)."""
+class OpenDropdown(_Open, gr.Dropdown):
+    """A dropdown whose API values reach the validator (:class:`_Open`)."""
 
-    def preprocess(self, payload):
-        return payload
 
-    def get_block_name(self) -> str:
-        return "slider"
+class OpenSlider(_Open, gr.Slider):
+    """A slider whose out-of-range API values reach the validator (:class:`_Open`)."""
 
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "s2m-uploads"  # one folder per uploaded library, deleted with its session

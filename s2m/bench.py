@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,9 +115,8 @@ def index_speed(songs: int = 6, seconds: float = 180.0, encoder: str = "mood-dsp
             sf.write(path, song, MUSIC_SAMPLE_RATE)
         records = read_folder(Path(tmp) / "songs", labelled=False)
         t = time.perf_counter()
-        windows = music_windows([r.path for r in records], cache_dir=None, progress=False)
-        record_features([replace(r, start=float(w[0])) for r, w in zip(records, windows, strict=True)], encoder,
-                        cache_dir=None)  # fmt: skip
+        windowed, _ = music_windows(records, cache_dir=None, progress=False)
+        record_features(windowed, encoder, cache_dir=None)
         took = time.perf_counter() - t
     total = songs * seconds
     return (f"| index a user's songs ({songs} × {seconds / 60:.0f} min, `{encoder}`: window + features) | "

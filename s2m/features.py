@@ -122,31 +122,34 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
                        starts=[r.start for r in records])  # fmt: skip
 
 
-def music_windows(paths: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
-                  progress: bool = True) -> np.ndarray:  # fmt: skip
-    """float64 ``(N, 2)``: for each music file, the start of the 10-s window that stands for it
-    (:func:`s2m.audio.loudest_window`; 0 for a file no longer than a clip) and its duration, both in s; cached on
-    disk by file content. Unreadable files get (0, 0)."""
+def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,
+                  progress: bool = True) -> tuple[list[Record], list[float]]:  # fmt: skip
+    """A user's songs as clips: (``records`` each starting at the 10-s window that stands for its file
+    (:func:`s2m.audio.loudest_window`; 0 for a file no longer than a clip), each file's duration in s). Cached on
+    disk by file content; unreadable files start at 0 with duration 0."""
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from .audio import AudioError
 
-    paths, path = list(paths), None
+    paths, path = [r.path for r in records], None
+    out = None
     if cache_dir is not None:
         path = Path(cache_dir) / "windows" / f"{_key('windows', paths, str(MUSIC_CLIP_SECONDS), files=True)}.npz"
-        cached = load_cached(path, "windows")
-        if cached is not None:
-            return cached
-    out = np.zeros((len(paths), 2))
-    for i, p in enumerate(tqdm(paths, desc="choosing each song's window", disable=not progress, unit="file")):
-        try:  # a coarse rate is enough to find the loudest part; the clip itself is decoded by the encoder
-            clip = load_audio(p, 8_000, min_seconds=0.0, max_seconds=None, trim_silence=False)
-        except AudioError:
-            continue
-        out[i] = loudest_window(clip.samples, 8_000), len(clip.samples) / 8_000
-    if path is not None:
-        save_cached(path, windows=out)
-    return out
+        out = load_cached(path, "windows")
+    if out is None:
+        out = np.zeros((len(paths), 2))
+        for i, p in enumerate(tqdm(paths, desc="choosing each song's window", disable=not progress, unit="file")):
+            try:  # a coarse rate is enough to find the loudest part; the clip itself is decoded by the encoder
+                clip = load_audio(p, 8_000, min_seconds=0.0, max_seconds=None, trim_silence=False)
+            except AudioError:
+                continue
+            out[i] = loudest_window(clip.samples, 8_000), len(clip.samples) / 8_000
+        if path is not None:
+            save_cached(path, windows=out)
+    windowed = [replace(r, start=float(w[0])) for r, w in zip(records, out, strict=True)]
+    return windowed, [float(w[1]) for w in out]
 
 
 def asr_transcripts(records: Sequence[Record], model: str | None = None,

@@ -229,9 +229,8 @@ class Engine:
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
         self.song_seconds: dict[str, float] = {}  # a user's files: their length, s
         if not (self.library / "metadata.csv").exists():  # a user's songs: each stands, and plays, by its loudest 10 s
-            windows = music_windows([r.path for r in records], self.index_dir / "features")
-            records = [replace(r, start=float(w[0])) for r, w in zip(records, windows, strict=True)]
-            self.song_seconds = {r.path: float(w[1]) for r, w in zip(records, windows, strict=True)}
+            records, seconds = music_windows(records, self.index_dir / "features")
+            self.song_seconds = {r.path: t for r, t in zip(records, seconds, strict=True)}
         encoders = {m.config.encoders["music"] for m in self.models.values()}
         try:
             features = {name: record_features(records, name, self.index_dir / "features") for name in encoders}
