@@ -524,9 +524,11 @@ def build(engine: Engine) -> gr.Blocks:
                 with gr.Accordion("About the model (plain words)", open=False, elem_id="about"):
                     gr.Markdown(about(engine))
                 with gr.Accordion("Read relative to my neutral voice (optional)", open=False):
-                    gr.Markdown("Record 3–5 s of calm, neutral speech; your queries are then read relative to your "
-                                "own voice, and the query on screen is run again. Not needed: on held-out actors it "
-                                "helped some voices and lowered the average. Kept in this browser session only.")
+                    gr.Markdown("Record 3–5 s of calm, neutral speech where you will speak; your queries are then "
+                                "read relative to your own voice in that room, and the query on screen is run again. "
+                                "Worth it in a noisy or echoing room (the reference carries the room too); in a quiet "
+                                "one it helped some voices and lowered the average. Kept in this browser session "
+                                "only.")  # fmt: skip
                     reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference",
                                          elem_id="reference-audio")  # fmt: skip
                     cal_button = gr.Button("Calibrate", elem_id="calibrate")

@@ -172,7 +172,8 @@ def _base_config(args):
                        music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam, ranksim=args.ranksim,
                        epochs=args.epochs, level_norm=args.level_norm, calibrate=args.calibrated_training,
                        speaker_shift=args.speaker_shift, speech_hidden=args.speech_hidden or None,
-                       placement=args.placement or None, fusion=args.fusion, members=args.members)  # fmt: skip
+                       placement=args.placement or None, fusion=args.fusion, members=args.members,
+                       augment_rooms=args.augment_rooms)  # fmt: skip
 
 
 def _test_sets(args, speech):
@@ -224,6 +225,8 @@ def _evaluate(args) -> None:
         speech = [r for r in speech if r.split == args.split]
     if set(args.modalities) - {"audio"}:
         speech = _with_transcripts(args, speech)
+    if args.rooms:  # after the transcripts: a copy in a room keeps the words heard in the recording itself
+        speech, test_sets = _with_rooms(args, speech, test_sets)
     if args.checkpoints:
         summary = _evaluate_checkpoints(args, speech, music, test_sets)
     else:
@@ -239,6 +242,20 @@ def _evaluate(args) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
         print(f"wrote {args.json}")
+
+
+def _with_rooms(args, speech, test_sets):
+    """``speech`` plus each held-out speaker again, heard through a simulated room of its own, and the test sets
+    that score both: the split as recorded and "<split> in a room"."""
+    from .rooms import in_rooms
+
+    if test_sets is not None:
+        sys.exit("--rooms scores a data set's whole held-out split; it does not combine with per-voice or "
+                 "per-language test sets (the synthetic corpus, --speech-format sentences)")  # fmt: skip
+    held_out = [r for r in speech if r.split == args.split]
+    rooms = in_rooms(held_out, tag=f"{args.split}-room")
+    sets = {args.split: {r.group for r in held_out}, f"{args.split} in a room": {r.group for r in rooms}}
+    return speech + rooms, sets
 
 
 def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
@@ -319,6 +336,9 @@ def _add_data_options(p) -> None:
                    "the population's); the model is still used uncalibrated unless a reference is given")
     p.add_argument("--speaker-shift", type=float, default=d.speaker_shift,
                    help="probability of giving a training item another training speaker's neutral offset")
+    p.add_argument("--augment-rooms", type=int, default=d.augment_rooms, metavar="N",
+                   help="also train on N copies of each training speaker, each heard through its own simulated room "
+                   "and microphone (reverberation, band, noise; s2m.rooms)")  # fmt: skip
     p.add_argument("--speech-hidden", type=int, default=d.speech_hidden,
                    help="hidden width of the speech head (0: its input width, as in the paper)")
     p.add_argument("--placement", type=float, default=d.placement,
@@ -424,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
     p.add_argument("--split", default="test", choices=["valid", "test"],
                    help="score validation speakers against validation music (to choose models) or the test split")
+    p.add_argument("--rooms", action="store_true", help="also score the held-out speakers heard through simulated "
+                   "rooms (one room per speaker; rows with test_set '<split> in a room')")  # fmt: skip
     p.set_defaults(func=_evaluate)
 
     args = parser.parse_args(argv)

@@ -25,6 +25,8 @@ class TrainConfig:
     ``text_encoder`` gives the text models' and the label-word tags' features.
     members: models trained from seeds ``seed``, ``seed + 1000``, … and combined into one ensemble checkpoint
     (their scores averaged; :class:`s2m.heads.Members`); 1 trains a single model, as in the paper.
+    augment_rooms: audio and fusion: train also on this many copies of each training speaker, each copy a new
+    speaker heard through its own simulated room and microphone (:mod:`s2m.rooms`; 0: as recorded only).
     fusion: how a fusion model combines audio and words: "late" (the audio head's reading times the evidence of a
     linear text reader, :meth:`s2m.heads.JointModel.read`) or "early" (one head over audio ‖ text, the paper's).
     """
@@ -55,10 +57,13 @@ class TrainConfig:
     placement: float | None = 0.02
     fusion: str = "late"
     members: int = 1
+    augment_rooms: int = 0
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+        if self.augment_rooms < 0:
+            raise ValueError(f"augment_rooms must be 0 or more, got {self.augment_rooms}")
         if self.members < 1:
             raise ValueError(f"members must be at least 1, got {self.members}")
         if self.fusion not in ("late", "early"):

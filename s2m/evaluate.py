@@ -20,6 +20,7 @@ from .emotions import nearest_label
 from .features import DEFAULT_CACHE, embed_items, record_features
 from .heads import JointModel
 from .metrics import classification_metrics, ranking_metrics, retrieval_targets
+from .rooms import in_rooms
 from .train import FeatureSet, calibration_references, speaker_means, train
 
 METRICS = ("precision_at_k", "mrr", "ndcg_at_k")
@@ -36,6 +37,12 @@ class Data:
     reference: np.ndarray  # bool (N,): calibration references, never used as queries
     tags: dict[str, np.ndarray]
     text_examples: tuple[np.ndarray, list[str]] | None = None  # late fusion: more sentences for the text reader
+    scoring_only: np.ndarray | None = None  # bool (N,): held-out speakers heard in simulated rooms
+
+    def for_training(self) -> FeatureSet:
+        """The speech a model trains and is selected on: without the held-out speakers' copies in simulated rooms
+        (scored, never used to choose an epoch)."""
+        return self.speech if self.scoring_only is None else self.speech.where(~self.scoring_only)
 
 
 READER_LANGUAGES = ("en", "ko")  # the languages the training sentences are written or translated in
@@ -53,7 +60,10 @@ def reader_sentences() -> tuple[list[str], list[str]]:
 
 def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainConfig,
               cache_dir: Path | None = DEFAULT_CACHE) -> Data:  # fmt: skip
-    """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side."""
+    """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side; with
+    ``config.augment_rooms``, audio and fusion also get the training speakers' copies in simulated rooms."""
+    if config.augment_rooms and config.modality != "text":
+        speech = list(speech) + in_rooms([r for r in speech if r.split == "train"], config.augment_rooms)
     labels, groups, splits = [r.label for r in speech], [r.group for r in speech], [r.split for r in speech]
     reference = calibration_references(labels, groups) & np.asarray([bool(r.path) for r in speech], bool)
     parts, means, examples = [], None, None
@@ -76,6 +86,7 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
         FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means, text_columns),
         FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
         reference, dict(zip(words, tag_feats, strict=True)), examples,
+        np.asarray([bool(r.room) and r.split != "train" for r in speech], bool),
     )  # fmt: skip
 
 
@@ -127,7 +138,8 @@ def framework_label(config: TrainConfig) -> str:
 
 def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointModel:
     """:func:`s2m.train.train` on ``data``."""
-    model, _ = train(config, data.speech, data.music, data.tags, progress=progress, text_examples=data.text_examples)
+    model, _ = train(config, data.for_training(), data.music, data.tags, progress=progress,
+                     text_examples=data.text_examples)  # fmt: skip
     return model
 
 
@@ -271,7 +283,7 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
             results += evaluate_model(None, data, test_sets, chance_seed=seed, split=split, framework="chance",
                                       modality=modality, seed=seed, **labels)  # fmt: skip
             untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
-            untrained, _ = train(untrained_config, data.speech, data.music)
+            untrained, _ = train(untrained_config, data.for_training(), data.music)
             results += evaluate_both(untrained, data, test_sets, calibrations, split=split, framework="untrained heads",
                                      modality=modality, seed=seed, **labels)  # fmt: skip
         for framework in frameworks:

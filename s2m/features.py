@@ -18,6 +18,7 @@ import numpy as np
 from .audio import MUSIC_CLIP_SECONDS, load_audio, loudest_window, normalise_level
 from .data.records import Record
 from .encoders import load as load_encoder
+from .rooms import ROOMS_VERSION, Room, in_room
 
 log = logging.getLogger(__name__)
 FEATURE_VERSION = 2  # 2: silence judged after trimming; Whisper features without 30-s padding
@@ -32,13 +33,18 @@ def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
     return h.hexdigest()[:20]
 
 
-def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0) -> np.ndarray:
+def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0, room: str = "") -> np.ndarray:
     """Decode one file for ``encoder``: speech with the query rules (trimmed, <= 30 s, optionally
-    :func:`s2m.audio.normalise_level`); music as the 10-s clip from ``start`` (s)."""
+    :func:`s2m.audio.normalise_level`), heard through the simulated ``room`` if one is named (:mod:`s2m.rooms`);
+    music as the 10-s clip from ``start`` (s)."""
+    rate = encoder.sample_rate
     if encoder.modality == "music":
-        return load_audio(path, encoder.sample_rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS,
-                          offset_seconds=start, trim_silence=False).samples  # fmt: skip
-    return prepare_speech(load_audio(path, encoder.sample_rate).samples, encoder.sample_rate, level_norm)
+        return load_audio(path, rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, offset_seconds=start,
+                          trim_silence=False).samples  # fmt: skip
+    if room:  # the whole take goes through the room, then the query rules as for a recording
+        heard = in_room(load_audio(path, rate, trim_silence=False).samples, rate, Room.named(room), Path(path).name)
+        return prepare_speech(load_audio((rate, heard), rate).samples, rate, level_norm)
+    return prepare_speech(load_audio(path, rate).samples, rate, level_norm)
 
 
 def prepare_speech(samples: np.ndarray, sample_rate: int, level_norm: bool) -> np.ndarray:
@@ -48,16 +54,18 @@ def prepare_speech(samples: np.ndarray, sample_rate: int, level_norm: bool) -> n
 
 def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
                 progress: bool = True, level_norm: bool = False,
-                starts: Sequence[float] | None = None) -> np.ndarray:  # fmt: skip
+                starts: Sequence[float] | None = None, rooms: Sequence[str] | None = None) -> np.ndarray:  # fmt: skip
     """float32 ``(N, dim)`` features of audio paths (audio encoders) or texts (text encoders), cached on disk.
 
     ``cache_dir=None`` disables the cache. ``"a+b"`` names are cached per part and concatenated. ``starts``: music:
-    where each path's 10-s clip starts (s; default the beginning).
+    where each path's 10-s clip starts (s; default the beginning). ``rooms``: speech: the simulated room each path
+    is heard through ("": as recorded; :mod:`s2m.rooms`).
     """
     if "+" in encoder_name:
-        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm, starts)
+        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm, starts, rooms)
                                for part in encoder_name.split("+")], axis=1)  # fmt: skip
     starts = [0.0] * len(items) if starts is None else [float(t) for t in starts]
+    rooms = [""] * len(items) if rooms is None else list(rooms)
     encoder = load_encoder(encoder_name)
     text = encoder.modality == "text"
     level_norm = level_norm and encoder.modality == "speech"
@@ -67,6 +75,8 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
         settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
         if any(starts):  # clips cut from longer files (the key of whole-file clips is unchanged)
             settings += "|starts:" + ",".join(f"{t:.3f}" for t in starts)
+        if any(rooms) and encoder.modality == "speech":
+            settings += f"|rooms{ROOMS_VERSION}:" + ",".join(rooms)
         key = _key(encoder_name, items, settings, files=not text)
         path = Path(cache_dir) / encoder_name / f"{key}.npz"
         cached = load_cached(path, "features")
@@ -79,8 +89,8 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
 
         features = np.zeros((len(items), encoder.dim), np.float32)
         for i in tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress, unit="batch"):
-            chunk = zip(items[i : i + 16], starts[i : i + 16], strict=True)
-            clips = [load_for(encoder, p, level_norm, t) for p, t in chunk]
+            chunk = zip(items[i : i + 16], starts[i : i + 16], rooms[i : i + 16], strict=True)
+            clips = [load_for(encoder, p, level_norm, t, room) for p, t, room in chunk]
             features[i : i + len(clips)] = encoder.embed(clips)
     if path is not None:
         save_cached(path, features=features, items=np.asarray(items, dtype=str))
@@ -118,8 +128,15 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
 
     if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
+    roomed = np.asarray([bool(r.room) for r in records], bool)
+    if roomed.any() and not roomed.all():  # cached apart: adding copies in rooms never re-embeds the recordings
+        parts = [record_features([r for r, m in zip(records, roomed, strict=True) if m == want], encoder_name,
+                                 cache_dir, level_norm) for want in (False, True)]  # fmt: skip
+        out = np.empty((len(records), parts[0].shape[1]), np.float32)
+        out[~roomed], out[roomed] = parts
+        return out
     return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
-                       starts=[r.start for r in records])  # fmt: skip
+                       starts=[r.start for r in records], rooms=[r.room for r in records])  # fmt: skip
 
 
 def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,

@@ -61,6 +61,19 @@ def test_evaluate_saved_checkpoints_on_a_speech_csv(tmp_path, capsys):
     assert all(r["transcripts"] == "given" for r in rows)
 
 
+def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, capsys):
+    ckpts = tmp_path / "ckpts"
+    shutil.copytree(ROOT / "checkpoints" / "audio-triplet", ckpts / "audio-triplet")
+    out = tmp_path / "rows.json"
+    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--rooms",
+          "--modalities", "audio", "--calibration", "none", "--json", str(out)])  # fmt: skip
+    rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
+    assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 10}
+    assert "test in a room" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="per-voice or per-language"):
+        main(["evaluate", "--checkpoints", str(ckpts), "--speech-format", "sentences", "--rooms"])
+
+
 def test_unknown_labels_in_a_speech_csv_are_named(tmp_path):
     sf.write(tmp_path / "a.wav", tone(1.0, 16_000), 16_000)
     (tmp_path / "c.csv").write_text("path,label,speaker\na.wav,hangry,ana\n")

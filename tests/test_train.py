@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from s2m import heads
-from s2m.evaluate import Data, evaluate_model, markdown, summarise
+from s2m.evaluate import Data, evaluate_model, markdown, summarise, train_on
 from s2m.train import (
     FeatureSet,
     TrainConfig,
@@ -121,6 +121,29 @@ def test_an_ensemble_averages_its_members_scores_and_reloads_from_float16(data, 
     again = heads.load(tmp_path / "ens")
     np.testing.assert_allclose(again.query(speech), model.query(speech), atol=2e-3)
     assert again.config.members == 3 and again.config.training["config"]["members"] == 3
+
+
+def test_held_out_speakers_in_rooms_are_scored_but_never_choose_the_epoch(data):
+    """Copies of the validation speakers (as if heard in a room) sit in the data to be scored; the model trained on
+    it is the one trained without them."""
+    valid = np.asarray(data.speech.splits) == "valid"
+    copies = data.speech.where(valid)
+    rng = np.random.default_rng(5)  # copies that mislead: scored as another emotion than they sound
+    noisy = copies.features + rng.normal(0, 1, copies.features.shape).astype(np.float32)
+    copies.labels = list(rng.permutation(copies.labels))
+    speech = FeatureSet(np.concatenate([data.speech.features, noisy]), data.speech.labels + copies.labels,
+                        data.speech.groups + [f"{g}~room1" for g in copies.groups],
+                        data.speech.splits + copies.splits)  # fmt: skip
+    scoring_only = np.r_[np.zeros(len(data.speech.labels), bool), np.ones(len(copies.labels), bool)]
+    with_rooms = Data(speech, data.music, np.zeros(len(speech.labels), bool), data.tags, scoring_only=scoring_only)
+    config = TrainConfig(epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50)
+    a, b = train_on(config, data), train_on(config, with_rooms)
+    x = data.speech.features[:5]
+    np.testing.assert_array_equal(a.project("speech", x), b.project("speech", x))
+    for key in ("best_epoch", "valid"):  # the stored validation score is the one the app's model choice reads
+        assert a.config.training[key] == b.config.training[key]
+    rooms = {"valid in a room": {f"{g}~room1" for g in copies.groups}}
+    assert evaluate_model(b, with_rooms, rooms, split="valid")[0]["queries"] == len(copies.labels)
 
 
 def test_calibration_references_and_population_frame():

@@ -18,7 +18,8 @@ class Record:
     path: absolute path of the audio. label: emotion/mood word. group: speaker (speech) or source track/piece
     (music); items of one group never straddle splits. split: "train" | "valid" | "test". transcript: the words
     spoken, when known. start: music: where the clip to embed and play starts in the file, s (a whole song is
-    represented by one window of it).
+    represented by one window of it). room: speech: the simulated room the recording is heard through
+    (:mod:`s2m.rooms`; "": as recorded).
     """
 
     path: str
@@ -27,3 +28,4 @@ class Record:
     split: str
     transcript: str | None = None
     start: float = 0.0
+    room: str = ""
