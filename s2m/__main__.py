@@ -191,7 +191,8 @@ def _test_sets(args, speech):
 
 
 def _calibrations(args) -> list[str]:
-    return ["none", "speaker"] if args.calibration == "both" else [args.calibration]
+    return {"both": ["none", "speaker"], "all": ["none", "speaker", "session"]}.get(args.calibration,
+                                                                                  [args.calibration])
 
 
 def _train(args) -> None:
@@ -320,8 +321,10 @@ def _add_data_options(p) -> None:
                    "[,split] (rows without split are test items)")  # fmt: skip
     p.add_argument("--transcripts", default="asr", choices=["asr", "given"],
                    help="text/fusion read the app's own ASR (default) or the data set's transcripts")
-    p.add_argument("--calibration", default="both", choices=["none", "speaker", "both"],
-                   help="evaluate uncalibrated, with each speaker's neutral references, or both (default)")
+    p.add_argument("--calibration", default="both", choices=["none", "speaker", "session", "both", "all"],
+                   help="evaluate uncalibrated, with each speaker's neutral references, with each speaker's mean "
+                   "utterance (session: no reference, assumes the utterances cover the emotions evenly), both "
+                   "none and speaker (default), or all three")  # fmt: skip
     p.add_argument("--library", default=str(ROOT / "assets" / "library"), help="music library with metadata.csv")
     p.add_argument("--music-csv", default=None, help="instead of --library: a CSV of file,label,group[,split]")
     p.add_argument("--audio-encoder", default=d.audio_encoder, help="speech encoder; a+b concatenates")

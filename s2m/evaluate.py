@@ -126,6 +126,25 @@ def _test_queries(data: Data, groups: set[str], split: str = "test") -> FeatureS
     return data.speech.where(_queries(data, split) & np.isin(data.speech.groups, list(groups)))
 
 
+def _read_queries(model: JointModel, data: Data, groups: set[str], split: str, calibration: str) -> FeatureSet:
+    """The queries of ``groups`` as the model reads them under ``calibration``: "none" (as they come), "speaker"
+    (each speaker's neutral references moved onto the training speakers' average neutral voice) or "session"
+    (each speaker's mean over *all* their ``split`` utterances, every emotion, moved onto the mean training item:
+    no reference needed, but it assumes a speaker's utterances cover the emotions evenly, as RAVDESS's do)."""
+    if calibration == "session":
+        target = model.config.training.get("feature_mean")
+        if target is None:
+            raise ValueError("this checkpoint has no feature_mean (trained before session calibration existed); "
+                             "retrain it to evaluate --calibration session")  # fmt: skip
+        d = len(target)
+        everyone = np.ones(len(data.speech.labels), bool)
+        session = speaker_means(data.speech.features[:, :d], data.speech.groups, everyone)
+        q = replace(data, speech=replace(data.speech, speaker_means=session))
+        return _test_queries(q, groups, split).calibrated(np.asarray(target, np.float32))
+    q = _test_queries(data, groups, split)
+    return q.calibrated(_reference_mean(model)) if calibration == "speaker" else q
+
+
 def _reference_mean(model: JointModel) -> np.ndarray | None:
     ref = model.config.training.get("reference_mean")
     return None if ref is None else np.asarray(ref, np.float32)
@@ -154,8 +173,9 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
     """One row per test set with P@5, MRR, nDCG@5 and accuracies; ``labels`` (e.g. framework, modality, seed) lead
     each row.
 
-    calibration: "none" (raw features, what a new voice gives) or "speaker" (each test speaker's neutral
-    references move its voice into the model's training population's frame). ``model=None`` scores a random
+    calibration: "none" (raw features, what a new voice gives), "speaker" (each test speaker's neutral
+    references move its voice into the model's training population's frame) or "session" (each speaker's mean
+    utterance does; :func:`_read_queries`). ``model=None`` scores a random
     ranking (the chance baseline, seeded by ``chance_seed``). Speech accuracy uses the model's stored prototypes,
     so a test-only data set works. ``split="valid"`` scores validation speakers against validation music (for
     choosing models; never choose on test).
@@ -174,7 +194,7 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
             scores = np.random.default_rng(chance_seed).random(relevant.shape)
             row = {"speech_accuracy": float("nan"), "music_accuracy": float("nan")}
         else:
-            features = q.calibrated(_reference_mean(model)).features if calibration == "speaker" else q.features
+            features = _read_queries(model, data, groups, split, calibration).features
             scores = model.query(features) @ m.T
             row = {"speech_accuracy": speech_accuracy(model, features, q.labels), "music_accuracy": music_accuracy}
         rows.append({**labels, "calibration": calibration if model is not None else "–", "test_set": name,
@@ -232,9 +252,7 @@ def constant_rows(data: Data, test_sets: dict[str, set[str]] | None = None, tabl
 def per_label_precision(model: JointModel, data: Data, groups: set[str], calibration: str = "none",
                         split: str = "test") -> dict[str, dict[str, object]]:  # fmt: skip
     """Per speech emotion: P@5 and the moods of the top-5 clips (counts), for one test set."""
-    q = _test_queries(data, groups, split)
-    if calibration == "speaker":
-        q = q.calibrated(_reference_mean(model))
+    q = _read_queries(model, data, groups, split, calibration)
     gallery = data.music.subset(split)
     scores = model.query(q.features) @ model.project("music", gallery.features).T
     relevant, _ = retrieval_targets(q.labels, gallery.labels, model.config.va_table)

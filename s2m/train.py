@@ -269,6 +269,9 @@ def train(
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
     if reference_mean is not None:
         model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
+        # the mean training item (every emotion) in the same frame: where a speaker's mean utterance is moved
+        feature_mean = s_train.features[:, : len(reference_mean)].mean(0)
+        model.config.training["feature_mean"] = [round(float(v), 6) for v in feature_mean]
     return model, {"history": history, "mapping": mapping}
 
 

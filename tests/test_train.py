@@ -1,6 +1,7 @@
 """A tiny model trains for a few epochs on generated features: the loss falls and evaluation has its keys."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -144,6 +145,27 @@ def test_held_out_speakers_in_rooms_are_scored_but_never_choose_the_epoch(data):
         assert a.config.training[key] == b.config.training[key]
     rooms = {"valid in a room": {f"{g}~room1" for g in copies.groups}}
     assert evaluate_model(b, with_rooms, rooms, split="valid")[0]["queries"] == len(copies.labels)
+
+
+def test_session_calibration_removes_a_speakers_offset_without_a_reference(data):
+    """Test speakers heard with a large offset each (a voice or a room): reading each relative to the mean of all
+    their utterances restores the ranking of the offset-free voices, with no neutral reference at all."""
+    sp = data.speech
+    reference = calibration_references(sp.labels, sp.groups)
+    data = Data(replace(sp, speaker_means=speaker_means(sp.features, sp.groups, reference)), data.music, reference,
+                data.tags)  # fmt: skip
+    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50)
+    model = train_on(config, data)
+    train_items = data.speech.subset("train")
+    np.testing.assert_allclose(model.config.training["feature_mean"], train_items.calibrated(
+        np.asarray(model.config.training["reference_mean"], np.float32)).features.mean(0), atol=1e-5)  # fmt: skip
+    offsets = {"test0": 4.0, "test1": -4.0}
+    shifted = data.speech.features + np.asarray([offsets.get(g, 0.0) for g in data.speech.groups], np.float32)[:, None]
+    moved = Data(replace(data.speech, features=shifted), data.music, data.reference, data.tags)
+    as_heard = evaluate_model(model, moved)[0]["precision_at_k"]
+    session = evaluate_model(model, moved, calibration="session")[0]["precision_at_k"]
+    clean = evaluate_model(model, data, calibration="session")[0]["precision_at_k"]
+    assert session > as_heard + 0.2 and abs(session - clean) < 1e-6, (as_heard, session, clean)
 
 
 def test_calibration_references_and_population_frame():
