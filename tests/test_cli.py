@@ -46,7 +46,7 @@ def test_evaluate_saved_checkpoints_on_a_speech_csv(tmp_path, capsys):
         shutil.copytree(ROOT / "checkpoints" / name, ckpts / name)
     out = tmp_path / "rows.json"
     main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--transcripts", "given",
-          "--calibration", "both", "--json", str(out)])  # fmt: skip
+          "--calibration", "all", "--json", str(out)])  # fmt: skip
     printed = capsys.readouterr().out
     assert "queries)" in printed and "best constant" in printed
     rows = json.loads(out.read_text())  # strict JSON: json.loads would accept NaN, so check the text too
@@ -56,7 +56,8 @@ def test_evaluate_saved_checkpoints_on_a_speech_csv(tmp_path, capsys):
     assert all(need <= set(r) for r in rows)
     audio = {r["calibration"]: r for r in rows if r["modality"] == "audio" and r["framework"] == "triplet"}
     # every other neutral take is a speaker's reference and never a query: 12 items - 2 references
-    assert set(audio) == {"none", "speaker"} and audio["none"]["queries"] == 10
+    assert set(audio) == {"none", "speaker", "session"} and audio["none"]["queries"] == 10
+    assert audio["session"]["queries"] == 10  # the references are not queries here either
     assert [r["calibration"] for r in rows if r["modality"] == "text" and r["framework"] == "triplet"] == ["none"]
     assert all(r["transcripts"] == "given" for r in rows)
 
