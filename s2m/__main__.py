@@ -165,6 +165,14 @@ def _music_records(args):
 
 
 def _base_config(args):
+    """The training options the command line gives; an impossible value ends the command with its message."""
+    try:
+        return _config_from(args)
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def _config_from(args):
     from .config import TrainConfig
 
     return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
@@ -220,6 +228,7 @@ def _evaluate(args) -> None:
 
     from .evaluate import markdown, run_protocol
 
+    base = _base_config(args)  # before any data is read: an impossible option ends the command at once
     speech, music = _speech_records(args), _music_records(args)
     test_sets = _test_sets(args, speech)
     if args.checkpoints:  # saved models need only the test speakers (their prototypes are in the checkpoints)
@@ -231,7 +240,7 @@ def _evaluate(args) -> None:
     if args.checkpoints:
         summary = _evaluate_checkpoints(args, speech, music, test_sets)
     else:
-        summary, models = run_protocol(speech, music, _base_config(args), args.frameworks, args.modalities,
+        summary, models = run_protocol(speech, music, base, args.frameworks, args.modalities,
                                        args.seeds, test_sets, split=args.split, calibrations=_calibrations(args),
                                        transcripts=args.transcripts)  # fmt: skip
         if args.save_checkpoints:

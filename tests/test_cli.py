@@ -75,6 +75,13 @@ def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, c
         main(["evaluate", "--checkpoints", str(ckpts), "--speech-format", "sentences", "--rooms"])
 
 
+@pytest.mark.parametrize(("flag", "value", "says"), [("--augment-rooms", "-1", "augment_rooms must be 0 or more"),
+                                                      ("--members", "0", "members must be at least 1")])
+def test_impossible_training_options_end_with_their_message(flag, value, says):
+    with pytest.raises(SystemExit, match=says):
+        main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])
+
+
 def test_unknown_labels_in_a_speech_csv_are_named(tmp_path):
     sf.write(tmp_path / "a.wav", tone(1.0, 16_000), 16_000)
     (tmp_path / "c.csv").write_text("path,label,speaker\na.wav,hangry,ana\n")
