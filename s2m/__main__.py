@@ -461,8 +461,23 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_evaluate)
 
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except Exception as exc:  # a user's data, audio or checkpoint that cannot be used: its message, no traceback
+        if isinstance(exc, _user_errors()):
+            sys.exit(f"error: {exc}")
+        raise
     return 0
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exception types that describe a user's input rather than a fault in s2m (the checkpoint error only when
+    s2m.heads, and with it torch, is already loaded)."""
+    from .audio import AudioError
+    from .data.records import DatasetError
+
+    heads = sys.modules.get(f"{__package__}.heads")
+    return (DatasetError, AudioError) + ((heads.CheckpointError,) if heads else ())
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .data.records import Record
 from .emotions import nearest_label
 from .features import DEFAULT_CACHE, embed_items, record_features
-from .heads import JointModel
+from .heads import CheckpointError, JointModel
 from .metrics import classification_metrics, ranking_metrics, retrieval_targets
 from .rooms import in_rooms
 from .train import FeatureSet, calibration_references, speaker_means, train
@@ -134,8 +134,8 @@ def _read_queries(model: JointModel, data: Data, groups: set[str], split: str, c
     if calibration == "session":
         target = model.config.training.get("feature_mean")
         if target is None:
-            raise ValueError("this checkpoint has no feature_mean (trained before session calibration existed); "
-                             "retrain it to evaluate --calibration session")  # fmt: skip
+            raise CheckpointError("this checkpoint has no feature_mean (trained before session calibration existed); "
+                                  "retrain it to evaluate --calibration session")  # fmt: skip
         d = len(target)
         everyone = np.ones(len(data.speech.labels), bool)
         session = speaker_means(data.speech.features[:, :d], data.speech.groups, everyone)

@@ -82,10 +82,21 @@ def test_impossible_training_options_end_with_their_message(flag, value, says):
         main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])
 
 
+def test_session_calibration_of_a_checkpoint_without_feature_mean_says_so(tmp_path):
+    folder = tmp_path / "ckpts" / "audio-triplet"
+    shutil.copytree(ROOT / "checkpoints" / "audio-triplet", folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["training"]["feature_mean"]  # as saved before session calibration existed
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="no feature_mean"):
+        main(["evaluate", "--checkpoints", str(tmp_path / "ckpts"), "--speech-csv", str(_class_csv(tmp_path)),
+              "--modalities", "audio", "--calibration", "session"])  # fmt: skip
+
+
 def test_unknown_labels_in_a_speech_csv_are_named(tmp_path):
     sf.write(tmp_path / "a.wav", tone(1.0, 16_000), 16_000)
     (tmp_path / "c.csv").write_text("path,label,speaker\na.wav,hangry,ana\n")
-    with pytest.raises(Exception, match="hangry"):
+    with pytest.raises(SystemExit, match="error: .*hangry"):  # the message, not a traceback
         main(["evaluate", "--checkpoints", str(ROOT / "checkpoints"), "--speech-csv", str(tmp_path / "c.csv")])
 
 
