@@ -26,7 +26,8 @@ class TrainConfig:
     members: models trained from seeds ``seed``, ``seed + 1000``, … and combined into one ensemble checkpoint
     (their scores averaged; :class:`s2m.heads.Members`); 1 trains a single model, as in the paper.
     augment_rooms: audio and fusion: train also on this many copies of each training speaker, each copy a new
-    speaker heard through its own simulated room and microphone (:mod:`s2m.rooms`; 0: as recorded only).
+    speaker heard through its own simulated room and microphone (:mod:`s2m.rooms`; 0: as recorded only). A copy is
+    calibrated with its studio twin's neutral voice, so calibrated training removes the speaker but keeps the room.
     fusion: how a fusion model combines audio and words: "late" (the audio head's reading times the evidence of a
     linear text reader, :meth:`s2m.heads.JointModel.read`) or "early" (one head over audio ‖ text, the paper's).
     """

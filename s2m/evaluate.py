@@ -62,14 +62,20 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
               cache_dir: Path | None = DEFAULT_CACHE) -> Data:  # fmt: skip
     """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side; with
     ``config.augment_rooms``, audio and fusion also get the training speakers' copies in simulated rooms."""
+    copies = []
     if config.augment_rooms and config.modality != "text":
-        speech = list(speech) + in_rooms([r for r in speech if r.split == "train"], config.augment_rooms)
+        copies = in_rooms([r for r in speech if r.split == "train"], config.augment_rooms)
+        speech = list(speech) + copies
     labels, groups, splits = [r.label for r in speech], [r.group for r in speech], [r.split for r in speech]
     reference = calibration_references(labels, groups) & np.asarray([bool(r.path) for r in speech], bool)
     parts, means, examples = [], None, None
     if config.modality in ("audio", "fusion"):
         audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm)
         means = speaker_means(audio, groups, reference)
+        if copies:  # a training copy keeps its studio twin's neutral voice: calibrated training removes who
+            first = {g: i for i, g in reversed(list(enumerate(groups)))}  # speaks, not the room they speak in
+            twins = [first[r.group.rsplit("~", 1)[0]] for r in copies]
+            means[len(speech) - len(copies) :] = means[twins]
         parts.append(audio)
     late = config.modality == "fusion" and config.fusion == "late"
     words_encoder = config.reader_encoder if late else config.text_encoder

@@ -94,6 +94,7 @@ def test_a_take_in_a_room_has_its_own_features_and_cache_entry(tmp_path):
 def test_training_data_gets_room_copies_of_the_training_speakers_only(tmp_path):
     from s2m.config import TrainConfig
     from s2m.evaluate import load_data
+    from s2m.train import speaker_means
 
     speech, music = [], []
     for speaker, split in (("ana", "train"), ("ben", "test")):
@@ -110,5 +111,9 @@ def test_training_data_gets_room_copies_of_the_training_speakers_only(tmp_path):
     assert data.speech.groups == ["ana"] * 4 + ["ben"] * 4 + ["ana~room1"] * 4
     assert data.speech.splits[8:] == ["train"] * 4 and data.reference.tolist()[8:] == [True, False, False, False]
     assert not np.allclose(data.speech.features[:4], data.speech.features[8:])
+    # calibrated with the studio twin's neutral voice: training removes the speaker, not the room
+    np.testing.assert_array_equal(data.speech.speaker_means[8:], data.speech.speaker_means[:4])
+    own = speaker_means(data.speech.features[8:], data.speech.groups[8:], data.reference[8:])
+    assert not np.allclose(own, data.speech.speaker_means[8:])  # their own neutral takes, heard in the room
     plain = load_data(speech, music, replace(config, augment_rooms=0), tmp_path / "cache")
     np.testing.assert_array_equal(plain.speech.features, data.speech.features[:8])
