@@ -166,22 +166,19 @@ def _music_records(args):
 
 def _base_config(args):
     """The training options the command line gives; an impossible value ends the command with its message."""
-    try:
-        return _config_from(args)
-    except ValueError as exc:
-        sys.exit(f"error: {exc}")
-
-
-def _config_from(args):
     from .config import TrainConfig
 
-    return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
-                       reader_encoder=args.reader_encoder,
-                       music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam, ranksim=args.ranksim,
-                       epochs=args.epochs, level_norm=args.level_norm, calibrate=args.calibrated_training,
-                       speaker_shift=args.speaker_shift, speech_hidden=args.speech_hidden or None,
-                       placement=args.placement or None, fusion=args.fusion, members=args.members,
-                       augment_rooms=args.augment_rooms)  # fmt: skip
+    try:
+        return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
+                           reader_encoder=args.reader_encoder,
+                           music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam,
+                           ranksim=args.ranksim, epochs=args.epochs, level_norm=args.level_norm,
+                           calibrate=args.calibrated_training, speaker_shift=args.speaker_shift,
+                           speech_hidden=args.speech_hidden or None, placement=args.placement or None,
+                           fusion=args.fusion, members=args.members,
+                           augment_rooms=args.augment_rooms)  # fmt: skip
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
 
 
 def _test_sets(args, speech):

@@ -123,11 +123,10 @@ def load_cached(path: Path | None, key: str) -> np.ndarray | None:
 
 def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str | Path | None = DEFAULT_CACHE,
                     level_norm: bool = False) -> np.ndarray:  # fmt: skip
-    """Features of records: their audio for audio encoders, their transcripts for text encoders."""
+    """Features of records: their audio for audio encoders, their transcripts for text encoders (records heard in
+    simulated rooms and records as recorded are cached apart, for text encoders too)."""
     from .encoders import REGISTRY
 
-    if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
-        return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
     roomed = np.asarray([bool(r.room) for r in records], bool)
     if roomed.any() and not roomed.all():  # cached apart: adding copies in rooms never re-embeds the recordings
         parts = [record_features([r for r, m in zip(records, roomed, strict=True) if m == want], encoder_name,
@@ -135,6 +134,8 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
         out = np.empty((len(records), parts[0].shape[1]), np.float32)
         out[~roomed], out[roomed] = parts
         return out
+    if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
+        return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
     return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
                        starts=[r.start for r in records], rooms=[r.room for r in records])  # fmt: skip
 

@@ -89,6 +89,10 @@ def test_a_take_in_a_room_has_its_own_features_and_cache_entry(tmp_path):
     both = record_features([roomed, clean], "prosody", tmp_path / "cache")  # from the two entries, in order
     np.testing.assert_array_equal(both, np.concatenate([in_a_room, as_recorded]))
     assert len(list((tmp_path / "cache" / "prosody").glob("*.npz"))) == 2
+    said = replace(clean, transcript="I am so happy")  # the words are the same in any room: looked up apart, the
+    words = record_features([said, in_rooms([said])[0]], "minilm", tmp_path / "cache")  # copy's are one entry
+    np.testing.assert_array_equal(words[0], words[1])
+    assert len(list((tmp_path / "cache" / "minilm").glob("*.npz"))) == 1
 
 
 def test_training_data_gets_room_copies_of_the_training_speakers_only(tmp_path):
