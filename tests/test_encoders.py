@@ -12,7 +12,7 @@ from s2m.encoders import EncoderUnavailable
 from .conftest import tone
 
 BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "whisper-base-stats",
-                 "whisper-base-layers", "mood-dsp"]
+                 "whisper-base-layers", "whisper-tiny-layers", "mood-dsp"]
 
 
 def _clips(rate):
@@ -32,13 +32,14 @@ def test_bundled_audio_encoders(name):
     assert not np.allclose(batch[0], batch[1])  # different inputs, different features
 
 
-def test_whisper_layers_match_ctranslate2():
+@pytest.mark.parametrize(("size", "layers_count"), [("base", 7), ("tiny", 5)])
+def test_whisper_layers_match_ctranslate2(size, layers_count):
     """The PyTorch re-implementation's last layer is CTranslate2's encoder output (int8 there, float32 here)."""
-    layers, ct2 = encoders.load("whisper-base-layers"), encoders.load("whisper-base")
+    layers, ct2 = encoders.load(f"whisper-{size}-layers"), encoders.load(f"whisper-{size}")
     clip = _clips(16000)[0] + 0.01 * np.random.default_rng(0).standard_normal(19200).astype(np.float32)
     last = layers.embed([clip])[0, -ct2.dim :]
     reference = ct2.embed([clip])[0]
-    assert layers.dim == 7 * ct2.dim
+    assert layers.dim == layers_count * ct2.dim
     assert last @ reference / np.linalg.norm(last) / np.linalg.norm(reference) > 0.99
 
 

