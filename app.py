@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
-from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
+from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
 from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
 from s2m.data.readers import AUDIO_SUFFIXES
@@ -160,8 +159,8 @@ def _example_calibration(audio):
 
 
 @functools.lru_cache(maxsize=1)
-def _example_reference() -> np.ndarray:
-    return load_audio(str(EXAMPLES_BY_NAME["neutral"])).samples
+def _example_reference() -> Clip:
+    return load_audio(str(EXAMPLES_BY_NAME["neutral"]))
 
 
 class Shutdown:
@@ -372,7 +371,7 @@ def calibrate(reference, engine_state):
         clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
     except USER_ERRORS as exc:
         raise gr.Error(str(exc)) from None
-    return clip.samples, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
+    return clip, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
 
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -526,8 +525,9 @@ def build(engine: Engine) -> gr.Blocks:
                 with gr.Accordion("Read relative to my neutral voice (optional)", open=False):
                     gr.Markdown("Record 3–5 s of calm, neutral speech where you will speak; your queries are then "
                                 "read relative to your own voice in that room, and the query on screen is run again. "
-                                "Worth it in a noisy or echoing room (the reference carries the room too); in a quiet "
-                                "one it helped some voices and lowered the average. Kept in this browser session "
+                                "Steady room noise (a fan, a hum) is removed before any voice is read, with or "
+                                "without this; on held-out actors a reference helped some voices and lowered the "
+                                "average, in a studio and in simulated rooms alike. Kept in this browser session "
                                 "only.")  # fmt: skip
                     reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference",
                                          elem_id="reference-audio")  # fmt: skip

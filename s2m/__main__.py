@@ -173,6 +173,7 @@ def _base_config(args):
                            reader_encoder=args.reader_encoder,
                            music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam,
                            ranksim=args.ranksim, epochs=args.epochs, level_norm=args.level_norm,
+                           denoise=args.denoise,
                            calibrate=args.calibrated_training, speaker_shift=args.speaker_shift,
                            speech_hidden=args.speech_hidden or None, placement=args.placement or None,
                            fusion=args.fusion, members=args.members,
@@ -286,10 +287,11 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         trained = model.config.training["config"]
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
                                                 if k in trained})  # fmt: skip
+        config = replace(config, denoise=bool(trained.get("denoise", False)))  # saved before noise reduction: none
         if model.config.text_dim:  # a late-fusion reader reads the features of the encoder it was fitted on
             config = replace(config, reader_encoder=model.config.encoders["text"])
         key = (config.modality, config.audio_encoder, config.text_encoder, config.reader_encoder, config.music_encoder,
-               config.level_norm)  # fmt: skip
+               config.level_norm, config.denoise)  # fmt: skip
         if key not in loaded:  # checkpoints of one modality and encoders share their features
             loaded[key] = load_data(speech, music, config)
             rows += constant_rows(loaded[key], test_sets, config.va_table, args.split, modality=config.modality,
@@ -340,6 +342,8 @@ def _add_data_options(p) -> None:
     p.add_argument("--music-encoder", default=d.music_encoder)
     p.add_argument("--level-norm", action=argparse.BooleanOptionalAction, default=d.level_norm,
                    help="scale speech to a fixed active level before the speech encoder")
+    p.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=d.denoise,
+                   help="remove steady background noise from speech before the speech encoder")
     p.add_argument("--calibrated-training", action=argparse.BooleanOptionalAction, default=d.calibrate,
                    help="train on speaker-relative audio features (each training speaker's neutral mean moved onto "
                    "the population's); the model is still used uncalibrated unless a reference is given")

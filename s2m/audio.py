@@ -25,6 +25,7 @@ SPEECH_MAX_SECONDS = 30.0  # s, longer queries are cut (Whisper's window is 30 s
 MIN_INPUT_RATE, MAX_INPUT_RATE = 8_000, 192_000  # Hz, accepted input sample rates
 SILENCE_DBFS = -60.0  # dBFS, a recording whose loudest 20-ms frame stays below this is called silent
 TRIM_BELOW_PEAK_DB = 40.0  # dB, leading/trailing frames this far below the loudest frame are trimmed
+NOISE_FFT = 1024  # samples, the noise reducer's analysis window (noisereduce's default; 64 ms at 16 kHz)
 SPEECH_LEVEL_DBFS = -23.0  # dBFS, active speech level after :func:`normalise_level` (EBU R 128's programme level)
 
 AudioSource = str | Path | bytes | bytearray | tuple
@@ -41,12 +42,15 @@ class Clip:
     samples: float32 ``(T,)`` mono in [-1, 1] at ``sample_rate`` Hz.
     truncated: True when the input was longer than the maximum and was cut.
     input_seconds: duration of the input before cutting and trimming (s).
+    untrimmed: float32 ``(T',)`` the same audio before leading/trailing silence was trimmed (None: not trimmed).
+    A noise reducer needs it: the pauses around the words are where the room's noise is heard alone.
     """
 
     samples: np.ndarray
     sample_rate: int
     truncated: bool = False
     input_seconds: float = 0.0
+    untrimmed: np.ndarray | None = None
 
     @property
     def seconds(self) -> float:
@@ -90,7 +94,7 @@ def load_audio(
     truncated = max_seconds is not None and total_seconds > offset_seconds + max_seconds + 1e-3
     if max_seconds is not None:
         mono = mono[: int(round(max_seconds * rate))]
-    samples = resample(mono, rate, sample_rate)
+    samples = untrimmed = resample(mono, rate, sample_rate)
     if trim_silence:
         samples = trim(samples, sample_rate)
     # judged by the loudest 20-ms frame, not the average: a soft take between long pauses is quiet, not silent
@@ -99,7 +103,8 @@ def load_audio(
     seconds = len(samples) / sample_rate
     if seconds < min_seconds:
         raise AudioError(f"The audio is too short: {seconds:.2f} s of sound, at least {min_seconds:.1f} s are needed.")
-    return Clip(samples.astype(np.float32, copy=False), sample_rate, bool(truncated), float(total_seconds))
+    return Clip(samples.astype(np.float32, copy=False), sample_rate, bool(truncated), float(total_seconds),
+                untrimmed.astype(np.float32, copy=False) if trim_silence else None)  # fmt: skip
 
 
 def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -154,6 +159,27 @@ def trim(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     start = max(0, (loud[0] - 1) * hop)
     end = min(len(samples), (loud[-1] + 2) * hop)
     return samples[start:end]
+
+
+def reduce_noise(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """float32 ``(T,)`` audio with steady background noise removed: non-stationary spectral gating (PyPI
+    ``noisereduce`` with its default settings: per frequency, a short-time bin is kept where it rises above its own
+    level smoothed over 2 s by more than the library's threshold, the mask smoothed over 500 Hz and 50 ms). A
+    classroom's hum, fan or hiss is a property of the room, not of the emotion. Give it the untrimmed recording
+    (:attr:`Clip.untrimmed`), as in training; audio shorter than two 64-ms analysis windows is returned as is."""
+    import noisereduce
+
+    x = np.asarray(samples, np.float32)
+    if len(x) < 2 * NOISE_FFT:
+        return x
+    return noisereduce.reduce_noise(y=x, sr=sample_rate, n_fft=NOISE_FFT).astype(np.float32)
+
+
+def noise_settings() -> str:
+    """The noise reducer and its settings, for cache keys: features made otherwise are never served."""
+    from importlib.metadata import version
+
+    return f"noisereduce {version('noisereduce')} non-stationary, fft {NOISE_FFT}"
 
 
 def normalise_level(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RATE,

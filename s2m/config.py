@@ -13,8 +13,11 @@ class TrainConfig:
     warm-up 20 of 100 epochs, cosine to 1e-9) and the encoders chosen on validation actors.
 
     level_norm: speech audio is scaled to a fixed active level before every speech encoder (recording level is not
-    an emotion). calibrate: train on speaker-relative audio features (each training speaker's neutral mean moved
-    onto the training population's); the model is used uncalibrated unless a user records a neutral reference.
+    an emotion). denoise: steady background noise is removed from speech before the speech encoder
+    (non-stationary spectral gating of the untrimmed recording, :func:`s2m.audio.reduce_noise`; a room's hum or
+    hiss is not an emotion either). calibrate: train on speaker-relative audio features (each training speaker's
+    neutral mean moved onto the training population's); the model is used uncalibrated unless a user records a
+    neutral reference.
     speaker_shift: probability, per training item, of moving its audio features by the difference between two
     training speakers' neutral means (an augmentation that simulates an unseen voice). speech_hidden: hidden width
     of the speech head, at most its input width (None: the input width, as in the paper; the 3,584-d layer-stacked
@@ -52,6 +55,7 @@ class TrainConfig:
     reader_encoder: str = "e5-small"
     music_encoder: str = "mood-dsp"
     level_norm: bool = True
+    denoise: bool = True
     calibrate: bool = True
     speaker_shift: float = 0.0
     speech_hidden: int | None = 512

@@ -70,7 +70,8 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
     reference = calibration_references(labels, groups) & np.asarray([bool(r.path) for r in speech], bool)
     parts, means, examples = [], None, None
     if config.modality in ("audio", "fusion"):
-        audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm)
+        audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm,
+                                denoise=config.denoise)  # fmt: skip
         means = speaker_means(audio, groups, reference)
         if copies:  # a training copy keeps its studio twin's neutral voice: calibrated training removes who
             first = {g: i for i, g in reversed(list(enumerate(groups)))}  # speaks, not the room they speak in

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import MUSIC_CLIP_SECONDS, load_audio, loudest_window, normalise_level
+from .audio import (
+    MUSIC_CLIP_SECONDS,
+    Clip,
+    load_audio,
+    loudest_window,
+    noise_settings,
+    normalise_level,
+    reduce_noise,
+    trim,
+)
 from .data.records import Record
 from .encoders import load as load_encoder
 from .rooms import ROOMS_VERSION, Room, in_room
@@ -33,46 +42,56 @@ def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
     return h.hexdigest()[:20]
 
 
-def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0, room: str = "") -> np.ndarray:
+def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0, room: str = "",
+             denoise: bool = False) -> np.ndarray:  # fmt: skip
     """Decode one file for ``encoder``: speech with the query rules (trimmed, <= 30 s, optionally
-    :func:`s2m.audio.normalise_level`), heard through the simulated ``room`` if one is named (:mod:`s2m.rooms`);
-    music as the 10-s clip from ``start`` (s)."""
+    :func:`s2m.audio.reduce_noise` and :func:`s2m.audio.normalise_level`), heard through the simulated ``room`` if
+    one is named (:mod:`s2m.rooms`); music as the 10-s clip from ``start`` (s)."""
     rate = encoder.sample_rate
     if encoder.modality == "music":
         return load_audio(path, rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, offset_seconds=start,
                           trim_silence=False).samples  # fmt: skip
     if room:  # the whole take goes through the room, then the query rules as for a recording
         heard = in_room(load_audio(path, rate, trim_silence=False).samples, rate, Room.named(room), Path(path).name)
-        return prepare_speech(load_audio((rate, heard), rate).samples, rate, level_norm)
-    return prepare_speech(load_audio(path, rate).samples, rate, level_norm)
+        return prepare_speech(load_audio((rate, heard), rate), rate, level_norm, denoise)
+    return prepare_speech(load_audio(path, rate), rate, level_norm, denoise)
 
 
-def prepare_speech(samples: np.ndarray, sample_rate: int, level_norm: bool) -> np.ndarray:
-    """What a speech encoder sees: decoded speech, level-normalised when the model was trained that way."""
+def prepare_speech(speech: Clip | np.ndarray, sample_rate: int, level_norm: bool, denoise: bool = False) -> np.ndarray:
+    """What a speech encoder sees, float32 ``(T,)``: decoded speech (a :class:`Clip`, or its trimmed samples),
+    with steady noise removed from the untrimmed recording and then trimmed (``denoise``), and level-normalised
+    (``level_norm``) when the model was trained that way."""
+    samples = speech.samples if isinstance(speech, Clip) else np.asarray(speech, np.float32)
+    if denoise:
+        whole = speech.untrimmed if isinstance(speech, Clip) and speech.untrimmed is not None else samples
+        samples = trim(reduce_noise(whole, sample_rate), sample_rate)
     return normalise_level(samples, sample_rate) if level_norm else samples
 
 
 def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
-                progress: bool = True, level_norm: bool = False,
-                starts: Sequence[float] | None = None, rooms: Sequence[str] | None = None) -> np.ndarray:  # fmt: skip
+                progress: bool = True, level_norm: bool = False, starts: Sequence[float] | None = None,
+                rooms: Sequence[str] | None = None, denoise: bool = False) -> np.ndarray:  # fmt: skip
     """float32 ``(N, dim)`` features of audio paths (audio encoders) or texts (text encoders), cached on disk.
 
     ``cache_dir=None`` disables the cache. ``"a+b"`` names are cached per part and concatenated. ``starts``: music:
     where each path's 10-s clip starts (s; default the beginning). ``rooms``: speech: the simulated room each path
-    is heard through ("": as recorded; :mod:`s2m.rooms`).
+    is heard through ("": as recorded; :mod:`s2m.rooms`). ``level_norm``, ``denoise``: speech preparation
+    (:func:`prepare_speech`).
     """
     if "+" in encoder_name:
-        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm, starts, rooms)
+        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm, starts, rooms, denoise)
                                for part in encoder_name.split("+")], axis=1)  # fmt: skip
     starts = [0.0] * len(items) if starts is None else [float(t) for t in starts]
     rooms = [""] * len(items) if rooms is None else list(rooms)
     encoder = load_encoder(encoder_name)
     text = encoder.modality == "text"
     level_norm = level_norm and encoder.modality == "speech"
+    denoise = denoise and encoder.modality == "speech"
     items = list(items)
     path = None
     if cache_dir is not None:
         settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
+        settings += f"|denoise: {noise_settings()}" if denoise else ""
         if any(starts):  # clips cut from longer files (the key of whole-file clips is unchanged)
             settings += "|starts:" + ",".join(f"{t:.3f}" for t in starts)
         if any(rooms) and encoder.modality == "speech":
@@ -90,7 +109,7 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
         features = np.zeros((len(items), encoder.dim), np.float32)
         for i in tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress, unit="batch"):
             chunk = zip(items[i : i + 16], starts[i : i + 16], rooms[i : i + 16], strict=True)
-            clips = [load_for(encoder, p, level_norm, t, room) for p, t, room in chunk]
+            clips = [load_for(encoder, p, level_norm, t, room, denoise) for p, t, room in chunk]
             features[i : i + len(clips)] = encoder.embed(clips)
     if path is not None:
         save_cached(path, features=features, items=np.asarray(items, dtype=str))
@@ -122,7 +141,7 @@ def load_cached(path: Path | None, key: str) -> np.ndarray | None:
 
 
 def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str | Path | None = DEFAULT_CACHE,
-                    level_norm: bool = False) -> np.ndarray:  # fmt: skip
+                    level_norm: bool = False, denoise: bool = False) -> np.ndarray:  # fmt: skip
     """Features of records: their audio for audio encoders, their transcripts for text encoders (records heard in
     simulated rooms and records as recorded are cached apart, for text encoders too)."""
     from .encoders import REGISTRY
@@ -130,14 +149,14 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
     roomed = np.asarray([bool(r.room) for r in records], bool)
     if roomed.any() and not roomed.all():  # cached apart: adding copies in rooms never re-embeds the recordings
         parts = [record_features([r for r, m in zip(records, roomed, strict=True) if m == want], encoder_name,
-                                 cache_dir, level_norm) for want in (False, True)]  # fmt: skip
+                                 cache_dir, level_norm, denoise) for want in (False, True)]  # fmt: skip
         out = np.empty((len(records), parts[0].shape[1]), np.float32)
         out[~roomed], out[roomed] = parts
         return out
     if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
     return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
-                       starts=[r.start for r in records], rooms=[r.room for r in records])  # fmt: skip
+                       starts=[r.start for r in records], rooms=[r.room for r in records], denoise=denoise)  # fmt: skip
 
 
 def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,

@@ -311,17 +311,18 @@ class Engine:
             raise ValueError(f"No model for modality {modality!r} and framework {framework!r}; have {known}") from None
 
     def _query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
-                       reference: np.ndarray | None, spoken: str | None = None) -> tuple:  # fmt: skip
+                       reference: Clip | np.ndarray | None, spoken: str | None = None) -> tuple:  # fmt: skip
         """Speech-side input ``(1, speech_dim)`` for ``model``, the transcript used (if any) and the language the
         recogniser heard (None for typed text); ``spoken``: the language the speaker chose (None: detect)."""
         modality, transcript, language, parts = model.config.modality, None, None, []
         if modality in ("audio", "fusion"):
             name = model.config.encoders["audio"]
-            level = bool(model.config.training.get("config", {}).get("level_norm", False))
-            audio = load_encoder(name).embed([prepare_speech(clip.samples, SPEECH_SAMPLE_RATE, level)])
+            trained = model.config.training.get("config", {})
+            prep = bool(trained.get("level_norm", False)), bool(trained.get("denoise", False))
+            audio = load_encoder(name).embed([prepare_speech(clip, SPEECH_SAMPLE_RATE, *prep)])
             if reference is not None and model.config.training.get("reference_mean") is not None:
                 target = np.asarray(model.config.training["reference_mean"], np.float32)
-                audio = shift_speakers(audio, self._reference_features(name, level, reference), target)
+                audio = shift_speakers(audio, self._reference_features(name, prep, reference), target)
             parts.append(audio)
         if modality in ("text", "fusion"):
             if not text and clip is not None:
@@ -333,24 +334,26 @@ class Engine:
             parts.append(load_encoder(model.config.encoders["text"]).embed([text]))
         return np.concatenate(parts, axis=1), transcript, language
 
-    def _reference_features(self, encoder: str, level_norm: bool, samples: np.ndarray) -> np.ndarray:
-        """``(1, dim)`` features of a calibration reference (16-kHz speech), embedded once per voice (the last 64
-        are kept)."""
-        key = (encoder, level_norm, hashlib.sha1(np.ascontiguousarray(samples, np.float32).tobytes()).hexdigest())
+    def _reference_features(self, encoder: str, prep: tuple[bool, bool], reference: Clip | np.ndarray) -> np.ndarray:
+        """``(1, dim)`` features of a calibration reference (16-kHz speech: a :class:`Clip` or its samples) prepared
+        as ``prep`` = (level_norm, denoise), embedded once per voice (the last 64 are kept)."""
+        samples = reference.samples if isinstance(reference, Clip) else reference
+        key = (encoder, prep, hashlib.sha1(np.ascontiguousarray(samples, np.float32).tobytes()).hexdigest())
         if key not in self._references:
             if len(self._references) >= 64:
                 self._references.pop(next(iter(self._references)))
-            speech = prepare_speech(samples, SPEECH_SAMPLE_RATE, level_norm)
+            speech = prepare_speech(reference, SPEECH_SAMPLE_RATE, *prep)
             self._references[key] = load_encoder(encoder).embed([speech])
         return self._references[key]
 
     def search(self, audio=None, text: str | None = None, modality: str = "audio", framework: str = "triplet_emosim",
-               top_k: int = 5, reference: np.ndarray | None = None, language: str | None = None) -> Result:  # fmt: skip
+               top_k: int = 5, reference: Clip | np.ndarray | None = None,
+               language: str | None = None) -> Result:  # fmt: skip
         """Rank the library for a query. ``audio``: anything :func:`s2m.audio.load_audio` takes (or a decoded
-        :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion); ``reference``: float32
-        ``(T,)`` 16-kHz neutral speech of the same speaker, which calibrates audio features to that voice (None:
-        uncalibrated); ``language``: what the speaker speaks (ISO 639-1; None or "auto": the recogniser detects it).
-        Raises ``AudioError`` / ``ValueError`` with a message for the user."""
+        :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion); ``reference``: 16-kHz neutral
+        speech of the same speaker (a decoded :class:`Clip`, or its float32 ``(T,)`` samples), which calibrates
+        audio features to that voice (None: uncalibrated); ``language``: what the speaker speaks (ISO 639-1; None or
+        "auto": the recogniser detects it). Raises ``AudioError`` / ``ValueError`` with a message for the user."""
         model = self.model(modality, framework)
         notices = []
         text = (text or "").strip() or None

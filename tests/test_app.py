@@ -477,3 +477,26 @@ def test_a_long_song_stands_and_plays_by_its_loudest_ten_seconds(tmp_path):
         played, played_rate = sf.read(players[0].value["path"], dtype="float32")
     assert len(played) == pytest.approx(10 * played_rate, rel=0.01)
     assert np.sqrt(np.mean(np.square(played.astype(np.float32)))) > 0.3  # the loud part (RMS 0.35; elsewhere 0.014)
+
+
+def test_the_default_audio_model_hears_a_query_and_its_reference_through_the_noise_reducer(engine):
+    """The shipped audio model was trained on denoised speech, so a query (and a neutral reference) must reach it
+    the same way: the untrimmed recording denoised, then trimmed and level-normalised."""
+    from s2m.audio import load_audio
+    from s2m.encoders import load
+    from s2m.features import prepare_speech
+
+    model = engine.model("audio", engine.best_framework("audio"))
+    assert model.config.training["config"]["denoise"] and model.config.training["config"]["level_norm"]
+    rng = np.random.default_rng(0)
+    noisy = np.concatenate([np.zeros(16_000), tone(1.5, 16_000, freq=170), np.zeros(16_000)])
+    clip = load_audio((16_000, (noisy + rng.normal(0, 0.01, noisy.shape)).astype(np.float32)))
+    reference = load_audio((16_000, (noisy + rng.normal(0, 0.01, noisy.shape)).astype(np.float32)))
+    features, _, _ = engine._query_features(model, clip, None, None)
+    encoder = load(model.config.encoders["audio"])
+    np.testing.assert_allclose(features, encoder.embed([prepare_speech(clip, 16_000, True, True)]), atol=1e-5)
+    assert not np.allclose(features, encoder.embed([prepare_speech(clip, 16_000, True, False)]), atol=1e-3)
+    calibrated, _, _ = engine._query_features(model, clip, None, reference)
+    assert not np.allclose(calibrated, features)
+    np.testing.assert_allclose(engine._reference_features(encoder.name, (True, True), reference),
+                               encoder.embed([prepare_speech(reference, 16_000, True, True)]), atol=1e-5)  # fmt: skip

@@ -110,3 +110,71 @@ def test_level_normalisation_removes_the_recording_gain(make_tone):
     assert abs(10 * np.log10(np.mean(a**2)) - SPEECH_LEVEL_DBFS) < 3
     assert np.sqrt(np.mean(loud**2)) > 2 * np.sqrt(np.mean(a[16_000:] ** 2))  # relative loudness survives
     assert np.max(np.abs(normalise_level(x, target_dbfs=0.0))) <= 1.0
+
+
+
+def _voice(seconds: float) -> np.ndarray:
+    """float32 (T,) 16 kHz: speech-like syllables, 4 per second, of a buzz whose pitch glides around 150 Hz
+    (harmonics up to 4 kHz), peak 0.3."""
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    phase = 2 * np.pi * np.cumsum(150 + 30 * np.sin(2 * np.pi * 1.5 * t)) / 16_000
+    buzz = sum(np.sin(h * phase) / np.sqrt(h) for h in range(1, 26))
+    return (0.3 * buzz / np.abs(buzz).max() * np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5).astype(np.float32)
+
+
+def _noisy_take(snr_db: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy) float32 (T,) 16 kHz: 1 s of pause, a 1-s vowel, 1 s of pause; noisy adds steady white noise."""
+    clean = np.concatenate([np.zeros(16_000), _voice(1.0), np.zeros(16_000)]).astype(np.float32)
+    rms = np.sqrt(np.mean(clean[16_000:32_000] ** 2))
+    noise = np.random.default_rng(1).normal(0, rms * 10 ** (-snr_db / 20), clean.shape)
+    return clean, (clean + noise).astype(np.float32)
+
+
+def _db(a: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(a.astype(np.float64) ** 2)))
+
+
+def test_noise_reduction_removes_steady_noise_and_keeps_the_voice():
+    from s2m.audio import reduce_noise
+
+    clean, noisy = _noisy_take()
+    y = reduce_noise(noisy, 16_000)
+    assert y.shape == noisy.shape and y.dtype == np.float32
+    pause, voice = slice(2_000, 14_000), slice(18_000, 30_000)
+    assert _db(y[pause]) < _db(noisy[pause]) - 12  # the noise heard alone: mostly gone
+    assert _db(y[voice]) - _db(y[pause]) > _db(noisy[voice]) - _db(noisy[pause]) + 8  # the voice stands out more
+    studio = reduce_noise(clean + 1e-4 * noisy, 16_000)  # near-silent pauses: the voice keeps its shape
+    assert np.dot(studio[voice], clean[voice]) / np.linalg.norm(studio[voice]) / np.linalg.norm(clean[voice]) > 0.9
+    short = noisy[:1_000]
+    np.testing.assert_array_equal(reduce_noise(short, 16_000), short)  # too short to estimate noise: unchanged
+
+
+def test_a_clip_keeps_its_untrimmed_audio_for_the_noise_reducer():
+    from dataclasses import replace
+
+    from s2m.features import prepare_speech
+
+    clean, noisy = _noisy_take()
+    clip = load_audio((16_000, noisy))
+    assert clip.untrimmed is not None and len(clip.untrimmed) == len(noisy)
+    quiet = load_audio((16_000, clean))  # the studio take: its pauses are trimmed ...
+    assert clip.seconds > 2.5 and quiet.seconds < 1.2  # ... in steady noise they are not
+    denoised = prepare_speech(clip, 16_000, level_norm=False, denoise=True)
+    assert len(denoised) <= len(clip.untrimmed)
+    assert _db(denoised[:12_000]) < _db(clip.samples[:12_000]) - 12  # the pause heard through the noise reducer
+    assert load_audio((16_000, noisy), trim_silence=False).untrimmed is None
+    np.testing.assert_array_equal(prepare_speech(clip, 16_000, level_norm=False), clip.samples)
+    samples_only = prepare_speech(clip.samples, 16_000, False, denoise=True)
+    np.testing.assert_array_equal(samples_only, prepare_speech(replace(clip, untrimmed=None), 16_000, False, True))
+
+
+def test_denoised_features_are_cached_apart(tmp_path):
+    from s2m.features import embed_items
+
+    path = tmp_path / "noisy.wav"
+    sf.write(path, _noisy_take()[1], 16_000)
+    plain = embed_items("prosody", [str(path)], tmp_path / "cache", progress=False)
+    denoised = embed_items("prosody", [str(path)], tmp_path / "cache", progress=False, denoise=True)
+    assert plain.shape == denoised.shape and not np.allclose(plain, denoised)
+    assert len(list((tmp_path / "cache" / "prosody").glob("*.npz"))) == 2
+    np.testing.assert_array_equal(embed_items("prosody", [str(path)], tmp_path / "cache", denoise=True), denoised)
