@@ -261,7 +261,9 @@ def _with_rooms(args, speech, test_sets):
         sys.exit("--rooms scores a data set's whole held-out split; it does not combine with per-voice or "
                  "per-language test sets (the synthetic corpus, --speech-format sentences)")  # fmt: skip
     held_out = [r for r in speech if r.split == args.split]
-    rooms = in_rooms(held_out, tag=f"{args.split}-room")
+    if args.rooms < 0:
+        sys.exit(f"error: --rooms must be 1 or more, got {args.rooms}")
+    rooms = in_rooms(held_out, copies=args.rooms, tag=f"{args.split}-room")
     sets = {args.split: {r.group for r in held_out}, f"{args.split} in a room": {r.group for r in rooms}}
     return speech + rooms, sets
 
@@ -457,8 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
     p.add_argument("--split", default="test", choices=["valid", "test"],
                    help="score validation speakers against validation music (to choose models) or the test split")
-    p.add_argument("--rooms", action="store_true", help="also score the held-out speakers heard through simulated "
-                   "rooms (one room per speaker; rows with test_set '<split> in a room')")  # fmt: skip
+    p.add_argument("--rooms", type=int, nargs="?", const=1, default=0, metavar="N",
+                   help="also score the held-out speakers heard through simulated rooms (N rooms per speaker, "
+                   "default 1; rows with test_set '<split> in a room')")  # fmt: skip
     p.set_defaults(func=_evaluate)
 
     args = parser.parse_args(argv)

@@ -71,6 +71,10 @@ def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, c
     rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
     assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 10}
     assert "test in a room" in capsys.readouterr().out
+    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--rooms", "3",
+          "--modalities", "audio", "--calibration", "none", "--json", str(out)])  # fmt: skip
+    rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
+    assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 30}  # 3 rooms each
     with pytest.raises(SystemExit, match="per-voice or per-language"):
         main(["evaluate", "--checkpoints", str(ckpts), "--speech-format", "sentences", "--rooms"])
 
