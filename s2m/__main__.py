@@ -227,6 +227,8 @@ def _evaluate(args) -> None:
     from .evaluate import markdown, run_protocol
 
     base = _base_config(args)  # before any data is read: an impossible option ends the command at once
+    if args.rooms < 0:
+        sys.exit(f"error: --rooms must be 1 or more, got {args.rooms}")
     speech, music = _speech_records(args), _music_records(args)
     test_sets = _test_sets(args, speech)
     if args.checkpoints:  # saved models need only the test speakers (their prototypes are in the checkpoints)
@@ -261,8 +263,6 @@ def _with_rooms(args, speech, test_sets):
         sys.exit("--rooms scores a data set's whole held-out split; it does not combine with per-voice or "
                  "per-language test sets (the synthetic corpus, --speech-format sentences)")  # fmt: skip
     held_out = [r for r in speech if r.split == args.split]
-    if args.rooms < 0:
-        sys.exit(f"error: --rooms must be 1 or more, got {args.rooms}")
     rooms = in_rooms(held_out, copies=args.rooms, tag=f"{args.split}-room")
     sets = {args.split: {r.group for r in held_out}, f"{args.split} in a room": {r.group for r in rooms}}
     return speech + rooms, sets
@@ -272,7 +272,7 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
     """Saved checkpoints on ``speech``'s test split, each with the encoders and settings it was trained with."""
     from dataclasses import replace
 
-    from .config import TrainConfig
+    from .config import TrainConfig, saved_config
     from .evaluate import ceiling_rows, constant_rows, evaluate_both, load_data, per_label_precision, summarise
     from .heads import load
 
@@ -286,10 +286,9 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         model = load(folder)
         if model.config.modality not in args.modalities:
             continue
-        trained = model.config.training["config"]
+        trained = saved_config(model.config.training["config"])
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
                                                 if k in trained})  # fmt: skip
-        config = replace(config, denoise=bool(trained.get("denoise", False)))  # saved before noise reduction: none
         if model.config.text_dim:  # a late-fusion reader reads the features of the encoder it was fitted on
             config = replace(config, reader_encoder=model.config.encoders["text"])
         key = (config.modality, config.audio_encoder, config.text_encoder, config.reader_encoder, config.music_encoder,

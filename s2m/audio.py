@@ -53,6 +53,11 @@ class Clip:
     untrimmed: np.ndarray | None = None
 
     @property
+    def whole(self) -> np.ndarray:
+        """float32: the audio before trimming (:attr:`untrimmed`), or :attr:`samples` where nothing was trimmed."""
+        return self.samples if self.untrimmed is None else self.untrimmed
+
+    @property
     def seconds(self) -> float:
         return len(self.samples) / self.sample_rate
 

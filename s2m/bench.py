@@ -206,9 +206,8 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
                     f"{ms / clip.seconds:.0f} ms per second of audio |")  # fmt: skip
     from .audio import reduce_noise
 
-    whole = clip.untrimmed if clip.untrimmed is not None else clip.samples
-    ms = warm_median_ms(lambda: reduce_noise(whole, clip.sample_rate), repeats)
-    seconds = len(whole) / clip.sample_rate
+    ms = warm_median_ms(lambda: reduce_noise(clip.whole, clip.sample_rate), repeats)
+    seconds = len(clip.whole) / clip.sample_rate
     rows.append(f"| speech noise reduction before the encoder ({seconds:.1f}-s untrimmed example) | {ms:.0f} ms, "
                 f"{ms / seconds:.0f} ms per second of audio |")  # fmt: skip
     from .data import LIBRARY_DIR

@@ -7,6 +7,16 @@ from dataclasses import dataclass
 FRAMEWORKS = ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
 
 
+# Speech preparation that a checkpoint saved before the setting existed does not store: it was trained without it.
+UNSTORED_SPEECH_SETTINGS = {"level_norm": False, "denoise": False}
+
+
+def saved_config(trained: dict) -> dict:
+    """A checkpoint's stored training options (``training["config"]``) with the speech settings it predates filled
+    in as they were when it was trained (off), never with today's defaults."""
+    return {**UNSTORED_SPEECH_SETTINGS, **trained}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Options of one training run; defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,

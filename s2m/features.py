@@ -63,7 +63,7 @@ def prepare_speech(speech: Clip | np.ndarray, sample_rate: int, level_norm: bool
     (``level_norm``) when the model was trained that way."""
     samples = speech.samples if isinstance(speech, Clip) else np.asarray(speech, np.float32)
     if denoise:
-        whole = speech.untrimmed if isinstance(speech, Clip) and speech.untrimmed is not None else samples
+        whole = speech.whole if isinstance(speech, Clip) else samples
         samples = trim(reduce_noise(whole, sample_rate), sample_rate)
     return normalise_level(samples, sample_rate) if level_norm else samples
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import heads
 from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, SPEECH_SAMPLE_RATE, AudioError, Clip, load_audio
+from .config import saved_config
 from .data.library import LIBRARY_DIR, read_metadata
 from .data.readers import read_folder
 from .data.records import DatasetError, Record
@@ -317,8 +318,8 @@ class Engine:
         modality, transcript, language, parts = model.config.modality, None, None, []
         if modality in ("audio", "fusion"):
             name = model.config.encoders["audio"]
-            trained = model.config.training.get("config", {})
-            prep = bool(trained.get("level_norm", False)), bool(trained.get("denoise", False))
+            trained = saved_config(model.config.training.get("config", {}))
+            prep = bool(trained["level_norm"]), bool(trained["denoise"])
             audio = load_encoder(name).embed([prepare_speech(clip, SPEECH_SAMPLE_RATE, *prep)])
             if reference is not None and model.config.training.get("reference_mean") is not None:
                 target = np.asarray(model.config.training["reference_mean"], np.float32)
@@ -337,8 +338,8 @@ class Engine:
     def _reference_features(self, encoder: str, prep: tuple[bool, bool], reference: Clip | np.ndarray) -> np.ndarray:
         """``(1, dim)`` features of a calibration reference (16-kHz speech: a :class:`Clip` or its samples) prepared
         as ``prep`` = (level_norm, denoise), embedded once per voice (the last 64 are kept)."""
-        samples = reference.samples if isinstance(reference, Clip) else reference
-        key = (encoder, prep, hashlib.sha1(np.ascontiguousarray(samples, np.float32).tobytes()).hexdigest())
+        audio = reference.whole if isinstance(reference, Clip) else reference  # what a denoised reading starts from
+        key = (encoder, prep, hashlib.sha1(np.ascontiguousarray(audio, np.float32).tobytes()).hexdigest())
         if key not in self._references:
             if len(self._references) >= 64:
                 self._references.pop(next(iter(self._references)))

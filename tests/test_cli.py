@@ -80,10 +80,20 @@ def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, c
 
 
 @pytest.mark.parametrize(("flag", "value", "says"), [("--augment-rooms", "-1", "augment_rooms must be 0 or more"),
-                                                      ("--members", "0", "members must be at least 1")])
+                                                      ("--members", "0", "members must be at least 1"),
+                                                      ("--rooms", "-1", "--rooms must be 1 or more")])
 def test_impossible_training_options_end_with_their_message(flag, value, says):
     with pytest.raises(SystemExit, match=says):
         main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])
+
+
+def test_a_checkpoint_saved_before_a_speech_setting_existed_is_read_without_it():
+    from s2m.config import TrainConfig, saved_config
+
+    assert TrainConfig().denoise and TrainConfig().level_norm  # today's defaults ...
+    old = saved_config({"framework": "triplet", "level_norm": True})  # ... are not what an older checkpoint did
+    assert old["denoise"] is False and old["level_norm"] is True and old["framework"] == "triplet"
+    assert saved_config({})["level_norm"] is False
 
 
 def test_session_calibration_of_a_checkpoint_without_feature_mean_says_so(tmp_path):
