@@ -210,10 +210,12 @@ def _heard(records: Sequence[Record], model: str | None, cache_dir, progress: bo
     from tqdm import tqdm
 
     from .encoders import ASR_MODEL, recognise
+    from .encoders.whisper import decoding_settings
 
     model = model or ASR_MODEL
     paths = [r.path for r in records]
-    path = Path(cache_dir) / f"asr-{model}" / f"{_key(model, paths, 'asr', files=True)}.npz" if cache_dir else None
+    key = _key(model, paths, f"asr, {decoding_settings()}", files=True)
+    path = Path(cache_dir) / f"asr-{model}" / f"{key}.npz" if cache_dir else None
     cached = load_cached(path, "texts")
     if cached is not None:
         with np.load(path, allow_pickle=False) as f:  # caches from before languages were kept: English-only models

