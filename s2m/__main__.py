@@ -177,6 +177,7 @@ def _base_config(args):
                            calibrate=args.calibrated_training, speaker_shift=args.speaker_shift,
                            speech_hidden=args.speech_hidden or None, placement=args.placement or None,
                            fusion=args.fusion, members=args.members,
+                           **({} if args.text_weight is None else {"text_weight": args.text_weight}),
                            augment_rooms=args.augment_rooms)  # fmt: skip
     except ValueError as exc:
         sys.exit(f"error: {exc}")
@@ -286,6 +287,8 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         model = load(folder)
         if model.config.modality not in args.modalities:
             continue
+        if args.text_weight is not None and model.text_reader is not None:
+            model.config.training["text_weight"] = args.text_weight
         trained = saved_config(model.config.training["config"])
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
                                                 if k in trained})  # fmt: skip
@@ -361,6 +364,9 @@ def _add_data_options(p) -> None:
     p.add_argument("--fusion", default=d.fusion, choices=["late", "early"],
                    help="fusion models: the audio reading weighed by a text reader's evidence (late, default) or "
                    "one head over audio and text features together (early, the paper's)")  # fmt: skip
+    p.add_argument("--text-weight", type=float, default=None,
+                   help=f"late fusion: the power of the words' evidence against the audio reading (default "
+                   f"{d.text_weight:g} in training; with --checkpoints: replaces the saved models' own)")  # fmt: skip
     p.add_argument("--members", type=int, default=d.members,
                    help="train this many models from different seeds and average their scores (an ensemble in one "
                    "checkpoint; 1: a single model, as in the paper)")  # fmt: skip

@@ -262,7 +262,7 @@ def train(
                              "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
                              "epochs_run": len(history), "placement": config.placement}  # fmt: skip
     if late:
-        fit_text_reader(model, s_train.features[:, speech_dim:], s_train.labels, text_examples)
+        fit_text_reader(model, s_train.features[:, speech_dim:], s_train.labels, text_examples, config.text_weight)
         calibrate_late_fusion(model, s_valid)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
     final = validation_score(model, s_valid, m_valid, config.va_table)
@@ -328,12 +328,13 @@ def reader_fit(x: np.ndarray, labels: list[str]):
 
 
 def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
-                    examples: tuple[np.ndarray, list[str]] | None = None) -> None:  # fmt: skip
+                    examples: tuple[np.ndarray, list[str]] | None = None, weight: float = 1.0) -> None:  # fmt: skip
     """Fit a late-fusion model's text reader: multinomial logistic regression (scikit-learn, L2, C = 1) from text
     features float32 ``(N, text_dim)`` to the model's speech labels, on the training transcripts plus ``examples``
     (rows whose label the model does not know are dropped). Stores the label frequencies it saw as
     ``training["text_prior"]``: a sentence read in every emotion alike (RAVDESS's two statements) then gives
-    evidence ≈ 1 for every label and leaves the audio reading unchanged."""
+    evidence ≈ 1 for every label and leaves the audio reading unchanged. ``weight``: the power of that evidence in
+    :meth:`s2m.heads.JointModel.read` (``training["text_weight"]``; :class:`s2m.config.TrainConfig`)."""
     known = model.config.speech_labels
     x, y = np.asarray(text, np.float32), list(labels)
     if examples is not None:
@@ -345,7 +346,7 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
         model.text_reader.weight.copy_(torch.from_numpy(fit.coef_[rows].astype(np.float32)))
         model.text_reader.bias.copy_(torch.from_numpy(fit.intercept_[rows].astype(np.float32)))
     model.config.training["text_prior"] = [round(y.count(lab) / len(y), 6) for lab in known]
-    model.config.training["text_weight"] = 1.0
+    model.config.training["text_weight"] = float(weight)
     model.config.training["text_examples"] = 0 if examples is None else len(keep)
 
 

@@ -81,7 +81,8 @@ def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, c
 
 @pytest.mark.parametrize(("flag", "value", "says"), [("--augment-rooms", "-1", "augment_rooms must be 0 or more"),
                                                       ("--members", "0", "members must be at least 1"),
-                                                      ("--rooms", "-1", "--rooms must be 1 or more")])
+                                                      ("--rooms", "-1", "--rooms must be 1 or more"),
+                                                      ("--text-weight", "-1", "text_weight must be 0 or more")])
 def test_impossible_training_options_end_with_their_message(flag, value, says):
     with pytest.raises(SystemExit, match=says):
         main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])

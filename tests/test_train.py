@@ -232,3 +232,8 @@ def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_pat
     deaf_row = evaluate_model(deaf, Data(noise, data.music, np.zeros(n, bool), data.tags))[0]
     assert told_row["speech_accuracy"] > 0.9 > 0.5 > deaf_row["speech_accuracy"]
     assert told_row["precision_at_k"] > deaf_row["precision_at_k"] + 0.2
+    assert told.config.training["text_weight"] == config.text_weight == 1.0  # the training setting travels
+    told.config.training["text_weight"] = 0.0  # words weigh nothing: the noise-audio reading alone
+    assert evaluate_model(told, Data(telling, data.music, np.zeros(n, bool), data.tags))[0]["speech_accuracy"] < 0.5
+    heavy, _ = train(replace(config, text_weight=4.0), telling, data.music, data.tags)
+    assert heavy.config.training["text_weight"] == 4.0
