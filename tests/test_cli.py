@@ -140,3 +140,21 @@ def test_shipped_audio_model_reads_unseen_real_voices_uncalibrated(tmp_path):
         assert r["precision_at_k"] > constant + 0.1, r
         assert r["speech_accuracy"] > 0.4, r
     assert np.isfinite([r["mrr"] for r in audio]).all()
+
+
+def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
+    """--text-weight 0 with --checkpoints: the words weigh nothing, so the fusion model reads and ranks exactly like
+    the audio model of its seed (whose speech head it shares); a heavy weight lets the words ("I feel sad today")
+    decide."""
+    ckpts = tmp_path / "ckpts"
+    for name in ("audio-triplet_sp", "fusion-triplet_sp"):
+        shutil.copytree(ROOT / "checkpoints" / name, ckpts / name)
+    csv, out = _class_csv(tmp_path), tmp_path / "rows.json"
+    rows = {}
+    for weight in ("0", "50"):
+        main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(csv), "--transcripts", "given",
+              "--calibration", "none", "--modalities", "audio", "fusion", "--text-weight", weight, "--json", str(out)])
+        rows[weight] = {r["modality"]: r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp"}
+    keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
+    assert [rows["0"]["fusion"][k] for k in keys] == pytest.approx([rows["0"]["audio"][k] for k in keys])
+    assert rows["50"]["fusion"]["speech_accuracy"] > rows["0"]["fusion"]["speech_accuracy"]
