@@ -104,13 +104,19 @@ def decoding_settings() -> str:
             f"{WINDOW_SECONDS:g}s, no-repeat {NO_REPEAT_NGRAM}")
 
 
+def mel_frames(seconds: float) -> int:
+    """How many log-mel frames cover ``seconds`` of audio: even (the encoder's stride-2 convolution needs it), at
+    least 2 and at most 3000 (Whisper's 30-s window)."""
+    frames = int(np.ceil(seconds * MEL_FRAMES_PER_SECOND))
+    return min(3000, max(2, frames + frames % 2))
+
+
 def audio_mel(extractor, x: np.ndarray) -> np.ndarray:
     """float32 ``(1, n_mels, F)``: Whisper's log-mel (``extractor``: a ``WhisperFeatureExtractor``) of ``(T,)``
-    16-kHz audio, cut to the frames that cover the audio itself (F even, at most 3000 = 30 s)."""
+    16-kHz audio, cut to the frames that cover the audio itself (:func:`mel_frames`)."""
     x = x[: int(WINDOW_SECONDS * SPEECH_SAMPLE_RATE)]
     mel = extractor([x], sampling_rate=SPEECH_SAMPLE_RATE, return_tensors="np").input_features
-    frames = int(np.ceil(len(x) / SPEECH_SAMPLE_RATE * MEL_FRAMES_PER_SECOND))
-    return mel[:, :, : min(3000, max(2, frames + frames % 2))]  # the stride-2 convolution needs an even count
+    return mel[:, :, : mel_frames(len(x) / SPEECH_SAMPLE_RATE)]
 
 
 class Whisper(Encoder):
@@ -141,15 +147,14 @@ class Whisper(Encoder):
 
     def _log_mel(self, x: np.ndarray) -> np.ndarray:
         """float32 ``(1, n_mels, F)``: Whisper's log-mel of the first 30 s, padded to ``decode_min_seconds`` or the
-        audio + ``DECODE_MARGIN_SECONDS``, whichever is longer (F even, at most 3000 = 30 s).
+        audio + ``DECODE_MARGIN_SECONDS``, whichever is longer (:func:`mel_frames`).
 
         Whisper was trained on 30-s windows, but most of the encoder's work on a short query is padding: at 15 s
         tiny.en transcribes RAVDESS as accurately as at 30 s in 40 % of the time, as long as the decoder may not
         repeat a 3-gram (:data:`NO_REPEAT_NGRAM`; ``python -m s2m wer``, README)."""
         mel = self._features([x], sampling_rate=self.sample_rate, return_tensors="np").input_features
         seconds = max(self.decode_min_seconds, len(x) / self.sample_rate + DECODE_MARGIN_SECONDS)
-        frames = int(np.ceil(seconds * MEL_FRAMES_PER_SECOND))
-        return mel[:, :, : min(3000, frames + frames % 2)]
+        return mel[:, :, : mel_frames(seconds)]
 
     def _encode(self, mel: np.ndarray):
         import ctranslate2
