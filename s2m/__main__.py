@@ -176,6 +176,7 @@ def _base_config(args):
                            denoise=args.denoise,
                            calibrate=args.calibrated_training, speaker_shift=args.speaker_shift,
                            speech_hidden=args.speech_hidden or None, placement=args.placement or None,
+                           **({} if args.place_at is None else {"place_at": args.place_at}),
                            fusion=args.fusion, members=args.members,
                            **({} if args.text_weight is None else {"text_weight": args.text_weight}),
                            augment_rooms=args.augment_rooms)  # fmt: skip
@@ -289,6 +290,8 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
             continue
         if args.text_weight is not None and model.text_reader is not None:
             model.config.training["text_weight"] = args.text_weight
+        if args.place_at is not None:
+            model.config.training["place_at"] = args.place_at
         trained = saved_config(model.config.training["config"])
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
                                                 if k in trained})  # fmt: skip
@@ -359,8 +362,12 @@ def _add_data_options(p) -> None:
     p.add_argument("--speech-hidden", type=int, default=d.speech_hidden,
                    help="hidden width of the speech head (0: its input width, as in the paper)")
     p.add_argument("--placement", type=float, default=d.placement,
-                   help="place each query at a softmax mix of the speech-label prototypes with this temperature "
+                   help="place each query at a softmax mix of per-label targets with this temperature "
                    "(0: at its projection, as in the paper)")
+    p.add_argument("--place-at", default=None, choices=["music", "speech"],
+                   help=f"the placement targets: each emotion's VA-nearest mood among the training music, or the "
+                   f"speech-label prototypes (default {d.place_at} in training; with --checkpoints: replaces the "
+                   f"saved models' own)")  # fmt: skip
     p.add_argument("--fusion", default=d.fusion, choices=["late", "early"],
                    help="fusion models: the audio reading weighed by a text reader's evidence (late, default) or "
                    "one head over audio and text features together (early, the paper's)")  # fmt: skip

@@ -32,8 +32,10 @@ class TrainConfig:
     training speakers' neutral means (an augmentation that simulates an unseen voice). speech_hidden: hidden width
     of the speech head, at most its input width (None: the input width, as in the paper; the 3,584-d layer-stacked
     Whisper features need a narrower one).
-    placement: temperature τ with which a query is placed at a softmax mix of the speech-label prototypes
-    (:meth:`s2m.heads.JointModel.place`); None places it at its projection, as in the paper.
+    placement: temperature τ with which a query is placed at a softmax mix of per-label targets
+    (:meth:`s2m.heads.JointModel.place`); None places it at its projection, as in the paper. place_at: those
+    targets: "music" (each speech label's VA-nearest mood among the training music, at that mood's mean training
+    embedding) or "speech" (the speech-label prototypes: where the training speech of that emotion lies).
     reader_encoder: the text encoder of a late-fusion model's text reader (the words of a transcript in any language);
     ``text_encoder`` gives the text models' and the label-word tags' features.
     members: models trained from seeds ``seed``, ``seed + 1000``, … and combined into one ensemble checkpoint
@@ -74,6 +76,7 @@ class TrainConfig:
     speaker_shift: float = 0.0
     speech_hidden: int | None = 512
     placement: float | None = 0.02
+    place_at: str = "music"
     fusion: str = "late"
     text_weight: float = 1.0
     members: int = 1
@@ -88,5 +91,7 @@ class TrainConfig:
             raise ValueError(f"members must be at least 1, got {self.members}")
         if not self.text_weight >= 0:
             raise ValueError(f"text_weight must be 0 or more, got {self.text_weight}")
+        if self.place_at not in ("speech", "music"):
+            raise ValueError(f"place_at must be 'speech' or 'music', got {self.place_at!r}")
         if self.fusion not in ("late", "early"):
             raise ValueError(f"fusion must be 'late' or 'early', got {self.fusion!r}")

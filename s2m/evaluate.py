@@ -213,7 +213,8 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
 def ceiling_rows(model: JointModel, data: Data, test_sets: dict[str, set[str]] | None = None, split: str = "test",
                  **labels) -> list[dict]:  # fmt: skip
     """What a perfect reader of speech emotion would score with this model's joint space: every query replaced by
-    the stored prototype of its true label (the music side and the speech→music mapping set this ceiling)."""
+    the point a query read as its true label is placed at (:meth:`JointModel.targets`; the music side and the
+    speech→music mapping set this ceiling)."""
     protos = model.config.training.get("speech_prototypes", {})
     gallery = data.music.subset(split)
     m = model.project("music", gallery.features)
@@ -224,9 +225,9 @@ def ceiling_rows(model: JointModel, data: Data, test_sets: dict[str, set[str]] |
         if not known:
             continue
         relevant, gains = retrieval_targets(known, gallery.labels, model.config.va_table)
-        queries = np.asarray([protos[lab] for lab in known], np.float32)
+        queries = model.targets(known, np.asarray([protos[lab] for lab in known], np.float32))
         rows.append({**labels, "framework": f"{labels.get('framework', model.config.framework)} (true-label "
-                     "prototype: ceiling)", "calibration": "–", "test_set": name, "queries": len(known),
+                     "placement: ceiling)", "calibration": "–", "test_set": name, "queries": len(known),
                      "gallery": len(gallery.labels), **ranking_metrics(queries @ m.T, relevant, gains, k=5),
                      "speech_accuracy": 1.0, "music_accuracy": float("nan")})  # fmt: skip
     return rows

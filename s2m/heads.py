@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .emotions import nearest_label
+
 MODALITIES = ("audio", "text", "fusion")
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
@@ -222,20 +224,34 @@ class JointModel(nn.Module):
         if self.text_reader is None or not tau:
             return self.place(self.project("speech", features))
         read = self.read(features, tau)
-        return self.project("speech", features) if read is None else _mix(read[2], read[1])
+        return self.project("speech", features) if read is None else _mix(read[2], self.targets(read[0], read[1]))
 
     def place(self, speech: np.ndarray) -> np.ndarray:
         """Projected speech float32 ``(N, out_dim)`` -> where each query sits in the joint space, L2-normalised.
 
         Models trained with a placement temperature τ (``training["placement"]``) put a query at the mix of the
-        speech-label prototypes weighted by softmax(cosine / τ): the head says which emotion it hears, and the
-        query goes where the training speech of that emotion lies, so that a voice the model was not trained on
-        lands among the music of that emotion rather than at a point between moods. Other models (the paper's)
-        use the projection itself.
+        :meth:`targets` of the speech labels, weighted by softmax(cosine to the speech-label prototypes / τ): the
+        head says which emotion it hears, and the query goes where that emotion's music lies, so that a voice the
+        model was not trained on lands among the music of that emotion rather than at a point between moods.
+        Other models (the paper's) use the projection itself.
         """
         tau = self.config.training.get("placement")
         read = self.prototype_weights(speech, tau) if tau else None
-        return speech if read is None else _mix(read[2], read[1])
+        return speech if read is None else _mix(read[2], self.targets(read[0], read[1]))
+
+    def targets(self, labels: list[str], prototypes: np.ndarray) -> np.ndarray:
+        """Where a query read as each of the speech ``labels`` is placed, float32 ``(C, out_dim)``.
+
+        ``training["place_at"] == "music"``: the music prototype (mean training-music embedding) of each label's
+        VA-nearest training music label — angry speech goes to the angry training music, neutral speech to the
+        nostalgic. Otherwise (``"speech"``, and every checkpoint saved before the setting existed): the speech-label
+        ``prototypes`` float32 ``(C, out_dim)`` themselves, where the training speech of that emotion lies.
+        """
+        music = self.config.training.get("music_prototypes")
+        if self.config.training.get("place_at", "speech") != "music" or not music:
+            return prototypes
+        names = list(music)
+        return np.asarray([music[nearest_label(lab, names, self.config.va_table)] for lab in labels], np.float32)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed); floating-point

@@ -1,5 +1,6 @@
 """Plotly figures of the library: the UMAP map of the joint space and the valence–arousal plane, with the speech
-side of the space (the speech emotions' prototypes), a session's earlier queries and the current query."""
+side of the space (where a voice heard as each speech emotion goes), a session's earlier queries and the current
+query."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
             hovertemplate="%{customdata}<br>" + mood + "<extra></extra>",
         ))  # fmt: skip
     near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
-    _points(fig, speech, "speech emotions (×)", SPEECH, "where the training speech of this emotion lies", near)
+    _points(fig, speech, "speech emotions (×)", SPEECH, "where a voice heard as this emotion goes", near)
     _points(fig, earlier, "earlier queries (☆)", EARLIER, "earlier query", near, below=True)
     if result:
         rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
@@ -90,7 +91,7 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
 
 def library_map(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
                 earlier: list[SpeechPoint] = ()):  # fmt: skip
-    """The library in 2-D (UMAP of the joint-space music embeddings) with the speech emotions' prototypes (×), a
+    """The library in 2-D (UMAP of the joint-space music embeddings) with where each speech emotion goes (×), a
     session's ``earlier`` queries (☆), the query as a star and its results ringed."""
     import plotly.graph_objects as go
 

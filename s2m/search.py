@@ -393,13 +393,17 @@ class Engine:
         return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices, language)
 
     def speech_points(self, modality: str, framework: str) -> list[SpeechPoint]:
-        """The speech side of the joint space on a model's map: each speech-label prototype (the mean training
-        embedding of that emotion's speech) placed as a query would be, with its VA point."""
+        """The speech side of the joint space on a model's map: where a voice read as each speech label is placed
+        (:meth:`JointModel.targets`: the training music of its mood, or for older models the mean training
+        embedding of that emotion's speech), put on the map as a query would be, with its VA point."""
         model = self.model(modality, framework)
         index = self.indexes[(modality, framework)]
         protos = model.config.training.get("speech_prototypes", {})
-        return [SpeechPoint(label, *index.place(np.asarray(p, np.float32)), *va(label, model.config.va_table))
-                for label, p in protos.items()]  # fmt: skip
+        if not protos:
+            return []
+        targets = model.targets(list(protos), np.asarray(list(protos.values()), np.float32))
+        return [SpeechPoint(label, *index.place(t), *va(label, model.config.va_table))
+                for label, t in zip(protos, targets, strict=True)]  # fmt: skip
 
     @staticmethod
     def emotions(model: heads.JointModel, features: np.ndarray, temperature: float = 0.1):

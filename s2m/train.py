@@ -260,7 +260,8 @@ def train(
                              "speech_prototypes": prototypes(model, "speech", s_train),
                              "music_prototypes": prototypes(model, "music", m_train),
                              "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
-                             "epochs_run": len(history), "placement": config.placement}  # fmt: skip
+                             "epochs_run": len(history), "placement": config.placement,
+                             "place_at": config.place_at}  # fmt: skip
     if late:
         fit_text_reader(model, s_train.features[:, speech_dim:], s_train.labels, text_examples, config.text_weight)
         calibrate_late_fusion(model, s_valid)

@@ -91,8 +91,8 @@ def test_maps_tell_moods_apart_without_colour_and_name_the_quadrants(engine):
 
 
 def test_speech_and_music_share_the_picture(engine):
-    """The speech side is on the map too: each speech emotion's prototype, inside the music's area, and on the
-    valence-arousal plane at that emotion's VA point."""
+    """The speech side is on the map too: where a voice heard as each speech emotion goes, inside the music's area,
+    and on the valence-arousal plane at that emotion's VA point."""
     from s2m.emotions import va
     from s2m.plots import library_map, va_plane
 

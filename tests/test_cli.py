@@ -158,3 +158,19 @@ def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
     keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
     assert [rows["0"]["fusion"][k] for k in keys] == pytest.approx([rows["0"]["audio"][k] for k in keys])
     assert rows["50"]["fusion"]["speech_accuracy"] > rows["0"]["fusion"]["speech_accuracy"]
+
+
+def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path):
+    """--place-at with --checkpoints: the voice is read the same way (speech accuracy), but the query is placed at
+    the training music of the emotion heard instead of the training speech, so the rankings change."""
+    ckpts = tmp_path / "ckpts"
+    shutil.copytree(ROOT / "checkpoints" / "audio-triplet_sp", ckpts / "audio-triplet_sp")
+    csv, out = _class_csv(tmp_path), tmp_path / "rows.json"
+    rows = {}
+    for target in ("speech", "music"):
+        main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(csv), "--calibration", "none",
+              "--modalities", "audio", "--place-at", target, "--json", str(out)])  # fmt: skip
+        rows[target] = next(r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp")
+    assert rows["speech"]["speech_accuracy"] == rows["music"]["speech_accuracy"]
+    keys = ("precision_at_k", "mrr", "ndcg_at_k")
+    assert [rows["speech"][k] for k in keys] != pytest.approx([rows["music"][k] for k in keys])

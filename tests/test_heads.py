@@ -56,6 +56,23 @@ def test_placement_mixes_speech_prototypes():
     np.testing.assert_allclose(np.linalg.norm(placed, axis=1), 1, atol=1e-6)
 
 
+def test_placement_at_music_goes_to_the_training_music_of_the_nearest_mood():
+    model = _model()
+    unit = np.eye(64, dtype=np.float32)
+    speech = {"angry": unit[0], "fearful": unit[1], "neutral": unit[2]}
+    music = {"angry": unit[10], "calm": unit[11], "nostalgic": unit[12], "sad": unit[13]}
+    model.config.training = {"speech_prototypes": {k: v.tolist() for k, v in speech.items()},
+                             "music_prototypes": {k: v.tolist() for k, v in music.items()}, "placement": 0.02}
+    query = np.stack([unit[0], unit[1], unit[2]])  # read as angry, fearful, neutral
+    np.testing.assert_allclose(model.place(query), query, atol=1e-6)  # no place_at (older checkpoints): speech
+    model.config.training["place_at"] = "music"
+    placed = model.place(query)
+    # VA-nearest moods: angry -> angry, fearful -> sad, neutral -> nostalgic (never calm, far off in valence)
+    np.testing.assert_allclose(placed, np.stack([music["angry"], music["sad"], music["nostalgic"]]), atol=1e-6)
+    protos = np.asarray(list(speech.values()))
+    np.testing.assert_array_equal(model.targets(list(speech), protos)[1], music["sad"])
+
+
 def test_shapes():
     model = _model(tag_dim=7)
     assert model.embed_speech(torch.randn(3, 12)).shape == (3, 64)
