@@ -231,6 +231,10 @@ def _evaluate(args) -> None:
     base = _base_config(args)  # before any data is read: an impossible option ends the command at once
     if args.rooms < 0:
         sys.exit(f"error: --rooms must be 1 or more, got {args.rooms}")
+    if args.folds and (args.folds < 2 or args.split != "valid" or args.checkpoints or args.rooms
+                       or args.save_checkpoints):  # fmt: skip
+        sys.exit("error: --folds K needs K >= 2 and --split valid, and trains its own models (no --checkpoints, "
+                 "--rooms or --save-checkpoints)")
     speech, music = _speech_records(args), _music_records(args)
     test_sets = _test_sets(args, speech)
     if args.checkpoints:  # saved models need only the test speakers (their prototypes are in the checkpoints)
@@ -241,6 +245,14 @@ def _evaluate(args) -> None:
         speech, test_sets = _with_rooms(args, speech, test_sets)
     if args.checkpoints:
         summary = _evaluate_checkpoints(args, speech, music, test_sets)
+    elif args.folds:
+        from .evaluate import run_folds
+
+        if test_sets is not None:
+            sys.exit("error: --folds scores a data set's whole validation split; it does not combine with per-voice "
+                     "or per-language test sets (the synthetic corpus, --speech-format sentences)")
+        summary = run_folds(speech, music, base, args.frameworks, args.modalities, args.seeds, args.folds,
+                            calibrations=_calibrations(args), transcripts=args.transcripts)  # fmt: skip
     else:
         summary, models = run_protocol(speech, music, base, args.frameworks, args.modalities,
                                        args.seeds, test_sets, split=args.split, calibrations=_calibrations(args),
@@ -474,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rooms", type=int, nargs="?", const=1, default=0, metavar="N",
                    help="also score the held-out speakers heard through simulated rooms (N rooms per speaker, "
                    "default 1; rows with test_set '<split> in a room')")  # fmt: skip
+    p.add_argument("--folds", type=int, default=0, metavar="K",
+                   help="with --split valid: cross-validate over K re-splits of the train + valid speakers and "
+                   "music tracks (test data untouched), mean and std over folds x seeds; less noisy for choosing")
     p.set_defaults(func=_evaluate)
 
     args = parser.parse_args(argv)

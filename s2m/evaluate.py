@@ -299,6 +299,14 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
     accuracies. Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random
     initialisation, standardised inputs).
     """
+    results, models = _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir,
+                                     progress, split, calibrations, **labels)  # fmt: skip
+    return summarise(results), models
+
+
+def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress, split,
+                   calibrations, **labels) -> tuple[list[dict], dict]:  # fmt: skip
+    """:func:`run_protocol` before the mean over seeds: one row per model × calibration × test set."""
     from tqdm import tqdm
 
     results, models = [], {}
@@ -321,7 +329,55 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
                 results += evaluate_both(model, data, test_sets, calibrations, split=split,
                                          framework=framework_label(config),
                                          modality=modality, seed=seed, **labels)  # fmt: skip
-    return summarise(results), models
+    return results, models
+
+
+def fold_splits(speech: Sequence[Record], music: Sequence[Record], folds: int, fold: int
+                ) -> tuple[list[Record], list[Record]]:  # fmt: skip
+    """Fold ``fold`` of ``folds`` over the non-test data, for choosing models on more than one validation gallery:
+    the train + valid speakers, sorted, in consecutive pairs (so RAVDESS's folds mix odd, male, and even, female,
+    actors), pair i validation when i mod ``folds`` == ``fold``; and for each music label its train + valid groups
+    (tracks, pieces), sorted, group j validation when j mod ``folds`` == ``fold``; everything else of train + valid
+    trains. Test speakers and test music keep their split and are never used. Returns re-split (speech, music)."""
+    if not 0 <= fold < folds or folds < 2:
+        raise ValueError(f"need 2 or more folds and 0 <= fold < folds, got fold {fold} of {folds}")
+    speakers = sorted({r.group for r in speech if r.split != "test"})
+    held_speakers = {g for i, g in enumerate(speakers) if (i // 2) % folds == fold}
+    by_label: dict[str, list[str]] = {}
+    for r in music:
+        if r.split != "test" and r.group not in by_label.setdefault(r.label, []):
+            by_label[r.label].append(r.group)
+    held_music = {(lab, g) for lab, groups in by_label.items() for j, g in enumerate(sorted(groups))
+                  if j % folds == fold}  # fmt: skip
+
+    def split(r: Record, held: bool) -> Record:
+        return r if r.split == "test" else replace(r, split="valid" if held else "train")
+
+    return ([split(r, r.group in held_speakers) for r in speech],
+            [split(r, (r.label, r.group) in held_music) for r in music])  # fmt: skip
+
+
+def run_folds(speech: Sequence[Record], music: Sequence[Record], base: TrainConfig, frameworks: Sequence[str],
+              modalities: Sequence[str], seeds: Sequence[int], folds: int, cache_dir: Path | None = DEFAULT_CACHE,
+              progress: bool = True, calibrations: Sequence[str] = CALIBRATIONS, **labels) -> list[dict]:
+    """:func:`run_protocol` on each of the ``folds`` re-splits of :func:`fold_splits`, scored on that fold's
+    validation speakers against its validation music; summary rows over folds × seeds (``seeds`` then counts the
+    runs), test set "valid, N folds", queries = all folds' queries (each train + valid speaker is a query once)."""
+    results = []
+    for fold in range(folds):
+        fold_speech, fold_music = fold_splits(speech, music, folds, fold)
+        rows, _ = _protocol_rows(fold_speech, fold_music, base, frameworks, modalities, seeds, None, cache_dir,
+                                 progress, "valid", calibrations, **labels)  # fmt: skip
+        results += [{**r, "fold": fold, "test_set": f"valid, {folds} folds"} for r in rows]
+    summary = summarise(results)
+    for row in summary:  # each fold's validation speakers and music are used once: the counts over folds
+        first: dict[int, dict] = {}
+        for r in results:
+            if _key(r) == _key(row):
+                first.setdefault(r["fold"], r)
+        row["queries"] = sum(r["queries"] for r in first.values())
+        row["gallery"] = sum(r["gallery"] for r in first.values())
+    return summary
 
 
 def _key(row: dict) -> tuple:

@@ -174,3 +174,10 @@ def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path)
     assert rows["speech"]["speech_accuracy"] == rows["music"]["speech_accuracy"]
     keys = ("precision_at_k", "mrr", "ndcg_at_k")
     assert [rows["speech"][k] for k in keys] != pytest.approx([rows["music"][k] for k in keys])
+
+
+@pytest.mark.parametrize("extra", [["--split", "test"], ["--split", "valid", "--checkpoints", "checkpoints"],
+                                   ["--split", "valid", "--rooms"], ["--folds", "1", "--split", "valid"]])
+def test_folds_need_the_validation_split_and_their_own_models(extra):
+    with pytest.raises(SystemExit, match="--folds K needs"):
+        main(["evaluate", "--modalities", "audio", "--folds", "2", *extra])

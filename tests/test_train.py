@@ -237,3 +237,62 @@ def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_pat
     assert evaluate_model(told, Data(telling, data.music, np.zeros(n, bool), data.tags))[0]["speech_accuracy"] < 0.5
     heavy, _ = train(replace(config, text_weight=4.0), telling, data.music, data.tags)
     assert heavy.config.training["text_weight"] == 4.0
+
+
+def _tone_corpus(folder):
+    """Six speakers (five train/valid, one test) reading four emotions in tones, and two moods of music in three
+    pieces each (one of them test); records only, written as WAV files under ``folder``."""
+    import soundfile as sf
+
+    from s2m.data.records import Record
+    from tests.conftest import tone
+
+    speech, music = [], []
+    for s, speaker in enumerate(["a1", "a2", "a3", "a4", "a5", "z9"]):
+        for i, label in enumerate(["neutral", "neutral", "neutral", "happy", "sad", "happy", "sad"]):
+            path = folder / f"{speaker}-{i}.wav"
+            sf.write(path, tone(1.2, 16_000, freq=120 + 15 * s + (60 if label == "happy" else 0), amp=0.3), 16_000)
+            split = "test" if speaker == "z9" else "train" if s < 3 else "valid"
+            speech.append(Record(str(path), label, speaker, split))
+    for mood, base in (("happy", 500), ("sad", 200)):
+        for p, split in enumerate(["train", "valid", "test"]):
+            for c in range(2):
+                path = folder / f"{mood}{p}-{c}.wav"
+                sf.write(path, tone(2.0, 22_050, freq=base + 20 * p + 5 * c), 22_050)
+                music.append(Record(str(path), mood, f"{mood}-piece{p}", split))
+    return speech, music
+
+
+def test_folds_hold_out_every_train_and_valid_speaker_and_track_once_and_never_touch_test(tmp_path):
+    from s2m.evaluate import fold_splits
+
+    speech, music = _tone_corpus(tmp_path)
+    held_speakers, held_pieces = [], []
+    for fold in range(2):
+        s, m = fold_splits(speech, music, 2, fold)
+        assert [r.split for r in s if r.group == "z9"] == ["test"] * 7
+        assert [r.path for r in s] == [r.path for r in speech]
+        assert all(r.split == "test" for r in m if r.group.endswith("piece2"))
+        held_speakers += sorted({r.group for r in s if r.split == "valid"})
+        held_pieces += sorted({r.group for r in m if r.split == "valid"})
+        assert {r.label for r in m if r.split == "valid"} == {"happy", "sad"}  # every mood has a gallery
+    assert sorted(held_speakers) == ["a1", "a2", "a3", "a4", "a5"]  # pairs: (a1, a2) and a5 / (a3, a4)
+    assert held_speakers[:3] == ["a1", "a2", "a5"]
+    assert sorted(held_pieces) == sorted(f"{m}-piece{p}" for m in ("happy", "sad") for p in (0, 1))
+    with pytest.raises(ValueError, match="2 or more folds"):
+        fold_splits(speech, music, 2, 2)
+
+
+def test_cross_validation_scores_every_fold_and_counts_each_query_once(tmp_path):
+    from s2m.config import TrainConfig
+    from s2m.evaluate import run_folds
+
+    speech, music = _tone_corpus(tmp_path)
+    config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1)
+    rows = run_folds(speech, music, config, ["triplet"], ["audio"], [0, 1], 2, tmp_path / "cache", progress=False,
+                     calibrations=["none"])  # fmt: skip
+    model = next(r for r in rows if r["framework"] == "triplet")
+    assert model["test_set"] == "valid, 2 folds" and model["seeds"] == 4  # 2 folds x 2 seeds
+    assert model["queries"] == 5 * 5  # every train/valid speaker once (7 takes less 2 neutral references); not z9
+    assert model["gallery"] == 8  # each of the 4 train/valid pieces' 2 clips once
+    assert 0.0 <= model["precision_at_k"] <= 1.0 and model["precision_at_k_std"] is not None
