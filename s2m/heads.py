@@ -28,8 +28,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .emotions import nearest_label
-
 MODALITIES = ("audio", "text", "fusion")
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
@@ -242,16 +240,16 @@ class JointModel(nn.Module):
     def targets(self, labels: list[str], prototypes: np.ndarray) -> np.ndarray:
         """Where a query read as each of the speech ``labels`` is placed, float32 ``(C, out_dim)``.
 
-        ``training["place_at"] == "music"``: the music prototype (mean training-music embedding) of each label's
-        VA-nearest training music label — angry speech goes to the angry training music, neutral speech to the
-        nostalgic. Otherwise (``"speech"``, and every checkpoint saved before the setting existed): the speech-label
-        ``prototypes`` float32 ``(C, out_dim)`` themselves, where the training speech of that emotion lies.
+        ``training["place_at"] == "music"``: the music prototype (mean training-music embedding) of the mood each
+        label was paired with in training (``training["mapping"]``: its VA-nearest training music label) — angry
+        speech goes to the angry training music, neutral speech to the nostalgic. Otherwise (``"speech"``, and every
+        checkpoint saved before the setting existed): the speech-label ``prototypes`` float32 ``(C, out_dim)``
+        themselves, where the training speech of that emotion lies.
         """
-        music = self.config.training.get("music_prototypes")
-        if self.config.training.get("place_at", "speech") != "music" or not music:
+        music, mapping = self.config.training.get("music_prototypes"), self.config.training.get("mapping")
+        if self.config.training.get("place_at", "speech") != "music" or not music or not mapping:
             return prototypes
-        names = list(music)
-        return np.asarray([music[nearest_label(lab, names, self.config.va_table)] for lab in labels], np.float32)
+        return np.asarray([music[mapping[lab]] for lab in labels], np.float32)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed); floating-point

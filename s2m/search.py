@@ -399,8 +399,6 @@ class Engine:
         model = self.model(modality, framework)
         index = self.indexes[(modality, framework)]
         protos = model.config.training.get("speech_prototypes", {})
-        if not protos:
-            return []
         targets = model.targets(list(protos), np.asarray(list(protos.values()), np.float32))
         return [SpeechPoint(label, *index.place(t), *va(label, model.config.va_table))
                 for label, t in zip(protos, targets, strict=True)]  # fmt: skip
