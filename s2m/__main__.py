@@ -175,6 +175,7 @@ def _base_config(args):
                            ranksim=args.ranksim, epochs=args.epochs, level_norm=args.level_norm,
                            denoise=args.denoise,
                            calibrate=args.calibrated_training, speaker_shift=args.speaker_shift,
+                           music_triplet=args.music_triplet,
                            speech_hidden=args.speech_hidden or None, placement=args.placement or None,
                            **({} if args.place_at is None else {"place_at": args.place_at}),
                            fusion=args.fusion, members=args.members,
@@ -366,6 +367,9 @@ def _add_data_options(p) -> None:
     p.add_argument("--calibrated-training", action=argparse.BooleanOptionalAction, default=d.calibrate,
                    help="train on speaker-relative audio features (each training speaker's neutral mean moved onto "
                    "the population's); the model is still used uncalibrated unless a reference is given")
+    p.add_argument("--music-triplet", type=float, default=d.music_triplet, metavar="W",
+                   help="weight of the music-side triplet term (clips of one mood together, other moods apart; "
+                   f"0: the paper's loss alone; default {d.music_triplet})")
     p.add_argument("--speaker-shift", type=float, default=d.speaker_shift,
                    help="probability of giving a training item another training speaker's neutral offset")
     p.add_argument("--augment-rooms", type=int, default=d.augment_rooms, metavar="N",

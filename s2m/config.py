@@ -45,6 +45,10 @@ class TrainConfig:
     calibrated with its studio twin's neutral voice, so calibrated training removes the speaker but keeps the room.
     fusion: how a fusion model combines audio and words: "late" (the audio head's reading times the evidence of a
     linear text reader, :meth:`s2m.heads.JointModel.read`) or "early" (one head over audio ‖ text, the paper's).
+    music_triplet: weight of a music-side triplet term added to the loss: training clips of one mood are pulled
+    together and clips of other moods pushed apart, so that held-out music of a mood lies nearer that mood's mean
+    training embedding, where a query read as a matching emotion is placed (0: the paper's loss alone; 1 was chosen
+    on validation actors and validation sentences, README "Choosing the encoders").
     text_weight: late fusion: the power to which the words' evidence is raised before it multiplies the audio
     reading (1: Bayes' rule for two calibrated, independent readings). More weight lets emotional words overrule an
     unfamiliar voice, but it also amplifies what the reader learned from ASR slips in emotionless sentences; on
@@ -81,6 +85,7 @@ class TrainConfig:
     text_weight: float = 1.0
     members: int = 1
     augment_rooms: int = 0
+    music_triplet: float = 1.0
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -89,6 +94,8 @@ class TrainConfig:
             raise ValueError(f"augment_rooms must be 0 or more, got {self.augment_rooms}")
         if self.members < 1:
             raise ValueError(f"members must be at least 1, got {self.members}")
+        if not self.music_triplet >= 0:
+            raise ValueError(f"music_triplet must be 0 or more, got {self.music_triplet}")
         if not self.text_weight >= 0:
             raise ValueError(f"text_weight must be 0 or more, got {self.text_weight}")
         if self.place_at not in ("speech", "music"):
