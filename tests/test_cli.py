@@ -144,8 +144,8 @@ def test_shipped_audio_model_reads_unseen_real_voices_uncalibrated(tmp_path):
 
 def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
     """--text-weight 0 with --checkpoints: the words weigh nothing, so the fusion model reads and ranks exactly like
-    the audio model of its seed (whose speech head it shares); a heavy weight lets the words ("I feel sad today")
-    decide."""
+    the audio model of its seed (whose speech head it shares); with a heavy weight the words ("I feel sad today")
+    change the reading and the ranking (ignoring the option would score both runs alike, at the saved weight 1)."""
     ckpts = tmp_path / "ckpts"
     for name in ("audio-triplet_sp", "fusion-triplet_sp"):
         shutil.copytree(ROOT / "checkpoints" / name, ckpts / name)
@@ -157,7 +157,7 @@ def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
         rows[weight] = {r["modality"]: r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp"}
     keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
     assert [rows["0"]["fusion"][k] for k in keys] == pytest.approx([rows["0"]["audio"][k] for k in keys])
-    assert rows["50"]["fusion"]["speech_accuracy"] > rows["0"]["fusion"]["speech_accuracy"]
+    assert [rows["50"]["fusion"][k] for k in keys] != pytest.approx([rows["0"]["fusion"][k] for k in keys])
 
 
 def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path):
