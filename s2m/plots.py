@@ -16,11 +16,13 @@ EARLIER = dict(symbol="star-open", size=18, color="#555555", line=dict(width=2))
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "cross",
            "star-diamond", "hourglass", "bowtie", "x")  # fmt: skip
 # what each quadrant of the valence-arousal plane means, in plain words (x, y, text, anchors)
+# in the corners of the plotted range (−0.05 … 1.05), outside the unit square where the moods sit, so that no word
+# prints over a mood's markers (scary music sits at the very top left)
 QUADRANTS = (
-    (0.99, 0.99, "excited · happy", "right", "top"),
-    (0.01, 0.99, "tense · angry · afraid", "left", "top"),
-    (0.01, 0.01, "sad · gloomy", "left", "bottom"),
-    (0.99, 0.01, "calm · peaceful", "right", "bottom"),
+    (1.05, 1.05, "excited · happy", "right", "top"),
+    (-0.05, 1.05, "tense · angry · afraid", "left", "top"),
+    (-0.05, -0.05, "sad · gloomy", "left", "bottom"),
+    (1.05, -0.05, "calm · peaceful", "right", "bottom"),
 )
 
 
@@ -40,7 +42,8 @@ def _layout(fig, title: str, xaxis: dict, yaxis: dict):
 def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict, hover: str, near: float,
             below: bool = False) -> None:  # fmt: skip
     """A labelled marker trace of ``points`` (label, x, y); points closer than ``near`` share one marker whose
-    label joins theirs ("fearful · sad"), so labels never print over each other."""
+    label joins theirs ("fearful · sad"), and a label that would print over a neighbour's (within 6 ``near`` across
+    and 2 ``near`` up or down) goes to the next free side of its marker, so labels never print over each other."""
     import plotly.graph_objects as go
 
     merged: list[list] = []
@@ -50,10 +53,16 @@ def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict
             same[0] += f" · {label}"
         else:
             merged.append([label, x, y])
+    sides = ["bottom center", "top center"] if below else ["top center", "bottom center"]
+    sides += ["middle right", "middle left"]
+    placed: list[str] = []
+    for i, (_, x, y) in enumerate(merged):
+        taken = {placed[j] for j in range(i) if abs(merged[j][1] - x) < 6 * near and abs(merged[j][2] - y) < 2 * near}
+        placed.append(next((side for side in sides if side not in taken), sides[0]))
     if merged:
         fig.add_trace(go.Scatter(
             x=[m[1] for m in merged], y=[m[2] for m in merged], mode="markers+text", name=name, marker=marker,
-            text=[m[0] for m in merged], textposition="bottom center" if below else "top center",
+            text=[m[0] for m in merged], textposition=placed,
             textfont=dict(size=11, color=marker["color"]), hovertemplate=hover + ": %{text}<extra></extra>",
         ))  # fmt: skip
 
