@@ -15,9 +15,9 @@ EARLIER = dict(symbol="star-open", size=18, color="#555555", line=dict(width=2))
 # one marker shape per mood besides its colour, so that moods of similar hue stay apart for colour-blind viewers
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "cross",
            "star-diamond", "hourglass", "bowtie", "x")  # fmt: skip
-# what each quadrant of the valence-arousal plane means, in plain words (x, y, text, anchors)
-# in the corners of the plotted range (−0.05 … 1.05), outside the unit square where the moods sit, so that no word
-# prints over a mood's markers (scary music sits at the very top left)
+# what each quadrant of the valence-arousal plane means, in plain words (x, y, text, anchors), in the corners of the
+# plotted range (−0.05 … 1.05), outside the unit square where the moods sit, so that no word prints over a mood's
+# markers (scary music sits at the very top left)
 QUADRANTS = (
     (1.05, 1.05, "excited · happy", "right", "top"),
     (-0.05, 1.05, "tense · angry · afraid", "left", "top"),

@@ -281,9 +281,9 @@ def train(
 def _music_triplet(model: JointModel, features: torch.Tensor, by_label: dict[str, np.ndarray], config: TrainConfig,
                    rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:  # fmt: skip
     """The music-side triplet term: a batch of training clips, moods drawn uniformly (so moods no speech emotion maps
-    to are pushed apart too), each with another clip of its mood as the positive and a clip of another mood as the
-    negative (:func:`s2m.losses.sampled_triplet_loss`). ``features``: the training music float32 ``(M, music_dim)``;
-    ``by_label``: row indices per mood. Returns a scalar."""
+    to are pushed apart too), each with a second clip of its mood drawn independently (now and then the same clip) as
+    the positive and a clip of another mood as the negative (:func:`s2m.losses.sampled_triplet_loss`). ``features``:
+    the training music float32 ``(M, music_dim)``; ``by_label``: row indices per mood. Returns a scalar."""
     moods = sorted(by_label)
     labels = rng.choice(moods, size=config.batch_size)
     anchor = np.array([rng.choice(by_label[lab]) for lab in labels])
