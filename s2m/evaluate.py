@@ -369,14 +369,13 @@ def run_folds(speech: Sequence[Record], music: Sequence[Record], base: TrainConf
         rows, _ = _protocol_rows(fold_speech, fold_music, base, frameworks, modalities, seeds, None, cache_dir,
                                  progress, "valid", calibrations, **labels)  # fmt: skip
         results += [{**r, "fold": fold, "test_set": f"valid, {folds} folds"} for r in rows]
+    first: dict[tuple, dict[int, dict]] = {}  # per summary key, one row per fold (seeds score the same queries)
+    for r in results:
+        first.setdefault(_key(r), {}).setdefault(r["fold"], r)
     summary = summarise(results)
     for row in summary:  # each fold's validation speakers and music are used once: the counts over folds
-        first: dict[int, dict] = {}
-        for r in results:
-            if _key(r) == _key(row):
-                first.setdefault(r["fold"], r)
-        row["queries"] = sum(r["queries"] for r in first.values())
-        row["gallery"] = sum(r["gallery"] for r in first.values())
+        row["queries"] = sum(r["queries"] for r in first[_key(row)].values())
+        row["gallery"] = sum(r["gallery"] for r in first[_key(row)].values())
     return summary
 
 

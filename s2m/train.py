@@ -230,7 +230,8 @@ def train(
                 reg = reg_fn(cosine_matrix(s_emb, m_emb), label_sim)
             loss = total_loss(main, reg, config.lam)
             if config.music_triplet > 0:
-                loss = loss + config.music_triplet * _music_triplet(model, m_feat, m_by_label, config, rng, gen)
+                music = _music_triplet(model, m_feat, m_by_label, mood_id, config, rng, gen)
+                loss = loss + config.music_triplet * music
             for group in optim.param_groups:
                 group["lr"] = _lr_at(step, config, steps_per_epoch)
             optim.zero_grad()
@@ -278,17 +279,18 @@ def train(
     return model, {"history": history, "mapping": mapping}
 
 
-def _music_triplet(model: JointModel, features: torch.Tensor, by_label: dict[str, np.ndarray], config: TrainConfig,
-                   rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:  # fmt: skip
+def _music_triplet(model: JointModel, features: torch.Tensor, by_label: dict[str, np.ndarray],
+                   mood_id: dict[str, int], config: TrainConfig, rng: np.random.Generator,
+                   gen: torch.Generator) -> torch.Tensor:  # fmt: skip
     """The music-side triplet term: a batch of training clips, moods drawn uniformly (so moods no speech emotion maps
     to are pushed apart too), each with a second clip of its mood drawn independently (now and then the same clip) as
     the positive and a clip of another mood as the negative (:func:`s2m.losses.sampled_triplet_loss`). ``features``:
-    the training music float32 ``(M, music_dim)``; ``by_label``: row indices per mood. Returns a scalar."""
-    moods = sorted(by_label)
-    labels = rng.choice(moods, size=config.batch_size)
+    the training music float32 ``(M, music_dim)``; ``by_label``: row indices per mood; ``mood_id``: each mood's id,
+    in sorted order, as the speech→music term uses them. Returns a scalar."""
+    labels = rng.choice(list(mood_id), size=config.batch_size)
     anchor = np.array([rng.choice(by_label[lab]) for lab in labels])
     positive = np.array([rng.choice(by_label[lab]) for lab in labels])
-    ids = torch.tensor([moods.index(lab) for lab in labels])
+    ids = torch.tensor([mood_id[lab] for lab in labels])
     return sampled_triplet_loss(model.embed_music(features[anchor]), model.embed_music(features[positive]), ids,
                                 config.margin, generator=gen)  # fmt: skip
 
