@@ -392,7 +392,7 @@ def _add_data_options(p) -> None:
                    f"{d.text_weight:g} in training; with --checkpoints: replaces the saved models' own)")  # fmt: skip
     p.add_argument("--members", type=int, default=d.members,
                    help="train this many models from different seeds and average their scores (an ensemble in one "
-                   "checkpoint; 1: a single model, as in the paper)")  # fmt: skip
+                   "checkpoint; default %(default)s; 1: a single model, as in the paper)")  # fmt: skip
     p.add_argument("--va-table", default=d.va_table, choices=["lexicon", "paper"])
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the EmoSim/RankSim term")
     p.add_argument("--ranksim", action="store_true", help="use the RankSim form of the regulariser")

@@ -39,7 +39,8 @@ class TrainConfig:
     reader_encoder: the text encoder of a late-fusion model's text reader (the words of a transcript in any language);
     ``text_encoder`` gives the text models' and the label-word tags' features.
     members: models trained from seeds ``seed``, ``seed + 1000``, … and combined into one ensemble checkpoint
-    (their scores averaged; :class:`s2m.heads.Members`); 1 trains a single model, as in the paper.
+    (their scores averaged; :class:`s2m.heads.Members`); 1 trains a single model, as in the paper. 3 was chosen
+    on validation actors (one seed's music head decided much of a single model's score; README "Ensembles").
     augment_rooms: audio and fusion: train also on this many copies of each training speaker, each copy a new
     speaker heard through its own simulated room and microphone (:mod:`s2m.rooms`; 0: as recorded only). A copy is
     calibrated with its studio twin's neutral voice, so calibrated training removes the speaker but keeps the room.
@@ -83,7 +84,7 @@ class TrainConfig:
     place_at: str = "music"
     fusion: str = "late"
     text_weight: float = 1.0
-    members: int = 1
+    members: int = 3
     augment_rooms: int = 0
     music_triplet: float = 1.0
 

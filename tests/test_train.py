@@ -60,7 +60,7 @@ def test_tiny_training_loss_falls_and_retrieval_beats_chance(data, framework):
 
 
 def test_training_is_seeded(data):
-    config = TrainConfig(epochs=2, warmup_epochs=1, batch_size=32, seed=3)
+    config = TrainConfig(epochs=2, warmup_epochs=1, batch_size=32, seed=3, members=1)
     a, _ = train(config, data.speech, data.music, data.tags)
     b, _ = train(config, data.speech, data.music, data.tags)
     x = data.speech.features[:5]
@@ -137,7 +137,7 @@ def test_held_out_speakers_in_rooms_are_scored_but_never_choose_the_epoch(data):
                         data.speech.splits + copies.splits)  # fmt: skip
     scoring_only = np.r_[np.zeros(len(data.speech.labels), bool), np.ones(len(copies.labels), bool)]
     with_rooms = Data(speech, data.music, np.zeros(len(speech.labels), bool), data.tags, scoring_only=scoring_only)
-    config = TrainConfig(epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50)
+    config = TrainConfig(epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50, members=1)
     a, b = train_on(config, data), train_on(config, with_rooms)
     x = data.speech.features[:5]
     np.testing.assert_array_equal(a.project("speech", x), b.project("speech", x))
@@ -154,7 +154,8 @@ def test_session_calibration_removes_a_speakers_offset_without_a_reference(data)
     reference = calibration_references(sp.labels, sp.groups)
     data = Data(replace(sp, speaker_means=speaker_means(sp.features, sp.groups, reference)), data.music, reference,
                 data.tags)  # fmt: skip
-    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50)
+    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
+                         members=1)  # fmt: skip
     model = train_on(config, data)
     train_items = data.speech.subset("train")
     np.testing.assert_allclose(model.config.training["feature_mean"], train_items.calibrated(
@@ -187,7 +188,7 @@ def test_trained_model_records_the_training_speakers_neutral_mean_only(data):
     means = np.where(np.asarray(data.speech.splits)[:, None] == "train", 1.0, 50.0) * np.ones((1, 10))
     speech = FeatureSet(data.speech.features, data.speech.labels, data.speech.groups, data.speech.splits,
                         means.astype(np.float32))  # fmt: skip
-    config = TrainConfig(epochs=1, warmup_epochs=1, batch_size=32, speaker_shift=0.5)
+    config = TrainConfig(epochs=1, warmup_epochs=1, batch_size=32, speaker_shift=0.5, members=1)
     model, _ = train(config, speech, data.music, data.tags)
     assert model.config.training["reference_mean"] == [1.0] * 10  # valid/test speakers (50) never leak in
 
@@ -288,7 +289,7 @@ def test_cross_validation_scores_every_fold_and_counts_each_query_once(tmp_path)
     from s2m.evaluate import run_folds
 
     speech, music = _tone_corpus(tmp_path)
-    config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1)
+    config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1, members=1)
     rows = run_folds(speech, music, config, ["triplet"], ["audio"], [0, 1], 2, tmp_path / "cache", progress=False,
                      calibrations=["none"])  # fmt: skip
     model = next(r for r in rows if r["framework"] == "triplet")
@@ -307,7 +308,8 @@ def test_music_triplet_term_gathers_held_out_music_of_a_mood(data):
     tags = {**data.tags, "scary": np.random.default_rng(2).normal(size=5).astype(np.float32)}
     test = music.subset("test")
     same = np.equal.outer(test.labels, test.labels)
-    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50)
+    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
+                         members=1)  # fmt: skip
 
     def gap(weight: float) -> float:
         out = []
