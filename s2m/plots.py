@@ -4,6 +4,8 @@ query."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .emotions import colour, va
@@ -39,11 +41,34 @@ def _layout(fig, title: str, xaxis: dict, yaxis: dict):
     return fig
 
 
+# A label's box in units of ``near`` (3 % of the plot's extent, about 15 px): 11-px text is ~1.3 high and each
+# character ~0.4 wide; a label beside a marker starts half a text height from its centre, one above or below it a
+# little more than half a text height (so it clears the marker and the labels beside it).
+_CHAR, _TEXT_HIGH = 0.4, 1.3
+Box = tuple[float, float, float, float]  # a label's (centre x, centre y, width, height), data units
+
+
+def _label_box(label: str, x: float, y: float, side: str, near: float) -> Box:
+    """Approximate box of ``label`` printed on ``side`` of a marker at (x, y): (centre x, centre y, width, height),
+    in data units."""
+    w, h = _CHAR * len(label) * near, _TEXT_HIGH * near
+    gap = (h + 0.1 * near) if side in ("top center", "bottom center") else 0.0  # clear the marker, then half a line
+    dx = {"middle right": h / 2 + w / 2, "middle left": -(h / 2 + w / 2)}.get(side, 0.0)
+    dy = {"top center": gap, "bottom center": -gap}.get(side, 0.0)
+    return x + dx, y + dy, w, h
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return abs(a[0] - b[0]) < (a[2] + b[2]) / 2 and abs(a[1] - b[1]) < (a[3] + b[3]) / 2
+
+
 def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict, hover: str, near: float,
-            below: bool = False) -> None:  # fmt: skip
+            below: bool = False, occupied: Sequence[Box] = ()) -> list[Box]:  # fmt: skip
     """A labelled marker trace of ``points`` (label, x, y); points closer than ``near`` share one marker whose
-    label joins theirs ("fearful · sad"), and a label that would print over a neighbour's (within 6 ``near`` across
-    and 2 ``near`` up or down) goes to the next free side of its marker, so labels never print over each other."""
+    label joins theirs ("fearful · sad"), and a label whose box would overlap a label already printed (approximate
+    boxes, :func:`_label_box`) goes to the next free side of its marker (above, below, right, left; below first for
+    ``below``), so labels do not print over each other. ``occupied``: boxes of labels another trace already printed,
+    avoided the same way. Returns the boxes of this trace's labels."""
     import plotly.graph_objects as go
 
     merged: list[list] = []
@@ -55,16 +80,19 @@ def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict
             merged.append([label, x, y])
     sides = ["bottom center", "top center"] if below else ["top center", "bottom center"]
     sides += ["middle right", "middle left"]
-    placed: list[str] = []
-    for i, (_, x, y) in enumerate(merged):
-        taken = {placed[j] for j in range(i) if abs(merged[j][1] - x) < 6 * near and abs(merged[j][2] - y) < 2 * near}
-        placed.append(next((side for side in sides if side not in taken), sides[0]))
+    boxes, chosen = list(occupied), []
+    for label, x, y in merged:
+        free = (s for s in sides if not any(_overlap(_label_box(label, x, y, s, near), b) for b in boxes))
+        side = next(free, sides[0])
+        chosen.append(side)
+        boxes.append(_label_box(label, x, y, side, near))
     if merged:
         fig.add_trace(go.Scatter(
             x=[m[1] for m in merged], y=[m[2] for m in merged], mode="markers+text", name=name, marker=marker,
-            text=[m[0] for m in merged], textposition=placed,
+            text=[m[0] for m in merged], textposition=chosen,
             textfont=dict(size=11, color=marker["color"]), hovertemplate=hover + ": %{text}<extra></extra>",
         ))  # fmt: skip
+    return boxes[len(occupied):]
 
 
 def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, result: Result | None, qx, qy,
@@ -82,8 +110,8 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
             hovertemplate="%{customdata}<br>" + mood + "<extra></extra>",
         ))  # fmt: skip
     near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
-    _points(fig, speech, "speech emotions (×)", SPEECH, "where a voice heard as this emotion goes", near)
-    _points(fig, earlier, "earlier queries (☆)", EARLIER, "earlier query", near, below=True)
+    labelled = _points(fig, speech, "speech emotions (×)", SPEECH, "where a voice heard as this emotion goes", near)
+    _points(fig, earlier, "earlier queries (☆)", EARLIER, "earlier query", near, below=True, occupied=labelled)
     if result:
         rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
         fig.add_trace(go.Scatter(

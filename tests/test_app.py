@@ -111,18 +111,22 @@ def test_speech_and_music_share_the_picture(engine):
 
 def test_neighbouring_labels_go_to_free_sides_of_their_markers():
     """Two × a little apart (farther than `near`, so not merged) print their labels on different sides; a lone
-    point and points far apart keep the default side (above; below for earlier queries)."""
+    point and points far apart keep the default side (above; below for earlier queries); an earlier query's label
+    also avoids the sides the ×'s labels took around it."""
     import plotly.graph_objects as go
 
     from s2m.plots import SPEECH, _points
 
     fig = go.Figure()
     points = [("calm · neutral", 0.064, 0.247), ("surprised", 0.029, 0.238), ("happy", 0.5, 0.2), ("sad", 0.5, -0.3)]
-    _points(fig, points, "speech", SPEECH, "x", near=0.03)
+    crosses = _points(fig, points, "speech", SPEECH, "x", near=0.03)
     _points(fig, points[:1] + points[2:], "earlier", SPEECH, "x", near=0.03, below=True)
     assert list(fig.data[0].text) == [p[0] for p in points]
     assert list(fig.data[0].textposition) == ["top center", "bottom center", "top center", "top center"]
     assert set(fig.data[1].textposition) == {"bottom center"}
+    _points(fig, points[:1] + points[2:], "earlier", SPEECH, "x", near=0.03, below=True, occupied=crosses)
+    # beside "calm · neutral" both sides are taken by the ×'s labels (its own above, "surprised" below): right
+    assert list(fig.data[2].textposition) == ["middle right", "bottom center", "bottom center"]
 
 
 def test_class_map_keeps_each_named_query_until_cleared(engine):
