@@ -82,10 +82,10 @@ def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict
     sides += ["middle right", "middle left"]
     boxes, chosen = list(occupied), []
     for label, x, y in merged:
-        free = (s for s in sides if not any(_overlap(_label_box(label, x, y, s, near), b) for b in boxes))
-        side = next(free, sides[0])
+        options = [(side, _label_box(label, x, y, side, near)) for side in sides]
+        side, box = next(((s, b) for s, b in options if not any(_overlap(b, o) for o in boxes)), options[0])
         chosen.append(side)
-        boxes.append(_label_box(label, x, y, side, near))
+        boxes.append(box)
     if merged:
         fig.add_trace(go.Scatter(
             x=[m[1] for m in merged], y=[m[2] for m in merged], mode="markers+text", name=name, marker=marker,

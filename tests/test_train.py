@@ -299,7 +299,6 @@ def test_cross_validation_scores_every_fold_and_counts_each_query_once(tmp_path)
     assert 0.0 <= model["precision_at_k"] <= 1.0 and model["precision_at_k_std"] is not None
 
 
-
 def test_music_triplet_term_gathers_held_out_music_of_a_mood(data):
     """With the music-side triplet term, held-out clips lie nearer their own mood's clips than other moods' (mean
     cosine within mood minus between moods, test music; 5 moods, one of which no speech emotion maps to) than with
