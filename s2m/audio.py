@@ -9,6 +9,7 @@ models may choose.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from dataclasses import dataclass
@@ -23,6 +24,12 @@ MUSIC_CLIP_SECONDS = 10.0  # s, length of one library clip (the paper's AudioSet
 SPEECH_MIN_SECONDS = 0.5  # s, shorter speech carries too little prosody to read an emotion from
 SPEECH_MAX_SECONDS = 30.0  # s, longer queries are cut (Whisper's window is 30 s)
 MIN_INPUT_RATE, MAX_INPUT_RATE = 8_000, 192_000  # Hz, accepted input sample rates
+# Decode budget, checked from a file's header before anything is decoded: channels x sample rate may be at most this
+# many samples per second (stereo at 192 kHz, 8 channels at 48 kHz). Decoding is streamed block by block into mono,
+# so a request holds at most one block of all channels plus the mono audio it keeps (<= 30 s for a query).
+MAX_SAMPLES_PER_SECOND = 384_000
+BLOCK_SECONDS = 1.0  # s of audio decoded at a time
+MAX_SCAN_SECONDS = 20 * 60.0  # s, a song's window is chosen within its first 20 minutes
 SILENCE_DBFS = -60.0  # dBFS, a recording whose loudest 20-ms frame stays below this is called silent
 TRIM_BELOW_PEAK_DB = 40.0  # dB, leading/trailing frames this far below the loudest frame are trimmed
 NOISE_FFT = 1024  # samples, the noise reducer's analysis window (noisereduce's default; 64 ms at 16 kHz)
@@ -73,21 +80,18 @@ def load_audio(
     sample_rate: int = SPEECH_SAMPLE_RATE,
     *,
     min_seconds: float = SPEECH_MIN_SECONDS,
-    max_seconds: float | None = SPEECH_MAX_SECONDS,
+    max_seconds: float = SPEECH_MAX_SECONDS,
     offset_seconds: float = 0.0,
     trim_silence: bool = True,
 ) -> Clip:
     """Decode ``source`` to mono float32 at ``sample_rate`` Hz.
 
-    Reads at most ``max_seconds`` (s) starting at ``offset_seconds`` (so a 10-minute upload is never decoded
-    whole), averages channels, resamples, optionally trims leading/trailing silence, limits the peak to 1.0, and
-    checks the result is at least ``min_seconds`` long and not silent. Raises :class:`AudioError` otherwise.
+    Checks the decode budget from the header (:func:`check_budget`), then streams at most ``max_seconds`` (s) from
+    ``offset_seconds`` into mono (a 10-minute or 64-channel upload is never decoded whole), resamples, optionally
+    trims leading/trailing silence, limits the peak to 1.0, and checks the result is at least ``min_seconds`` long
+    and not silent. Raises :class:`AudioError` otherwise.
     """
     data, rate, total_seconds = _decode(source, max_seconds, offset_seconds)
-    if not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
-        raise AudioError(
-            f"Unsupported sample rate {rate} Hz: expected between {MIN_INPUT_RATE} and {MAX_INPUT_RATE} Hz."
-        )
     mono = _to_mono_float(data)
     if mono.size == 0:
         raise AudioError("The audio is empty: it contains no samples.")
@@ -96,9 +100,8 @@ def load_audio(
     peak = float(np.max(np.abs(mono)))
     if peak > 1.0:  # float input beyond full scale: limit the peak, keep relative loudness
         mono = mono / peak
-    truncated = max_seconds is not None and total_seconds > offset_seconds + max_seconds + 1e-3
-    if max_seconds is not None:
-        mono = mono[: int(round(max_seconds * rate))]
+    truncated = total_seconds > offset_seconds + max_seconds + 1e-3
+    mono = mono[: int(round(max_seconds * rate))]
     samples = untrimmed = resample(mono, rate, sample_rate)
     if trim_silence:
         samples = trim(samples, sample_rate)
@@ -137,13 +140,37 @@ def loudest_window(samples: np.ndarray, sample_rate: int, seconds: float = MUSIC
     grid (the earliest of equals); 0 for audio no longer than one window. A song's loudest 10 s is usually its chorus
     or main theme, never a fade-in intro or a fade-out: the part that stands for the whole song."""
     power, hop = _frame_power(np.asarray(samples, np.float32), sample_rate)
-    width, step = int(round(seconds * sample_rate / hop)), max(1, int(round(hop_seconds * sample_rate / hop)))
+    return _loudest_start(power, hop / sample_rate, seconds, hop_seconds)
+
+
+def song_window(path: str | Path, seconds: float = MUSIC_CLIP_SECONDS, hop_seconds: float = 2.5) -> tuple[float, float]:
+    """(start s, duration s) of a music file: :func:`loudest_window`, streamed block by block so that a long or
+    many-channel file is never held whole (only one 20-ms power value per frame is kept; the first
+    ``MAX_SCAN_SECONDS`` are scanned). Raises :class:`AudioError` for a file over the decode budget or unreadable."""
+    powers, rest, hop = [], np.zeros(0, np.float32), 1
+    with _sound_file(path) as (f, name):
+        hop = max(1, int(0.02 * f.samplerate))
+        for mono in _mono_blocks(f, int(MAX_SCAN_SECONDS * f.samplerate), name):
+            x = np.concatenate([rest, mono])
+            power, _ = _frame_power(x, f.samplerate)
+            powers.append(power)
+            rest = x[len(power) * hop :]
+        rate, total = f.samplerate, f.frames
+    power = np.concatenate(powers) if powers else np.zeros(0)
+    if not len(power):
+        raise AudioError(f"The file {name} contains no audio.")
+    return _loudest_start(power, hop / rate, seconds, hop_seconds), min(total / rate, MAX_SCAN_SECONDS)
+
+
+def _loudest_start(power: np.ndarray, frame_seconds: float, seconds: float, hop_seconds: float) -> float:
+    """Start (s) of the loudest ``seconds``-long window of per-frame power ``(n,)`` on a ``hop_seconds`` grid."""
+    width, step = int(round(seconds / frame_seconds)), max(1, int(round(hop_seconds / frame_seconds)))
     if len(power) <= width:
         return 0.0
     energy = np.concatenate([[0.0], np.cumsum(power)])
     starts = np.arange(0, len(power) - width + 1, step)
     best = starts[int(np.argmax(energy[starts + width] - energy[starts]))]
-    return round(float(best * hop / sample_rate), 3)
+    return round(float(best * frame_seconds), 3)
 
 
 def _active(power: np.ndarray) -> np.ndarray:
@@ -210,15 +237,82 @@ def save_audio(path: str | Path, samples: np.ndarray, sample_rate: int, **kwargs
     sf.write(str(path), samples, sample_rate, **kwargs)
 
 
-def _decode(source: AudioSource, max_seconds: float | None, offset_seconds: float) -> tuple[np.ndarray, int, float]:
-    """Return (samples (T,) or (T, C), rate in Hz, whole input duration in s) reading at most what is needed."""
+def check_budget(channels: int, sample_rate: int, name: str = "the audio") -> None:
+    """Refuse audio whose header promises more than the server decodes (:data:`MAX_SAMPLES_PER_SECOND` across
+    channels), before a sample of it is decoded."""
+    if channels < 1:
+        raise AudioError(f"Could not read {name} as audio: it has no channels.")
+    if not MIN_INPUT_RATE <= sample_rate <= MAX_INPUT_RATE:
+        raise AudioError(
+            f"Unsupported sample rate {sample_rate} Hz: expected between {MIN_INPUT_RATE} and {MAX_INPUT_RATE} Hz."
+        )
+    if channels * sample_rate > MAX_SAMPLES_PER_SECOND:
+        who = name if name.startswith("the ") else f"the file {name}"
+        raise AudioError(f"{who[:1].upper() + who[1:]} has {channels} channels at {sample_rate} Hz: more than "
+                         f"this server decodes (at most {MAX_SAMPLES_PER_SECOND:,} samples per second over all "
+                         "channels, e.g. stereo at 192 kHz or 8 channels at 48 kHz). Please send mono or stereo.")
+
+
+@contextlib.contextmanager
+def _sound_file(source: str | Path | bytes | bytearray):
+    """(open ``soundfile.SoundFile``, a name for messages) of a path or a file's bytes, its header checked against
+    the decode budget; every decoder error becomes one :class:`AudioError`. Only the file's name is ever shown."""
+    if isinstance(source, bytes | bytearray):
+        if len(source) == 0:
+            raise AudioError("The uploaded file is empty (0 bytes).")
+        handle, name = io.BytesIO(source), "the uploaded data"
+    elif isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioError(f"The audio file {path.name!r} is not on the server (it may have expired): please "
+                             "record or upload it again.")  # fmt: skip
+        if path.stat().st_size == 0:
+            raise AudioError(f"The file {path.name} is empty (0 bytes).")
+        handle, name = str(path), path.name
+    else:
+        raise AudioError(f"Unsupported audio input of type {type(source).__name__}.")
+    try:
+        f = sf.SoundFile(handle)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(_unreadable(name)) from exc
+    with f:
+        check_budget(f.channels, f.samplerate, name)
+        yield f, name
+
+
+def _unreadable(name: str) -> str:
+    return f"Could not read {name} as audio: it is corrupt or not an audio file (supported: wav, flac, ogg/opus, mp3)."
+
+
+def _mono_blocks(f: sf.SoundFile, frames: int, name: str):
+    """Yield float32 ``(n,)`` mono blocks of at most :data:`BLOCK_SECONDS` from ``f``'s position, ``frames`` in all
+    at most: however long the header says the file is, no more is decoded and only one block of all channels is
+    held at a time. A file damaged part-way ends at the damage."""
+    block, first = max(1, int(BLOCK_SECONDS * f.samplerate)), True
+    while frames > 0:
+        try:
+            data = f.read(frames=min(block, frames), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if first:
+                raise AudioError(_unreadable(name)) from exc
+            return  # a file cut short: what decoded before the damage is kept
+        first = False
+        if not len(data):
+            return
+        frames -= len(data)
+        yield data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+
+
+def _decode(source: AudioSource, max_seconds: float, offset_seconds: float) -> tuple[np.ndarray, int, float]:
+    """Return (samples (T,) or (T, C), rate in Hz, whole input duration in s) reading at most what is needed: a
+    file is streamed into mono within the decode budget; an in-memory array is checked against it too."""
     if isinstance(source, tuple):
         if len(source) != 2:
             raise AudioError("Expected audio as (sample_rate, samples).")
         rate, data = source
         try:
             rate = int(rate)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise AudioError(f"Invalid sample rate {rate!r}.") from None
         data = np.asarray(data)
         if data.ndim == 2 and data.shape[0] < data.shape[1] and data.shape[0] <= 8:
@@ -227,33 +321,16 @@ def _decode(source: AudioSource, max_seconds: float | None, offset_seconds: floa
             raise AudioError("Expected audio samples as a 1-D (mono) or 2-D (samples x channels) number array.")
         if rate <= 0:
             raise AudioError(f"Invalid sample rate {rate} Hz.")
+        check_budget(data.shape[1] if data.ndim == 2 else 1, rate)
         start = int(offset_seconds * rate)
         return data[start:], rate, len(data) / rate
-    if isinstance(source, bytes | bytearray):
-        if len(source) == 0:
-            raise AudioError("The uploaded file is empty (0 bytes).")
-        handle, name = io.BytesIO(source), "the uploaded data"
-    elif isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"No audio file at {path}.")
-        if path.stat().st_size == 0:
-            raise AudioError(f"The file {path.name} is empty (0 bytes).")
-        handle, name = str(path), path.name
-    else:
-        raise AudioError(f"Unsupported audio input of type {type(source).__name__}.")
-    try:
-        with sf.SoundFile(handle) as f:
-            rate, total = f.samplerate, f.frames
-            start = int(offset_seconds * rate)
-            if start:
-                f.seek(min(start, total))
-            frames = -1 if max_seconds is None else int(math.ceil(max_seconds * rate)) + 1
-            data = f.read(frames=frames, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(
-            f"Could not read {name} as audio: it is corrupt or not an audio file (supported: wav, flac, ogg/opus, mp3)."
-        ) from exc
+    with _sound_file(source) as (f, name):
+        rate, total = f.samplerate, f.frames
+        start = int(offset_seconds * rate)
+        if start:
+            f.seek(min(start, total))
+        blocks = list(_mono_blocks(f, int(math.ceil(max_seconds * rate)) + 1, name))
+    data = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     return data, rate, total / rate if rate else 0.0
 
 

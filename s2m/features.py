@@ -19,10 +19,10 @@ from .audio import (
     MUSIC_CLIP_SECONDS,
     Clip,
     load_audio,
-    loudest_window,
     noise_settings,
     normalise_level,
     reduce_noise,
+    song_window,
     trim,
 )
 from .data.records import Record
@@ -162,7 +162,7 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
 def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,
                   progress: bool = True) -> tuple[list[Record], list[float]]:  # fmt: skip
     """A user's songs as clips: (``records`` each starting at the 10-s window that stands for its file
-    (:func:`s2m.audio.loudest_window`; 0 for a file no longer than a clip), each file's duration in s). Cached on
+    (:func:`s2m.audio.song_window`, streamed; 0 for a file no longer than a clip), each file's duration in s). Cached on
     disk by file content; unreadable files start at 0 with duration 0."""
     from dataclasses import replace
 
@@ -173,16 +173,16 @@ def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFA
     paths, path = [r.path for r in records], None
     out = None
     if cache_dir is not None:
-        path = Path(cache_dir) / "windows" / f"{_key('windows', paths, str(MUSIC_CLIP_SECONDS), files=True)}.npz"
+        key = _key("windows", paths, f"{MUSIC_CLIP_SECONDS}|streamed, native rate", files=True)
+        path = Path(cache_dir) / "windows" / f"{key}.npz"
         out = load_cached(path, "windows")
     if out is None:
         out = np.zeros((len(paths), 2))
         for i, p in enumerate(tqdm(paths, desc="choosing each song's window", disable=not progress, unit="file")):
-            try:  # a coarse rate is enough to find the loudest part; the clip itself is decoded by the encoder
-                clip = load_audio(p, 8_000, min_seconds=0.0, max_seconds=None, trim_silence=False)
+            try:  # streamed: a long or many-channel file is never decoded whole
+                out[i] = song_window(p)
             except AudioError:
                 continue
-            out[i] = loudest_window(clip.samples, 8_000), len(clip.samples) / 8_000
         if path is not None:
             save_cached(path, windows=out)
     windowed = [replace(r, start=float(w[0])) for r, w in zip(records, out, strict=True)]

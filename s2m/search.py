@@ -218,11 +218,19 @@ class Engine:
         if not folders:
             raise FileNotFoundError(f"No checkpoints under {checkpoints}: train one with `python -m s2m evaluate "
                                     "--save-checkpoints checkpoints`")  # fmt: skip
-        self.models = {}
+        self.models, self.unavailable = {}, []  # unavailable: checkpoints left out because they are damaged
         for folder in folders:
-            model = heads.load(folder)
+            try:
+                model = heads.load(folder)
+            except heads.CheckpointError as exc:
+                log.error("checkpoint %s left out: %s", folder.name, exc)
+                self.unavailable.append(folder.name)
+                continue
             framework = model.config.training.get("config", {}).get("framework", model.config.framework)
             self.models[(model.config.modality, framework)] = model
+        if not self.models:
+            raise heads.CheckpointError(f"Every checkpoint under {checkpoints} is damaged: "
+                                        f"{', '.join(self.unavailable)}")  # fmt: skip
         self.library = Path(library)
         self._references: dict[tuple, np.ndarray] = {}  # speech features of recent calibration references
         self.skipped: list[str] = []  # files of a user's folder that could not be read

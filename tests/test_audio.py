@@ -71,7 +71,7 @@ def test_peak_is_limited_for_out_of_range_float():
         ((4_000, tone(1.0, 4_000)), "sample rate"),
         (b"", "empty"),
         (b"this is not audio at all" * 100, "not an audio file"),
-        ("/no/such/file.wav", "No audio file"),
+        ("/no/such/file.wav", "^The audio file .file.wav. is not on the server"),  # its name, never its folder
         ((16_000, np.array(["a", "b"])), "number array"),
     ],
 )

@@ -158,16 +158,29 @@ def read_audioset_csv(csv_path: str | Path, audio_root: str | Path | None = None
     return [Record(str(root / r["file"]), r["label"], r["group"], r.get("split") or auto[r["group"]]) for r in rows]
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` really lies under ``root``: its resolved path (every symbolic link and ``..`` followed) is
+    inside the resolved root, and the file has no second name elsewhere (a hard link, seen as a link count above 1)."""
+    real = path.resolve()
+    return real.is_relative_to(root.resolve()) and real.stat().st_nlink == 1
+
+
 def read_folder(root: str | Path, labelled: bool = True) -> list[Record]:
     """Audio under ``root``; with ``labelled`` each first-level folder name is the label (folder-per-mood).
 
     Each file is its own group; splits are all "test" (a user's folder is a gallery, not training data).
-    Unlabelled files get the label "" (to be predicted).
+    Unlabelled files get the label "" (to be predicted). Files whose real path lies outside ``root`` (symbolic links,
+    ``..``) or that are hard-linked elsewhere are skipped, and so are files over ``MAX_FILE_BYTES``.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"Folder not found: {root}")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    outside = [p for p in files if not _inside(p, root)]
+    if outside:  # a link (symbolic, or hard where the count shows it) may lead to a file the folder's owner never meant
+        log.warning("skipped %d file(s) that lead outside %s or are linked elsewhere: %s", len(outside), root.name,
+                    ", ".join(p.name for p in outside[:10]))  # fmt: skip
+        files = [p for p in files if p not in outside]
     big = [p.name for p in files if p.stat().st_size > MAX_FILE_BYTES]
     files = [p for p in files if p.stat().st_size <= MAX_FILE_BYTES]  # device files and huge files are never read
     if len(files) > MAX_FILES:
