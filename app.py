@@ -8,10 +8,15 @@ The library (s2m/) does the work; this file is layout, input validation and wiri
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
 import hashlib
+import logging
+import math
 import os
+import re
+import secrets
 import shutil
 import signal
 import sys
@@ -21,8 +26,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
-
 from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
 from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
@@ -30,13 +33,25 @@ from s2m.data.readers import AUDIO_SUFFIXES
 from s2m.data.uploads import MAX_UPLOAD_FILES, unpack_uploads
 from s2m.encoders import EncoderUnavailable
 from s2m.encoders.whisper import LANGUAGE_NAMES
+from s2m.heads import CheckpointError
 from s2m.plots import library_map, va_plane
 from s2m.search import CHECKPOINTS, FRAMEWORKS, MAX_TEXT_CHARS, Engine, SpeechPoint, query_problem
 
+# This process's own temp folder, named before Gradio is imported: Gradio keeps uploads, example voices and result
+# clips there, so another Gradio process (a second app, a test run) that cleans its own folder never deletes ours, and
+# no file another process left in the shared default folder can be sent back to us as a query.
+INSTANCE_DIR = Path(tempfile.mkdtemp(prefix="s2m-app-"))
+os.environ["GRADIO_TEMP_DIR"] = str(INSTANCE_DIR / "gradio")
+atexit.register(shutil.rmtree, INSTANCE_DIR, True)
+
+import gradio as gr  # noqa: E402 - after GRADIO_TEMP_DIR
+
+log = logging.getLogger("s2m.app")
 ROOT = Path(__file__).resolve().parent
-EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.wav"))
-EXAMPLES_BY_NAME = {p.stem: p for p in EXAMPLES}
-EXAMPLE_HASHES = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES}
+EXAMPLE_DIR = ROOT / "assets" / "examples"
+EXAMPLES: list[Path] = []  # the example voices that decode (create() checks them; a damaged one is left out)
+EXAMPLE_HASHES: dict[str, str] = {}  # name: SHA-256 of the file
+UNAVAILABLE: list[str] = []  # what start-up left out (damaged files), said on the page
 MAX_K = 10
 MAX_HISTORY = 60  # a session's earlier queries kept on the class map
 SPOKEN = {"auto": "Detect automatically", **dict(sorted(LANGUAGE_NAMES.items(), key=lambda kv: kv[1]))}  # code: name
@@ -44,7 +59,35 @@ COMPARED = ("triplet", "triplet_emosim")  # the side-by-side view: what the EmoS
 MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
 SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after this long
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
-USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ValueError, KeyError, FileNotFoundError)
+USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable)  # their messages are for the person who caused them
+DECODES = threading.BoundedSemaphore(2)  # validators decode at most two inputs at once, however many requests join
+_PATH = re.compile(r"(?<![\w.])(?:/[^\s'\"`,;:()<>|]+)+")  # an absolute path (not "ogg/opus")
+
+
+def public(message: str) -> str:
+    """A message with every file-system path cut to its last name: a visitor never learns the server's folders."""
+    return _PATH.sub(lambda m: Path(m.group()).name or "(a folder)", str(message)).strip("'\"")
+
+
+def guarded(handler):
+    """An event handler whose errors reach the page as a clear message: the user's own mistakes in their words (no
+    server path), anything else as "something went wrong on our side" with an id that is also in the server log."""
+
+    @functools.wraps(handler)
+    def run(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except USER_ERRORS as exc:
+            raise gr.Error(public(str(exc)), title="Could not do that") from None
+        except Exception:
+            ident = secrets.token_hex(4)
+            log.exception("internal error %s in %s", ident, handler.__name__)
+            raise gr.Error(f"Something went wrong on our side (id {ident}). Please try again; if it keeps happening, "
+                           "tell whoever runs this page the id.", title="Sorry") from None  # fmt: skip
+
+    return run
 
 # Browsers clean up microphone audio by default (echo cancellation, noise suppression, automatic gain), which
 # flattens exactly the loudness cues an emotion model reads; ask for the raw signal. Also: one clip plays at a time.
@@ -161,7 +204,7 @@ def _example_calibration(audio):
 
 @functools.lru_cache(maxsize=1)
 def _example_reference() -> Clip:
-    return load_audio(str(EXAMPLES_BY_NAME["neutral"]))
+    return load_audio(str(next(p for p in EXAMPLES if p.stem == "neutral")))
 
 
 class Shutdown:
@@ -192,6 +235,7 @@ class Shutdown:
 SHUTDOWN = Shutdown()
 
 
+@guarded
 def search(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     """The retrieval behind the UI and the `search` API endpoint (``language``: what the speaker speaks, ISO 639-1,
     or "auto" to detect it)."""
@@ -211,7 +255,7 @@ def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, cali
         result = engine.search(audio=audio or None, text=text, modality=modality, framework=framework,
                                top_k=int(top_k), reference=calibration, language=language)  # fmt: skip
     except USER_ERRORS as exc:
-        raise gr.Error(str(exc).strip("'\""), title="Could not search") from None
+        raise gr.Error(public(str(exc)), title="Could not search") from None
     return result, notes
 
 
@@ -220,7 +264,7 @@ def _maps(engine: Engine, modality: str, framework: str, result=None, history=No
     ``result``'s star."""
     key = (modality, _framework_key(framework))
     index, speech = engine.indexes[key], engine.speech_points(*key)
-    earlier = [SpeechPoint(**h) for h in history or []]
+    earlier = [SpeechPoint(**h) for h in history or [] if _entry_problem(h) is None]
     return library_map(index, result, speech, earlier), va_plane(index, result, speech, earlier)
 
 
@@ -243,33 +287,63 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state, 
             result.to_dict(), *players, *whys]  # fmt: skip
 
 
+@guarded
 def remember(result, name, history):
     """After a search from the Find-music button: the query joins the session's class map as a labelled marker
     ("Ana — happy"); the newest MAX_HISTORY are kept. Markup characters are dropped from the name."""
-    if not isinstance(result, dict) or not result.get("emotions"):
+    history = [h for h in history or [] if _entry_problem(h) is None] if isinstance(history, list) else []
+    if result is None:
         return history
-    who = "".join(c for c in str(name or "") if c not in "<>&").strip()[:30] or f"query {len(history or []) + 1}"
-    top = max(result["emotions"], key=result["emotions"].get)
-    entry = {"label": f"{who} — {top}", "x": result["x"], "y": result["y"], "valence": result["valence"],
-             "arousal": result["arousal"]}  # fmt: skip
-    return [*(history or []), entry][-MAX_HISTORY:]
+    emotions = result.get("emotions") if isinstance(result, dict) else None
+    if not isinstance(emotions, dict) or not emotions or not all(
+        isinstance(k, str) and _finite(v) for k, v in emotions.items()
+    ):
+        raise gr.Error("Nothing to put on the class map: the result has no emotions.")
+    who = "".join(c for c in str(name or "") if c not in "<>&").strip()[:30] or f"query {len(history) + 1}"
+    top = max(emotions, key=emotions.get)
+    entry = {"label": f"{who} — {top}"[:80], **{k: result.get(k) for k in ("x", "y", "valence", "arousal")}}
+    problem = _entry_problem(entry)
+    if problem:
+        raise gr.Error(f"Nothing to put on the class map: {problem}")
+    return [*history, entry][-MAX_HISTORY:]
 
 
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _entry_problem(entry) -> str | None:
+    """What is wrong with one class-map entry ({label, x, y, valence, arousal}), or None."""
+    if not isinstance(entry, dict) or set(entry) != {"label", "x", "y", "valence", "arousal"}:
+        return "an entry needs exactly label, x, y, valence and arousal."
+    if not isinstance(entry["label"], str) or len(entry["label"]) > 80:
+        return "its label must be text of at most 80 characters."
+    if not all(_finite(entry[k]) for k in ("x", "y", "valence", "arousal")):
+        return "x, y, valence and arousal must be finite numbers."
+    return None
+
+
+@guarded
 def clear_history(modality, framework, engine_state):
     """An empty class map (the current query's star goes too, until the next search)."""
-    return [], *_maps(_engine(engine_state), modality, framework)
+    engine = _engine(engine_state)
+    problem = _model_problem(engine, modality, framework)
+    if problem:
+        raise gr.Error(problem)
+    return [], *_maps(engine, modality, framework)
 
 
+@guarded
 def compare(audio, text, modality, top_k, calibration, engine_state, language="auto"):
     """The same query through Triplet and Triplet + EmoSim, side by side: two maps whose titles list the moods of
     each model's results."""
     engine = _engine(engine_state)
+    problem = next((p for p in _problems(engine, audio, text, modality, "Triplet", top_k, language) if p), None)
+    if problem:
+        raise gr.Error(problem)
     missing = [f for f in COMPARED if (modality, f) not in engine.models]
     if missing:
         raise gr.Error(f"No {modality} model for {', '.join(missing)}: this comparison needs both frameworks.")
-    problem = query_problem(bool(audio), text, modality)
-    if problem:
-        raise gr.Error(problem)
     figures = []
     with SHUTDOWN.job():
         for framework in COMPARED:
@@ -298,21 +372,31 @@ def _result_slots(hits) -> tuple[list, list]:
     return players, whys
 
 
-def check_query(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
-    """Cheap checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
-    the last answer (a failed search would mark every output as an error)."""
-    engine = _engine(engine_state)
-    problems = [None] * 9  # one per input: audio, text, modality, framework, top_k, calibration, engine_state, history,
-    # language
-    if SHUTDOWN.stopping.is_set():
-        problems[0] = "The server is restarting: please try again in a minute."
-        return [gr.validate(not p, p or "") for p in problems]
-    labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
-    if modality not in engine.modalities:
-        problems[2] = f"Unknown model {modality!r}: choose one of {', '.join(engine.modalities)}."
-    if _framework_key(framework) not in engine.frameworks:
-        problems[3] = f"Unknown framework {framework!r}: choose one of {', '.join(labels)}."
-    if not isinstance(top_k, int | float) or top_k != top_k or top_k != int(top_k) or not 1 <= top_k <= MAX_K:
+def _model_problem(engine: Engine, modality, framework) -> str | None:
+    """What is wrong with a (model, framework) choice as a client sent it, or None."""
+    if not isinstance(modality, str) or modality not in engine.modalities:
+        return f"Unknown model {_shown(modality)}: choose one of {', '.join(engine.modalities)}."
+    if not isinstance(framework, str) or _framework_key(framework) not in engine.frameworks:
+        labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
+        return f"Unknown framework {_shown(framework)}: choose one of {', '.join(labels)}."
+    return None
+
+
+def _shown(value) -> str:
+    """A value a client sent, as a message may show it (short)."""
+    text = repr(value) if isinstance(value, str | int | float | type(None)) else f"of type {type(value).__name__}"
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _problems(engine: Engine, audio, text, modality, framework, top_k, language) -> list[str | None]:
+    """One problem (or None) per query input: audio, text, modality, framework, top_k, language. Types and ranges
+    first; the audio is decoded (at most two at once, :data:`DECODES`) only when everything else is in order."""
+    problems = [None] * 6
+    if not isinstance(modality, str) or modality not in engine.modalities:
+        problems[2] = _model_problem(engine, modality, framework)
+    elif _model_problem(engine, modality, framework):
+        problems[3] = _model_problem(engine, modality, framework)
+    if not _finite(top_k) or top_k != int(top_k) or not 1 <= top_k <= MAX_K:
         problems[4] = f"Clips to show must be a whole number from 1 to {MAX_K}."
     if text is not None and not isinstance(text, str):
         problems[1] = "The text must be a string."
@@ -320,28 +404,56 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
         problems[1] = f"The text is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read."
     elif text and not text.encode("utf-8", "replace").decode("utf-8") == text:
         problems[1] = "The text contains characters that are not valid Unicode text."
-    if language not in SPOKEN:
-        problems[8] = f"Unknown language {language!r}: choose one from the list."
-    if not any(problems[1:5]):
+    if not isinstance(language, str) or language not in SPOKEN:
+        problems[5] = f"Unknown language {_shown(language)}: choose one from the list."
+    if audio is not None and not isinstance(audio, str):
+        problems[0] = "The recording must be an uploaded audio file."
+    if not any(problems):
         problems[0] = query_problem(bool(audio), text, modality)
-        if audio:
+    if not any(problems) and audio:
+        with DECODES:
             try:
-                load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)  # decoding is cheap (<= 30 s of audio)
+                load_audio(audio, max_seconds=SPEECH_MAX_SECONDS)  # within the decode budget, streamed
             except AudioError as exc:
-                problems[0] = str(exc)
+                problems[0] = public(str(exc))
+    return problems
+
+
+def check_query(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
+    """The checks before the search: a problem is shown on the input it concerns, and the outputs keep showing
+    the last answer (a failed search would mark every output as an error)."""
+    slots = (0, 1, 2, 3, 4, 8)  # where audio, text, modality, framework, top_k and language sit among the inputs
+    problems = [None] * len(check_query.inputs)
+    if SHUTDOWN.stopping.is_set():
+        problems[0] = "The server is restarting: please try again in a minute."
+    else:
+        try:
+            found = _problems(_engine(engine_state), audio, text, modality, framework, top_k, language)
+        except Exception:  # a validator never fails silently: the visitor gets an id, the log the traceback
+            ident = secrets.token_hex(4)
+            log.exception("internal error %s while checking a query", ident)
+            found = [f"Something went wrong on our side (id {ident}). Please try again."] + [None] * 5
+        for slot, problem in zip(slots, found, strict=True):
+            problems[slot] = problem
     return [gr.validate(not p, p or "") for p in problems]
+
+
+check_query.inputs = ("audio", "text", "modality", "framework", "top_k", "calibration", "engine_state", "history",
+                      "language")  # fmt: skip
 
 
 def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     """Like :func:`check_query`, but switching model before any query is fine (nothing happens), and so is a known
     model the current query does not suit (:func:`rerun` clears the results and says why)."""
     engine = _engine(engine_state)
-    known = modality in engine.modalities and _framework_key(framework) in engine.frameworks
-    if not audio and not (text or "").strip() or known and query_problem(bool(audio), text, modality):
-        return [gr.validate(True, "")] * 9
+    known = _model_problem(engine, modality, framework) is None
+    quiet = not audio and not (isinstance(text, str) and text.strip())
+    if quiet or known and isinstance(text, str | None) and query_problem(bool(audio), text, modality):
+        return [gr.validate(True, "")] * len(check_query.inputs)
     return check_query(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
 
 
+@guarded
 def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
     """Switching model re-runs the last query without re-recording; nothing to do before the first query. When the
     query does not suit the new model (typed text, then the audio model), the old results are cleared, not left
@@ -363,15 +475,15 @@ def _decoded(path: str, start: float = 0.0):
     return MUSIC_SAMPLE_RATE, clip.samples
 
 
+@guarded
 def calibrate(reference, engine_state):
     """A neutral recording of the user's own voice, kept in this session only: later queries are read relative
     to it."""
     if not reference:
         raise gr.Error("Record a few seconds of calm, neutral speech first.")
-    try:
-        clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
-    except USER_ERRORS as exc:
-        raise gr.Error(str(exc)) from None
+    if not isinstance(reference, str):
+        raise gr.Error("The reference must be an uploaded audio file.")
+    clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
     return clip, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
 
 
@@ -417,19 +529,20 @@ class FolderPolicy:
 FOLDERS = FolderPolicy()
 
 
+@guarded
 def use_folder(folder, engine_state, request: gr.Request, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
     """Index a folder of the user's music (folder-per-mood, or flat: moods predicted) for this session."""
+    if folder is not None and not isinstance(folder, str):
+        raise gr.Error("The folder must be given as text.")
     path = FOLDERS.check(folder, getattr(getattr(request, "client", None), "host", None))
-    try:
-        engine = Engine(CHECKPOINTS, path)
-    except USER_ERRORS as exc:
-        raise gr.Error(str(exc)) from None
+    engine = Engine(CHECKPOINTS, path)
     n = len(next(iter(engine.indexes.values())).records)
     skipped = (
         f" Skipped {len(engine.skipped)} unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
     )
     forget_library(engine_state)
-    return engine, f"✅ Using {n} clips from `{path}` in this session.{skipped}"
+    shown = path.relative_to(FOLDERS.root) if FOLDERS.root else path  # the operator's root stays unnamed
+    return engine, f"✅ Using {n} clips from `{shown}` in this session.{skipped}"
 
 
 class _Open:
@@ -456,7 +569,52 @@ class OpenSlider(_Open, gr.Slider):
     """A slider whose out-of-range API values reach the validator (:class:`_Open`)."""
 
 
-UPLOAD_ROOT = Path(tempfile.gettempdir()) / "s2m-uploads"  # one folder per uploaded library, deleted with its session
+class _Checked:
+    """Mixin for a Gradio file input: a payload Gradio cannot read (a number, a dict without a path) gets a message
+    instead of Gradio's blank "Error". Named "Checked" + the component's class, so the browser draws that component."""
+
+    refusal = "Send an uploaded file."
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data_model = _refusing(self.data_model, self.refusal)
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception:
+            raise gr.Error(self.refusal) from None
+
+
+@functools.cache
+def _refusing(model: type, refusal: str) -> type:
+    """``model`` (a Gradio pydantic data model) whose validation failure is ``gr.Error(refusal)``: Gradio validates an
+    input's shape before the handler or its validator runs, and would answer a bare error or a pydantic message."""
+
+    class Refusing(model):
+        @classmethod
+        def model_validate(cls, obj, *args, **kwargs):
+            try:
+                return model.model_validate(obj, *args, **kwargs)
+            except Exception:
+                raise gr.Error(refusal) from None
+
+    Refusing.__name__ = model.__name__
+    return Refusing
+
+    def get_block_name(self) -> str:
+        return type(self).__name__.removeprefix("Checked").lower()
+
+
+class CheckedAudio(_Checked, gr.Audio):
+    refusal = "The recording must be an uploaded audio file."
+
+
+class CheckedFile(_Checked, gr.File):
+    refusal = "Send the music as a list of uploaded files."
+
+
+UPLOAD_ROOT = INSTANCE_DIR / "uploads"  # one folder per uploaded library, deleted with its session
 
 
 def forget_library(engine: Engine | None) -> None:
@@ -465,18 +623,23 @@ def forget_library(engine: Engine | None) -> None:
         shutil.rmtree(engine.library.parent, ignore_errors=True)
 
 
+@guarded
 def use_uploads(files, engine_state, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
     """A visitor's own music (audio files or zips, bounded) indexed for this session only."""
+    if files is not None and not isinstance(files, list):
+        raise gr.Error("Send the music as a list of uploaded files.")
     paths = [getattr(f, "name", f) for f in (files or [])]
     if not paths:
         raise gr.Error("Choose some music files (or a zip) first.")
+    if not all(isinstance(p, str) for p in paths):
+        raise gr.Error("Send the music as a list of uploaded files.")
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
     try:
         engine = Engine(CHECKPOINTS, unpack_uploads(paths, folder / "music"), index_dir=folder / "index")
-    except USER_ERRORS as exc:
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
-        raise gr.Error(str(exc)) from None
+        raise
     forget_library(engine_state)
     n = len(next(iter(engine.indexes.values())).records)
     skipped = f" Skipped unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
@@ -496,12 +659,15 @@ def build(engine: Engine) -> gr.Blocks:
         calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
         history = gr.State([], time_to_live=SESSION_SECONDS)  # this page's earlier queries (the class map)
         gr.Markdown(INTRO)
+        if UNAVAILABLE:
+            gr.Markdown("⚠️ Not available on this server right now (damaged files, named in the server's log): "
+                        + "; ".join(UNAVAILABLE) + ".", elem_id="unavailable")  # fmt: skip
         start_map, start_va = _maps(engine, *engine.reference_key)
         with gr.Row():
             with gr.Column(scale=4):
                 name = gr.Textbox(label="Your name (labels your point on the class map)", max_lines=1, max_length=30,
                                   elem_id="query-name")  # fmt: skip
-                audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
+                audio = CheckedAudio(sources=["microphone", "upload"], type="filepath", label="Your voice",
                                  elem_id="query-audio")  # fmt: skip
                 spoken = OpenDropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
                                      label="Language you speak", elem_id="query-language",
@@ -530,15 +696,16 @@ def build(engine: Engine) -> gr.Blocks:
                                 "without this; on held-out actors a reference helped some voices and lowered the "
                                 "average, in a studio and in simulated rooms alike. Kept in this browser session "
                                 "only.")  # fmt: skip
-                    reference = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Neutral reference",
-                                         elem_id="reference-audio")  # fmt: skip
+                    reference = CheckedAudio(sources=["microphone", "upload"], type="filepath",
+                                             label="Neutral reference",
+                                             elem_id="reference-audio")  # fmt: skip
                     cal_button = gr.Button("Calibrate", elem_id="calibrate")
                     cal_status = gr.Markdown()
                 with gr.Accordion("Use my own music (upload)", open=False):
                     gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
                                 "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
                                 "for this session only and deleted when it ends.")  # fmt: skip
-                    uploads = gr.File(file_count="multiple", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"],
+                    uploads = CheckedFile(file_count="multiple", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"],
                                       label="Your music")  # fmt: skip
                     upload_button = gr.Button("Use these clips")
                     upload_status = gr.Markdown()
@@ -587,7 +754,8 @@ def build(engine: Engine) -> gr.Blocks:
                     api_visibility="private")  # fmt: skip
         compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken], compare_plots,
                              api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
-        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private"
+        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private",
+                         concurrency_limit=2, concurrency_id="search"
                          ).success(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,
                                    concurrency_id="search", validator=check_rerun)  # calibrating re-runs the query
         upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
@@ -602,7 +770,20 @@ def warm_up(engine: Engine) -> None:
     if not EXAMPLES:
         return
     for modality in engine.modalities:
-        engine.search(audio=str(EXAMPLES[0]), modality=modality, framework=engine.frameworks[0])
+        engine.search(audio=str(EXAMPLES[0]), modality=modality, framework=engine.best_framework(modality))
+
+
+def _usable_examples(folder: Path) -> tuple[list[Path], list[str]]:
+    """(example voices that decode, names of those that do not: logged and left out of the page)."""
+    good, bad = [], []
+    for path in sorted(folder.glob("*.wav")):
+        try:
+            load_audio(str(path))
+            good.append(path)
+        except AudioError as exc:
+            log.error("example voice %s left out: %s", path.name, exc)
+            bad.append(path.stem)
+    return good, bad
 
 
 ENGINE: Engine | None = None
@@ -619,6 +800,10 @@ def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOI
     """Build the engine and the UI (tests call this and launch in-process)."""
     global ENGINE
     ENGINE = Engine(Path(checkpoints), Path(library))
+    EXAMPLES[:], bad = _usable_examples(EXAMPLE_DIR)
+    EXAMPLE_HASHES.clear()
+    EXAMPLE_HASHES.update({p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES})
+    UNAVAILABLE[:] = [f"model {name}" for name in ENGINE.unavailable] + [f"example voice {name}" for name in bad]
     if Path(library) not in _ALLOWED:
         _ALLOWED.append(Path(library))
     if warm:
@@ -641,7 +826,10 @@ def main() -> None:
     args = parser.parse_args()
     global FOLDERS
     FOLDERS = FolderPolicy.for_launch(args.host, args.share, args.allow_folders)
-    demo = create(args.library, args.checkpoints)
+    try:
+        demo = create(args.library, args.checkpoints)
+    except (CheckpointError, DatasetError, FileNotFoundError, NotADirectoryError) as exc:
+        sys.exit(f"s2m: cannot start: {exc}")
 
     def stop(signum, frame):  # SIGTERM (a container or Space stopping): finish what is running, then exit
         if SHUTDOWN.stopping.is_set():

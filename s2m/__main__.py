@@ -88,7 +88,7 @@ def _bench(args) -> None:
     if args.browser:
         print(browser(Path(args.screenshot) if args.screenshot else None))
     else:
-        print(load(args.clients, args.queries) if args.load else run(args.repeats))
+        print(load(tuple(zip(args.clients, args.queries, strict=False))) if args.load else run(args.repeats))
 
 
 def _wer(args) -> None:
@@ -426,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="cold start, warm query latency per modality, memory")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--load", action="store_true", help="instead: serve the app on loopback and send it many clients")
-    p.add_argument("--clients", type=int, default=20)
-    p.add_argument("--queries", type=int, default=10, help="per client")
+    p.add_argument("--clients", type=int, nargs="+", default=[20, 50], help="with --load: rounds of this many clients")
+    p.add_argument("--queries", type=int, nargs="+", default=[5, 2], help="with --load: queries per client, per round")
     p.add_argument("--browser", action="store_true", help="instead: time page load and click-to-results in headless "
                    "Chromium")  # fmt: skip
     p.add_argument("--screenshot", default=None, help="with --browser: also save the first screen with an example's "

@@ -248,44 +248,86 @@ def served(port: int):
         server.wait(timeout=30)
 
 
-def load(clients: int = 20, queries: int = 10, port: int = 7871) -> str:
-    """Serve ``app.py`` on 127.0.0.1:``port`` in a subprocess and send ``clients`` × ``queries`` example queries
-    from as many threads through the ``search`` API; bounded in count and time, loopback only."""
+def load(rounds: tuple[tuple[int, int], ...] = ((20, 5), (50, 2)), port: int = 7871) -> str:
+    """The app served on loopback (``python app.py`` in a subprocess) and, for each (clients, queries) of
+    ``rounds``, that many threads each with its own ``gradio_client`` sending example voices to ``/search`` (audio,
+    Triplet + SP) one after another: latency per query as the client sees it (queued: the app answers 2 at a
+    time and keeps at most 32 waiting, so a larger burst is partly refused with "Queue is full" by design), and
+    throughput = answered queries / wall-clock time of the round. Then the hostile inputs of :func:`hostile_inputs`,
+    one at a time: how far each raised the server's peak resident memory above what it held just before."""
+    import os
+    import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client, handle_file
 
     examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
+    lines = [f"Measured on {os.cpu_count()} cores: app on 127.0.0.1 in a subprocess, each client a thread with its own "
+             "gradio_client; latency as the client sees it (queue included).", "",
+             "| clients × queries | answered | refused (queue full) / other errors | p50 / p95 latency | "
+             "throughput |", "|---|---|---|---|---|"]  # fmt: skip
     with served(port) as (url, server):
+        for clients, queries in rounds:
 
-        def one_client(i: int) -> list[tuple[float, str | None]]:
-            client, out = Client(url, verbose=False), []
-            for q in range(queries):
-                t = time.perf_counter()
+            def one_client(i: int, queries: int = queries) -> list[tuple[float, str | None]]:
+                client, out = Client(url, verbose=False), []
+                for q in range(queries):
+                    t = time.perf_counter()
+                    try:
+                        client.predict(handle_file(str(examples[(i + q) % len(examples)])), "", "audio",
+                                       "Triplet + SP", 5, api_name="/search")  # fmt: skip
+                        out.append((time.perf_counter() - t, None))
+                    except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                        out.append((time.perf_counter() - t, "full" if "Queue is full" in str(exc) else "other"))
+                return out
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                results = [r for rs in pool.map(one_client, range(clients)) for r in rs]
+            wall = time.perf_counter() - t0
+            times = sorted(t for t, e in results if e is None)
+            errors = [e for _, e in results if e]
+            q = statistics.quantiles(times, n=20) if len(times) > 1 else times * 19
+            lines.append(f"| {clients} × {queries} | {len(times)} of {len(results)} | {errors.count('full')} / "
+                         f"{errors.count('other')} | {statistics.median(times) * 1000:.0f} / {q[-1] * 1000:.0f} ms | "
+                         f"{len(times) / wall:.1f} queries/s |")  # fmt: skip
+        lines += ["", "| hostile input (one request) | answer | server peak memory above idle |", "|---|---|---|"]
+        client = Client(url, verbose=False)
+        with tempfile.TemporaryDirectory() as folder:
+            for name, path in hostile_inputs(Path(folder)):
+                before = _server_memory(server.pid, reset=True)
                 try:
-                    client.predict(handle_file(str(examples[(i + q) % len(examples)])), "", "audio", "Triplet + SP", 5,
-                                   api_name="/search")  # fmt: skip
-                    out.append((time.perf_counter() - t, None))
-                except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
-                    out.append((time.perf_counter() - t, type(exc).__name__))
-            return out
+                    client.predict(handle_file(str(path)), "", "audio", "Triplet + SP", 5, api_name="/search")
+                    answer = "answered"
+                except Exception as exc:  # noqa: BLE001 - the refusal is what is measured
+                    budget = "more than this server decodes" in str(exc)
+                    answer = "refused: over the decode budget" if budget else f"refused: {str(exc)[-60:]}"
+                lines.append(f"| {name} | {answer} | {max(0.0, _server_memory(server.pid) - before):.0f} MB |")
+    return "\n".join(lines)
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(clients) as pool:
-            results = [r for rs in pool.map(one_client, range(clients)) for r in rs]
-        wall = time.perf_counter() - t0
-        status = Path(f"/proc/{server.pid}/status").read_text()
-        peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
-    times = sorted(t for t, _ in results)
-    errors = [e for _, e in results if e]
-    q = statistics.quantiles(times, n=20)
-    return "\n".join(["| measure | value |", "|---|---|",
-                      f"| {clients} clients × {queries} audio queries | {len(results)} answered, {len(errors)} errors "
-                      f"{sorted(set(errors)) or ''} |",
-                      f"| latency p50 / p95 (queued, 2 at a time) | {statistics.median(times) * 1000:.0f} / "
-                      f"{q[-1] * 1000:.0f} ms |",
-                      f"| throughput | {len(results) / wall:.1f} queries/s |",
-                      f"| server peak resident memory | {peak:.0f} MB |"])  # fmt: skip
+
+def hostile_inputs(folder: Path) -> list[tuple[str, Path]]:
+    """Small files that decode to a lot: (description, path), written into ``folder``."""
+    import numpy as np
+    import soundfile as sf
+
+    many, long = folder / "many.ogg", folder / "long.flac"
+    with sf.SoundFile(many, "w", 192_000, 64, format="OGG") as f:
+        f.write(np.zeros((192_000, 64), np.float32))
+    with sf.SoundFile(long, "w", 192_000, 8, format="FLAC") as f:
+        for _ in range(36):
+            f.write(np.zeros((1_920_000, 8), np.int16))
+    return [(f"64 channels at 192 kHz, Ogg ({many.stat().st_size // 1024} KB)", many),
+            (f"6 min of 8 channels at 192 kHz, FLAC ({long.stat().st_size // 1024} KB)", long)]  # fmt: skip
+
+
+def _server_memory(pid: int, reset: bool = False) -> float:
+    """MB: the process's resident memory, after resetting its peak (``reset``), or its peak since the last reset."""
+    if reset:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    key = "VmRSS:" if reset else "VmHWM:"
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(key))
+    return int(line.split()[1]) / 1024
 
 
 def browser(screenshot: Path | None = None, port: int = 7872) -> str:
