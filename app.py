@@ -59,6 +59,8 @@ COMPARED = ("triplet", "triplet_emosim")  # the side-by-side view: what the EmoS
 MAX_UPLOAD = "50mb"  # larger uploads are refused before they are stored
 SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after this long
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
+RECORDING_ONLY = "The recording must be an uploaded audio file."
+FILES_ONLY = "Send the music as a list of uploaded files."
 USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable)  # their messages are for the person who caused them
 DECODES = threading.BoundedSemaphore(2)  # validators decode at most two inputs at once, however many requests join
 _PATH = re.compile(r"(?<![\w.])(?:/[^\s'\"`,;:()<>|]+)+")  # an absolute path (not "ogg/opus")
@@ -407,7 +409,7 @@ def _problems(engine: Engine, audio, text, modality, framework, top_k, language)
     if not isinstance(language, str) or language not in SPOKEN:
         problems[5] = f"Unknown language {_shown(language)}: choose one from the list."
     if audio is not None and not isinstance(audio, str):
-        problems[0] = "The recording must be an uploaded audio file."
+        problems[0] = RECORDING_ONLY
     if not any(problems):
         problems[0] = query_problem(bool(audio), text, modality)
     if not any(problems) and audio:
@@ -482,7 +484,7 @@ def calibrate(reference, engine_state):
     if not reference:
         raise gr.Error("Record a few seconds of calm, neutral speech first.")
     if not isinstance(reference, str):
-        raise gr.Error("The reference must be an uploaded audio file.")
+        raise gr.Error(RECORDING_ONLY)
     clip = load_audio(reference, max_seconds=SPEECH_MAX_SECONDS)
     return clip, f"✅ Calibrated to your voice ({clip.seconds:.1f} s reference). Queries now use it."
 
@@ -569,21 +571,22 @@ class OpenSlider(_Open, gr.Slider):
     """A slider whose out-of-range API values reach the validator (:class:`_Open`)."""
 
 
-class _Checked:
-    """Mixin for a Gradio file input: a payload Gradio cannot read (a number, a dict without a path) gets a message
-    instead of Gradio's blank "Error". Named "Checked" + the component's class, so the browser draws that component."""
+def refuse_malformed(component, refusal: str):
+    """``component`` (a Gradio file input) with a message for a payload Gradio cannot read (a number, a dict without
+    a path) instead of Gradio's blank "Error": Gradio checks an input's shape against its data model, then
+    preprocesses it, before the handler or its validator runs. The component's class is unchanged, so the browser
+    draws it (and its examples) as usual."""
+    component.data_model = _refusing(component.data_model, refusal)
+    preprocess = component.preprocess
 
-    refusal = "Send an uploaded file."
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.data_model = _refusing(self.data_model, self.refusal)
-
-    def preprocess(self, payload):
+    def checked(payload):
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except Exception:
-            raise gr.Error(self.refusal) from None
+            raise gr.Error(refusal) from None
+
+    component.preprocess = checked
+    return component
 
 
 @functools.cache
@@ -602,17 +605,6 @@ def _refusing(model: type, refusal: str) -> type:
     Refusing.__name__ = model.__name__
     return Refusing
 
-    def get_block_name(self) -> str:
-        return type(self).__name__.removeprefix("Checked").lower()
-
-
-class CheckedAudio(_Checked, gr.Audio):
-    refusal = "The recording must be an uploaded audio file."
-
-
-class CheckedFile(_Checked, gr.File):
-    refusal = "Send the music as a list of uploaded files."
-
 
 UPLOAD_ROOT = INSTANCE_DIR / "uploads"  # one folder per uploaded library, deleted with its session
 
@@ -627,12 +619,12 @@ def forget_library(engine: Engine | None) -> None:
 def use_uploads(files, engine_state, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 - Gradio's idiom
     """A visitor's own music (audio files or zips, bounded) indexed for this session only."""
     if files is not None and not isinstance(files, list):
-        raise gr.Error("Send the music as a list of uploaded files.")
+        raise gr.Error(FILES_ONLY)
     paths = [getattr(f, "name", f) for f in (files or [])]
     if not paths:
         raise gr.Error("Choose some music files (or a zip) first.")
     if not all(isinstance(p, str) for p in paths):
-        raise gr.Error("Send the music as a list of uploaded files.")
+        raise gr.Error(FILES_ONLY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
     try:
@@ -667,8 +659,8 @@ def build(engine: Engine) -> gr.Blocks:
             with gr.Column(scale=4):
                 name = gr.Textbox(label="Your name (labels your point on the class map)", max_lines=1, max_length=30,
                                   elem_id="query-name")  # fmt: skip
-                audio = CheckedAudio(sources=["microphone", "upload"], type="filepath", label="Your voice",
-                                 elem_id="query-audio")  # fmt: skip
+                audio = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
+                                                  elem_id="query-audio"), RECORDING_ONLY)  # fmt: skip
                 spoken = OpenDropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
                                      label="Language you speak", elem_id="query-language",
                                      info="for the transcript (text and fusion models); naming it helps short or "
@@ -696,17 +688,17 @@ def build(engine: Engine) -> gr.Blocks:
                                 "without this; on held-out actors a reference helped some voices and lowered the "
                                 "average, in a studio and in simulated rooms alike. Kept in this browser session "
                                 "only.")  # fmt: skip
-                    reference = CheckedAudio(sources=["microphone", "upload"], type="filepath",
-                                             label="Neutral reference",
-                                             elem_id="reference-audio")  # fmt: skip
+                    reference = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath",
+                                                          label="Neutral reference", elem_id="reference-audio"),
+                                                 RECORDING_ONLY)  # fmt: skip
                     cal_button = gr.Button("Calibrate", elem_id="calibrate")
                     cal_status = gr.Markdown()
                 with gr.Accordion("Use my own music (upload)", open=False):
                     gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
                                 "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
                                 "for this session only and deleted when it ends.")  # fmt: skip
-                    uploads = CheckedFile(file_count="multiple", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"],
-                                      label="Your music")  # fmt: skip
+                    uploads = refuse_malformed(gr.File(file_count="multiple", label="Your music",
+                                                       file_types=[*sorted(AUDIO_SUFFIXES), ".zip"]), FILES_ONLY)
                     upload_button = gr.Button("Use these clips")
                     upload_status = gr.Markdown()
                 # always wired, shown only where allowed: a client calling the handler directly gets the refusal

@@ -200,7 +200,7 @@ def test_a_class_on_one_picture_on_a_phone(url, tmp_path):
 def test_calibrating_runs_the_query_on_screen_again(url, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from app import EXAMPLES_BY_NAME
+    from app import EXAMPLE_DIR
 
     with sync_playwright() as p:
         browser, page = _page(p, url)
@@ -209,7 +209,7 @@ def test_calibrating_runs_the_query_on_screen_again(url, tmp_path):
         notices = page.locator("#notices")
         assert "Example voice" in notices.inner_text()  # uncalibrated: the example speaker's own reference is used
         page.get_by_text("Read relative to my neutral voice").click()
-        _upload(page, "reference-audio", EXAMPLES_BY_NAME["neutral"])
+        _upload(page, "reference-audio", EXAMPLE_DIR / "neutral.wav")
         page.wait_for_timeout(1000)
         page.locator("#calibrate").click()
         page.get_by_text("Calibrated to your voice").first.wait_for(timeout=30_000)
