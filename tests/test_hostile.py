@@ -472,16 +472,17 @@ def test_engine_leaves_out_damaged_checkpoints_and_refuses_when_none_is_intact(t
     import shutil
 
     from s2m.heads import CheckpointError
-    from s2m.search import CHECKPOINTS, Engine
+    from s2m.search import CHECKPOINTS, INDEX_DIR, Engine
 
     for name in ("audio-triplet", "text-triplet"):
         shutil.copytree(CHECKPOINTS / name, tmp_path / name)
     (tmp_path / "text-triplet" / "config.json").write_text('{"modality": "te')
-    engine = Engine(tmp_path)
+    shutil.copytree(INDEX_DIR / "features", tmp_path / "index" / "features")  # the library's features, not its maps
+    engine = Engine(tmp_path, index_dir=tmp_path / "index")  # its map differs from the committed ones: kept apart
     assert engine.unavailable == ["text-triplet"] and list(engine.models) == [("audio", "triplet")]
     (tmp_path / "audio-triplet" / "model.safetensors").write_bytes(bytes(64))
     with pytest.raises(CheckpointError, match="Every checkpoint"):
-        Engine(tmp_path)
+        Engine(tmp_path, index_dir=tmp_path / "index")
 
 
 def test_messages_name_no_server_folder():
