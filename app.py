@@ -394,10 +394,9 @@ def _problems(engine: Engine, audio, text, modality, framework, top_k, language)
     """One problem (or None) per query input: audio, text, modality, framework, top_k, language. Types and ranges
     first; the audio is decoded (at most two at once, :data:`DECODES`) only when everything else is in order."""
     problems = [None] * 6
-    if not isinstance(modality, str) or modality not in engine.modalities:
-        problems[2] = _model_problem(engine, modality, framework)
-    elif _model_problem(engine, modality, framework):
-        problems[3] = _model_problem(engine, modality, framework)
+    choice = _model_problem(engine, modality, framework)
+    if choice:  # on the model input when the model is unknown, else on the framework input
+        problems[3 if isinstance(modality, str) and modality in engine.modalities else 2] = choice
     if not _finite(top_k) or top_k != int(top_k) or not 1 <= top_k <= MAX_K:
         problems[4] = f"Clips to show must be a whole number from 1 to {MAX_K}."
     if text is not None and not isinstance(text, str):
