@@ -128,6 +128,8 @@ def _index(args) -> None:
 def _speech_records(args):
     from . import data
 
+    if getattr(args, "corpora", None) is not None:
+        return _corpus_records(args, combine=True)
     if args.speech_csv:
         return data.read_speech_csv(args.speech_csv, args.va_table)
     default = data.SENTENCES_CSV if args.speech_format == "sentences" else ravdess_dir()
@@ -147,6 +149,38 @@ def _speech_records(args):
         extra = Path(args.extra_train)
         records += [replace(r, group=f"{extra.name}-{r.group}") for r in data.read_ravdess(extra) if r.split == "train"]
     return records
+
+
+def _corpus_records(args, combine: bool):
+    """The named corpora of ``--corpora`` (all found under ../shared/data when none are named), each without the
+    clips a query would refuse: ``{name: records}``, or with ``combine`` one list, each corpus with its splits."""
+    from .data.corpora import combined, default_specs, read_corpora
+    from .features import playable
+
+    corpora = read_corpora(args.corpora or default_specs())
+    corpora = {name: playable(records) for name, records in corpora.items()}
+    for name, records in corpora.items():
+        speakers, labels = len({r.group for r in records}), ", ".join(sorted({r.label for r in records}))
+        print(f"{name}: {len(records)} clips, {speakers} speakers, labels {labels}")
+    return combined(corpora) if combine else corpora
+
+
+def _crosscorpus(args) -> None:
+    import json
+
+    from .evaluate import leave_one_corpus_out, markdown
+
+    base = _base_config(args)
+    corpora = _corpus_records(args, combine=False)
+    if len(corpora) < 2:
+        sys.exit("error: leave-one-corpus-out needs two or more corpora")
+    hear = None if args.transcripts == "given" else lambda records: _with_transcripts(args, records)
+    summary = leave_one_corpus_out(corpora, _music_records(args), base, args.frameworks, args.modalities, args.seeds,
+                                   max_queries=args.max_queries, hear=hear, transcripts=args.transcripts)  # fmt: skip
+    print(markdown(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        print(f"wrote {args.json}")
 
 
 def _with_transcripts(args, records):
@@ -333,6 +367,15 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
 
 
 def _add_data_options(p) -> None:
+    """The speech set (one data set, or several named corpora) and every model option."""
+    p.add_argument("--corpora", nargs="*", default=None, metavar="NAME=PATH",
+                   help="instead of one speech set: train on these corpora together (each a RAVDESS folder, a speech "
+                   "CSV or a folder with labels.csv; split by speaker; batches balanced over corpora); with no value, "
+                   "every corpus under ../shared/data (or $S2M_DATA)")  # fmt: skip
+    _add_model_options(p)
+
+
+def _add_model_options(p) -> None:
     from .config import TrainConfig
 
     d = TrainConfig()
@@ -475,6 +518,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="checkpoint folder (default runs/MODALITY-FRAMEWORK-seedN; the "
                    "app's models are in checkpoints/)")  # fmt: skip
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("crosscorpus", help="leave-one-corpus-out: for each real speech corpus, train on the others "
+                       "and test on it, uncalibrated")  # fmt: skip
+    _add_data_options(p)
+    p.add_argument("--frameworks", nargs="+", default=["triplet_emosim"], choices=FRAMEWORKS)
+    p.add_argument("--modalities", nargs="+", default=["audio", "text", "fusion"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--max-queries", type=int, default=0, metavar="N",
+                   help="at most N held-out clips per corpus (a seeded choice; 0: all)")
+    p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    p.set_defaults(func=_crosscorpus, corpora=[])
 
     p = sub.add_parser("evaluate", help="the paper's protocol: train each framework x modality x seed, evaluate")
     _add_data_options(p)

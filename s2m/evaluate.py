@@ -8,7 +8,7 @@ natural Piper voice and the held-out espeak voice).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -90,7 +90,8 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
     tag_feats = embed_items(config.text_encoder, words, cache_dir)
     text_columns = parts[-1].shape[1] if config.modality == "fusion" else 0
     return Data(
-        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means, text_columns),
+        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means, text_columns,
+                   [r.corpus for r in speech] if any(r.corpus for r in speech) else None),
         FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
         reference, dict(zip(words, tag_feats, strict=True)), examples,
         np.asarray([bool(r.room) and r.split != "train" for r in speech], bool),
@@ -330,6 +331,32 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
                                          framework=framework_label(config),
                                          modality=modality, seed=seed, **labels)  # fmt: skip
     return results, models
+
+
+def leave_one_corpus_out(corpora: dict[str, list[Record]], music: Sequence[Record], base: TrainConfig,
+                         frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
+                         cache_dir: Path | None = DEFAULT_CACHE, progress: bool = True, max_queries: int = 0,
+                         hear: Callable[[list[Record]], list[Record]] | None = None,
+                         **labels) -> list[dict]:  # fmt: skip
+    """For each corpus in turn: train on the others (their train speakers; validation on their valid speakers),
+    test uncalibrated on every speaker of the held-out one against the test music (:func:`run_protocol`, with its
+    chance, best-constant and untrained rows); test set "NAME (held out)". ``max_queries``: at most this many
+    held-out items (a seeded choice; 0: all). ``hear``: gives the held-out items the words the app hears (its
+    speech recognition), for text and fusion; training speech keeps its given transcripts."""
+    from .data.corpora import held_out, sample_queries
+
+    rows = []
+    for name in corpora:
+        speech = sample_queries(held_out(corpora, name), max_queries)
+        if hear is not None and set(modalities) - {"audio"}:
+            test = [i for i, r in enumerate(speech) if r.split == "test"]
+            for i, r in zip(test, hear([speech[i] for i in test]), strict=True):
+                speech[i] = r
+        test_sets = {f"{name} (held out)": {r.group for r in speech if r.split == "test"}}
+        summary, _ = run_protocol(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress,
+                                  calibrations=("none",), **labels)  # fmt: skip
+        rows += summary
+    return rows
 
 
 def fold_splits(speech: Sequence[Record], music: Sequence[Record], folds: int, fold: int

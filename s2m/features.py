@@ -146,17 +146,48 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
     simulated rooms and records as recorded are cached apart, for text encoders too)."""
     from .encoders import REGISTRY
 
-    roomed = np.asarray([bool(r.room) for r in records], bool)
-    if roomed.any() and not roomed.all():  # cached apart: adding copies in rooms never re-embeds the recordings
-        parts = [record_features([r for r, m in zip(records, roomed, strict=True) if m == want], encoder_name,
-                                 cache_dir, level_norm, denoise) for want in (False, True)]  # fmt: skip
-        out = np.empty((len(records), parts[0].shape[1]), np.float32)
-        out[~roomed], out[roomed] = parts
-        return out
+    # cached apart: adding copies in rooms never re-embeds the recordings, and a corpus is embedded once whichever
+    # other corpora it is combined with
+    for part_of in (lambda r: bool(r.room), lambda r: r.corpus):
+        keys = [part_of(r) for r in records]
+        if len(set(keys)) > 1:
+            out = None
+            for key in dict.fromkeys(keys):
+                rows = np.flatnonzero(np.asarray([k == key for k in keys]))
+                part = record_features([records[i] for i in rows], encoder_name, cache_dir, level_norm, denoise)
+                out = np.empty((len(records), part.shape[1]), np.float32) if out is None else out
+                out[rows] = part
+            return out
     if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
     return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
                        starts=[r.start for r in records], rooms=[r.room for r in records], denoise=denoise)  # fmt: skip
+
+
+def playable(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,
+             progress: bool = True) -> list[Record]:  # fmt: skip
+    """The records whose audio a query would accept (:func:`s2m.audio.load_audio`: decodable, not silent, at least
+    half a second of sound after trimming), so a corpus's too-short single words are left out rather than failing
+    feature extraction; which ones pass is cached on disk by file content."""
+    from tqdm import tqdm
+
+    from .audio import AudioError
+
+    paths, path, ok = [r.path for r in records], None, None
+    if cache_dir is not None:
+        path = Path(cache_dir) / "playable" / f"{_key('playable', paths, 'query rules', files=True)}.npz"
+        ok = load_cached(path, "ok")
+    if ok is None:
+        ok = np.zeros(len(paths), bool)
+        for i, p in enumerate(tqdm(paths, desc="checking audio", disable=not progress, unit="file")):
+            try:
+                load_audio(p)
+                ok[i] = True
+            except AudioError:
+                continue
+        if path is not None:
+            save_cached(path, ok=ok)
+    return [r for r, good in zip(records, ok, strict=True) if good]
 
 
 def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,

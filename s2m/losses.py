@@ -45,16 +45,20 @@ def sample_negatives(
     labels: torch.Tensor,
     weighted: bool = True,
     generator: torch.Generator | None = None,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """For each anchor row i, the index j of a negative among the positives (method.md §2.4).
 
     anchor, positive: ``(B, D)`` row-aligned; labels: ``(B,)`` ids (or ``(B, K)`` one-hot) of the rows' mapped
     music tags. j is drawn among rows with a different label, with probability ∝ ``(cos(a_i, p_j) + 1) / 2`` when
     ``weighted`` (harder negatives slightly preferred), else uniformly. Returns int64 ``(B,)``; -1 where row i has
-    no row of another label. No gradient flows through the choice.
+    no row of another label. No gradient flows through the choice. ``allowed``: bool ``(B, B)``, row j may be row
+    i's negative only where True (e.g. only music of moods that row i's corpus has words for).
     """
     ids = _as_class_ids(labels).to(anchor.device)
     valid = ids[:, None] != ids[None, :]
+    if allowed is not None:
+        valid = valid & allowed.to(anchor.device)
     with torch.no_grad():
         if weighted:
             weights = (cosine_matrix(anchor, positive) + 1) / 2 + 1e-6  # epsilon: cos = -1 stays drawable
@@ -75,9 +79,11 @@ def sampled_triplet_loss(
     margin: float = 0.4,
     weighted: bool = True,
     generator: torch.Generator | None = None,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """:func:`triplet_loss` with negatives from :func:`sample_negatives`; rows without a negative are skipped."""
-    idx = sample_negatives(anchor, positive, labels, weighted=weighted, generator=generator)
+    """:func:`triplet_loss` with negatives from :func:`sample_negatives` (``allowed``: its mask); rows without a
+    negative are skipped."""
+    idx = sample_negatives(anchor, positive, labels, weighted=weighted, generator=generator, allowed=allowed)
     keep = idx >= 0
     if not keep.any():
         return anchor.sum() * 0.0

@@ -45,6 +45,7 @@ class FeatureSet:
     speaker_means: float32 ``(N, d_audio)``, for speech: the mean audio features of each item's speaker's neutral
     references (NaN rows for speakers without any); the audio features are the first ``d_audio`` columns.
     text_columns: for fusion, how many of the last columns are text-encoder features (0: none).
+    corpora: speech: the corpus of each item (N strings) when several are combined (:mod:`s2m.data.corpora`).
     """
 
     features: np.ndarray
@@ -53,14 +54,25 @@ class FeatureSet:
     splits: list[str]
     speaker_means: np.ndarray | None = None
     text_columns: int = 0
+    corpora: list[str] | None = None
+
+    def corpus_labels(self) -> dict[str, list[str]]:
+        """``{corpus: its sorted labels}`` when items come from two or more corpora, else ``{}``."""
+        if self.corpora is None or len(set(self.corpora)) < 2:
+            return {}
+        out: dict[str, set[str]] = {}
+        for c, lab in zip(self.corpora, self.labels, strict=True):
+            out.setdefault(c, set()).add(lab)
+        return {c: sorted(labs) for c, labs in sorted(out.items())}
 
     def where(self, mask: np.ndarray) -> FeatureSet:
         """The items where bool ``(N,)`` ``mask`` is True."""
         idx = np.flatnonzero(mask)
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         means = None if self.speaker_means is None else self.speaker_means[idx]
+        corpora = None if self.corpora is None else pick(self.corpora)
         return replace(self, features=self.features[idx], labels=pick(self.labels), groups=pick(self.groups),
-                       splits=pick(self.splits), speaker_means=means)  # fmt: skip
+                       splits=pick(self.splits), speaker_means=means, corpora=corpora)  # fmt: skip
 
     def subset(self, split: str) -> FeatureSet:
         return self.where(np.asarray(self.splits) == split)
@@ -186,12 +198,14 @@ def train(
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     s_by_label = {lab: np.flatnonzero(np.asarray(s_train.labels) == lab) for lab in speech_labels}
+    corpus_labels = s_train.corpus_labels()
+    batches = _CorpusBatches(s_train, corpus_labels, mapping, mood_ids(music_moods)) if corpus_labels else None
     m_by_label = {lab: np.flatnonzero(np.asarray(m_train.labels) == lab) for lab in music_moods}
     s_feat, m_feat = torch.from_numpy(s_train.features), torch.from_numpy(m_train.features)
     voices = _voice_offsets(s_train) if config.speaker_shift > 0 else None
     # VA similarity by label-pair lookup: equal labels give bit-identical values (method.md §7.4)
     va_sim = torch.tensor(similarity_matrix(speech_labels, music_moods, config.va_table), dtype=torch.float32)
-    mood_id = {m: i for i, m in enumerate(music_moods)}
+    mood_id = mood_ids(music_moods)
     label_id = {lab: i for i, lab in enumerate(all_labels)}
     tags = torch.from_numpy(np.stack([tag_features[lab] for lab in all_labels])) if sp else None
 
@@ -201,8 +215,12 @@ def train(
         model.train()
         losses = []
         for _ in range(steps_per_epoch):
-            s_lab = rng.choice(speech_labels, size=config.batch_size)
-            s_idx = np.array([rng.choice(s_by_label[lab]) for lab in s_lab])
+            if batches is None:
+                s_lab = rng.choice(speech_labels, size=config.batch_size)
+                s_idx = np.array([rng.choice(s_by_label[lab]) for lab in s_lab])
+                allowed = None
+            else:
+                s_lab, s_idx, allowed = batches.draw(rng, config.batch_size)
             m_lab = [mapping[lab] for lab in s_lab]
             m_idx = np.array([rng.choice(m_by_label[lab]) for lab in m_lab])
             s_in = s_feat[s_idx]
@@ -213,7 +231,8 @@ def train(
                 s_in[:, : own.shape[1]] += torch.where(moved, other - own, torch.zeros_like(own))
             s_emb, m_emb = model.embed_speech(s_in), model.embed_music(m_feat[m_idx])
             m_ids = torch.tensor([mood_id[m] for m in m_lab])
-            stm = sampled_triplet_loss(s_emb, m_emb, m_ids, config.margin, generator=gen)
+            stm = sampled_triplet_loss(s_emb, m_emb, m_ids, config.margin, generator=gen,
+                                       allowed=None if allowed is None else allowed[:, m_ids])  # fmt: skip
             if sp:
                 s_tag = model.embed_tags(tags[[label_id[lab] for lab in s_lab]])
                 m_tag = model.embed_tags(tags[[label_id[m] for m in m_lab]])
@@ -264,7 +283,7 @@ def train(
                              "music_prototypes": prototypes(model, "music", m_train),
                              "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
                              "epochs_run": len(history), "placement": config.placement,
-                             "place_at": config.place_at}  # fmt: skip
+                             "place_at": config.place_at, "corpora": corpora_seen(speech)}  # fmt: skip
     if late:
         fit_text_reader(model, s_train.features[:, speech_dim:], s_train.labels, text_examples, config.text_weight)
         calibrate_late_fusion(model, s_valid)
@@ -277,6 +296,51 @@ def train(
         feature_mean = s_train.features[:, : len(reference_mean)].mean(0)
         model.config.training["feature_mean"] = [round(float(v), 6) for v in feature_mean]
     return model, {"history": history, "mapping": mapping}
+
+
+def mood_ids(moods: list[str]) -> dict[str, int]:
+    """Each training music mood's id, in sorted order, as the losses use them."""
+    return {m: i for i, m in enumerate(moods)}
+
+
+class _CorpusBatches:
+    """Batches balanced over corpora with their own label sets: per row a corpus drawn uniformly, one of *its*
+    labels uniformly, an item of that corpus and label. ``allowed`` (bool ``(B, moods)``) marks, per row, the
+    music moods that its corpus's labels map to: a clip is never pushed away from music of a mood its corpus has no
+    word for (Korean speech has no "fearful", so no Korean item learns to be far from "fearful" music)."""
+
+    def __init__(self, speech: FeatureSet, corpus_labels: dict[str, list[str]], mapping: dict[str, str],
+                 mood_id: dict[str, int]) -> None:  # fmt: skip
+        corpora, labels = np.asarray(speech.corpora), np.asarray(speech.labels)
+        self.names = list(corpus_labels)
+        self.labels = corpus_labels
+        self.items = {(c, lab): np.flatnonzero((corpora == c) & (labels == lab))
+                      for c, labs in corpus_labels.items() for lab in labs}  # fmt: skip
+        self.allowed = {c: np.isin(list(mood_id), [mapping[lab] for lab in labs])
+                        for c, labs in corpus_labels.items()}  # fmt: skip
+
+    def draw(self, rng: np.random.Generator, size: int) -> tuple[list[str], np.ndarray, torch.Tensor]:
+        """(labels, item indices int ``(size,)``, allowed moods bool ``(size, moods)``)."""
+        names = rng.choice(self.names, size=size)
+        labels = [str(rng.choice(self.labels[c])) for c in names]
+        idx = np.array([rng.choice(self.items[(c, lab)]) for c, lab in zip(names, labels, strict=True)])
+        return labels, idx, torch.from_numpy(np.stack([self.allowed[c] for c in names]))
+
+
+def corpora_seen(speech: FeatureSet) -> dict[str, dict[str, object]]:
+    """What a checkpoint was trained and validated on, per corpus: speakers, items and labels of its train and
+    valid splits (``{}`` for a single unnamed data set)."""
+    if speech.corpora is None or not any(speech.corpora):
+        return {}
+    out: dict[str, dict[str, object]] = {}
+    for c, g, lab, split in zip(speech.corpora, speech.groups, speech.labels, speech.splits, strict=True):
+        if split in ("train", "valid"):
+            seen = out.setdefault(c, {"speakers": set(), "items": 0, "labels": set()})
+            seen["speakers"].add(g)
+            seen["items"] += 1
+            seen["labels"].add(lab)
+    return {c: {"speakers": len(v["speakers"]), "items": v["items"], "labels": sorted(v["labels"])}
+            for c, v in sorted(out.items())}  # fmt: skip
 
 
 def _music_triplet(model: JointModel, features: torch.Tensor, by_label: dict[str, np.ndarray],
@@ -414,17 +478,22 @@ def _voice_offsets(speech: FeatureSet) -> torch.Tensor | None:
     return torch.from_numpy(means.astype(np.float32))
 
 
-def label_means(embeddings: np.ndarray, labels: list[str]) -> tuple[list[str], np.ndarray]:
-    """(sorted labels, ``(C, D)`` L2-normalised mean embedding per label): the nearest-prototype classifier."""
+def label_means(embeddings: np.ndarray, labels: list[str], corpora: list[str] | None = None
+                ) -> tuple[list[str], np.ndarray]:  # fmt: skip
+    """(sorted labels, ``(C, D)`` L2-normalised mean embedding per label): the nearest-prototype classifier. With
+    ``corpora`` (N names), a label's mean is the mean of its corpora's means, so the largest corpus does not decide
+    where a label lies."""
     classes = sorted(set(labels))
     labels_a = np.asarray(labels)
-    means = np.stack([embeddings[labels_a == c].mean(0) for c in classes])
+    corpora_a = np.asarray(corpora if corpora is not None else [""] * len(labels))
+    means = np.stack([np.mean([embeddings[(labels_a == c) & (corpora_a == k)].mean(0)
+                               for k in np.unique(corpora_a[labels_a == c])], axis=0) for c in classes])  # fmt: skip
     return classes, means / (np.linalg.norm(means, axis=1, keepdims=True) + 1e-12)
 
 
 def prototypes(model: JointModel, side: str, data: FeatureSet) -> dict[str, list[float]]:
     """:func:`label_means` of a side's embeddings as JSON lists (the app's emotion read-out and mood predictor)."""
-    classes, means = label_means(model.project(side, data.features), data.labels)
+    classes, means = label_means(model.project(side, data.features), data.labels, data.corpora)
     return {c: [round(float(v), 6) for v in m] for c, m in zip(classes, means, strict=True)}
 
 

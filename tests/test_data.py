@@ -255,3 +255,48 @@ def test_sentence_set_splits_by_sentence_and_carries_translations():
     # training sentences come in English and in the translations that exist (Korean); German and Spanish are test-only
     assert {r.group.rsplit("-", 1)[1] for r in every if r.split == "train"} == {"en", "ko"}
     assert {r.group.rsplit("-", 1)[1] for r in english if r.split == "train"} == {"en"}
+
+
+def _speech_csv(folder, speakers, labels, seconds=1.0):
+    import soundfile as sf
+
+    from tests.conftest import tone
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["path,label,speaker,text"]
+    for s in speakers:
+        for i, lab in enumerate(labels):
+            name = f"{s}-{i}.wav"
+            sf.write(folder / name, tone(seconds if i else 0.2, 16_000, freq=150 + 10 * i, amp=0.3), 16_000)
+            rows.append(f"{name},{lab},{s},words {i}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_corpora_are_named_split_by_speaker_held_out_one_at_a_time_and_cleaned_of_clips_a_query_refuses(tmp_path):
+    from s2m.data import DatasetError
+    from s2m.data.corpora import default_specs, held_out, read_corpora, sample_queries
+    from s2m.features import playable
+
+    _speech_csv(tmp_path / "kor", ["k1", "k2", "k3", "k4"], ["angry", "happy", "sad"])
+    _speech_csv(tmp_path / "tur", ["1", "2", "3"], ["calm", "happy"])
+    assert default_specs(tmp_path) == [f"{n}={tmp_path / n / 'labels.csv'}" for n in ("kor", "tur")]
+    corpora = read_corpora([f"ko={tmp_path / 'kor'}", str(tmp_path / "tur" / "labels.csv")])
+    assert list(corpora) == ["ko", "tur"]
+    ko = corpora["ko"]
+    assert {r.corpus for r in ko} == {"ko"} and {r.group for r in ko} == {"ko/k1", "ko/k2", "ko/k3", "ko/k4"}
+    assert {r.group for r in ko if r.split == "valid"} == {"ko/k3"}  # every 3rd sorted speaker validates
+    assert {r.split for r in corpora["tur"] if r.group == "tur/3"} == {"valid"}
+    fold = held_out(corpora, "tur")
+    assert [r.split for r in fold if r.corpus == "tur"] == ["test"] * 6
+    assert [r.split for r in fold if r.corpus == "ko"] == [r.split for r in ko]
+    few = sample_queries(fold, 2)
+    assert sum(r.split == "test" for r in few) == 2 and len(few) == len(ko) + 2
+    # the 0.2-s first take of every speaker is too short for a query: left out, and the answer is cached
+    kept = playable(ko, tmp_path / "cache", progress=False)
+    assert len(kept) == 8 and all(not r.path.endswith("-0.wav") for r in kept)
+    assert playable(ko, tmp_path / "cache", progress=False) == kept
+    with pytest.raises(DatasetError, match="two corpora are named"):
+        read_corpora([str(tmp_path / "kor"), f"kor={tmp_path / 'tur'}"])
+    with pytest.raises(DatasetError, match="No speech corpus"):
+        read_corpora([str(tmp_path / "missing")])

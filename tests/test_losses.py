@@ -107,3 +107,19 @@ def test_loss_combinations():
     assert structure_preserving_loss(one, 2 * one, 3 * one).item() == pytest.approx(0.4 + 0.6 + 0.9)
     assert total_loss(one, 2 * one, lam=0.5).item() == 2.0
     assert total_loss(one).item() == 1.0
+
+
+def test_negatives_respect_an_allowed_mask():
+    import torch
+
+    from s2m.losses import sample_negatives
+
+    emb = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    allowed = torch.ones(6, 6, dtype=torch.bool)
+    allowed[0] = torch.tensor([True, False, True, True, False, True])  # row 0 may not meet label 1
+    allowed[1] = torch.zeros(6, dtype=torch.bool)  # row 1 has no allowed negative at all
+    for seed in range(20):
+        idx = sample_negatives(emb, emb, labels, generator=torch.Generator().manual_seed(seed), allowed=allowed)
+        assert labels[idx[0]] == 2 and idx[1] == -1
+        assert all(labels[idx[i]] != labels[i] for i in range(2, 6))

@@ -321,3 +321,80 @@ def test_music_triplet_term_gathers_held_out_music_of_a_mood(data):
     assert gap(1.0) > gap(0.0) + 0.05
     with pytest.raises(ValueError, match="music_triplet"):
         TrainConfig(music_triplet=-1.0)
+
+
+def _two_corpora(rng):
+    """Corpus "big" (four emotions, 3× the items) and corpus "small" (two emotions), features of one population."""
+    big = _set(SPEECH, 9, 10, rng, shift=3.0)
+    small = _set(["happy", "sad"], 3, 10, rng, shift=3.0)
+    merged = FeatureSet(np.concatenate([big.features, small.features]), big.labels + small.labels,
+                        [f"big/{g}" for g in big.groups] + [f"small/{g}" for g in small.groups],
+                        big.splits + small.splits, corpora=["big"] * len(big.labels) + ["small"] * len(small.labels))
+    return merged
+
+
+def test_corpus_batches_balance_corpora_and_never_push_a_corpus_from_moods_it_has_no_word_for():
+    from s2m.train import _CorpusBatches, mood_ids
+
+    speech = _two_corpora(np.random.default_rng(1)).subset("train")
+    labels = speech.corpus_labels()
+    assert labels == {"big": sorted(SPEECH), "small": ["happy", "sad"]}
+    mapping = {"angry": "angry", "happy": "happy", "neutral": "nostalgic", "sad": "sad"}
+    batches = _CorpusBatches(speech, labels, mapping, mood_ids(sorted(MUSIC)))
+    drawn, idx, allowed = batches.draw(np.random.default_rng(0), 4000)
+    corpora = np.asarray(speech.corpora)[idx]
+    assert abs((corpora == "small").mean() - 0.5) < 0.03  # a third of the items, half of every batch
+    assert [speech.labels[i] for i in idx] == drawn
+    small = allowed[torch_numpy(corpora == "small")]
+    moods = sorted(MUSIC)  # angry, happy, nostalgic, sad
+    assert small.any(0).tolist() == [m in ("happy", "sad") for m in moods]
+    assert allowed[torch_numpy(corpora == "big")].all()
+
+
+def torch_numpy(mask):
+    import torch
+
+    return torch.from_numpy(mask)
+
+
+def test_a_model_trained_on_two_corpora_records_them_and_its_prototypes_weigh_corpora_equally():
+    rng = np.random.default_rng(2)
+    speech = _two_corpora(rng)
+    music = _set(MUSIC, 6, 7, rng, shift=-1.0, groups_per_split=1)
+    config = TrainConfig(epochs=3, warmup_epochs=1, batch_size=32, members=1, calibrate=False)
+    model, _ = train(config, speech, music)
+    seen = model.config.training["corpora"]
+    assert seen == {"big": {"speakers": 4, "items": 4 * 4 * 9, "labels": sorted(SPEECH)},
+                    "small": {"speakers": 4, "items": 4 * 2 * 3, "labels": ["happy", "sad"]}}  # fmt: skip
+    train_set = speech.subset("train")
+    emb = model.project("speech", train_set.features)
+    happy = np.asarray(train_set.labels) == "happy"
+    corpora = np.asarray(train_set.corpora)
+    expected = (emb[happy & (corpora == "big")].mean(0) + emb[happy & (corpora == "small")].mean(0)) / 2
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(model.config.training["speech_prototypes"]["happy"], expected, atol=1e-5)
+    single, _ = train(config, replace(speech, corpora=None), music)
+    assert single.config.training["corpora"] == {}
+
+
+def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tmp_path):
+    from s2m.data.corpora import read_corpora
+    from s2m.evaluate import leave_one_corpus_out
+    from s2m.features import playable
+    from tests.test_data import _speech_csv
+
+    _, music = _tone_corpus(tmp_path)
+    _speech_csv(tmp_path / "a", ["a1", "a2", "a3"], ["neutral", "happy", "sad", "neutral", "happy", "sad"])
+    _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
+    corpora = {n: playable(r, tmp_path / "cache", progress=False)
+               for n, r in read_corpora([str(tmp_path / "a"), str(tmp_path / "b")]).items()}  # fmt: skip
+    heard = []
+    config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1, members=1, calibrate=False)
+    rows = leave_one_corpus_out(corpora, music, config, ["triplet"], ["audio"], [0, 1], tmp_path / "cache",
+                                progress=False, hear=lambda r: heard.append(r) or r)  # fmt: skip
+    assert {r["test_set"] for r in rows} == {"a (held out)", "b (held out)"}
+    a = {r["framework"]: r for r in rows if r["test_set"] == "a (held out)"}
+    assert set(a) >= {"chance", "untrained heads", "triplet"} and any(f.startswith("best constant") for f in a)
+    assert a["triplet"]["queries"] == 3 * 5 - 3  # a's 5 playable takes per speaker, less one neutral reference each
+    assert a["triplet"]["seeds"] == 2 and a["triplet"]["calibration"] == "none"
+    assert heard == []  # audio alone never runs speech recognition

@@ -19,7 +19,8 @@ class Record:
     (music); items of one group never straddle splits. split: "train" | "valid" | "test". transcript: the words
     spoken, when known. start: music: where the clip to embed and play starts in the file, s (a whole song is
     represented by one window of it). room: speech: the simulated room the recording is heard through
-    (:mod:`s2m.rooms`; "": as recorded).
+    (:mod:`s2m.rooms`; "": as recorded). corpus: speech: the named corpus the record comes from when several are
+    combined (:mod:`s2m.data.corpora`; "": a single data set).
     """
 
     path: str
@@ -29,3 +30,4 @@ class Record:
     transcript: str | None = None
     start: float = 0.0
     room: str = ""
+    corpus: str = ""
