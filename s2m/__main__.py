@@ -176,7 +176,8 @@ def _crosscorpus(args) -> None:
         sys.exit("error: leave-one-corpus-out needs two or more corpora")
     hear = None if args.transcripts == "given" else lambda records: _with_transcripts(args, records)
     summary = leave_one_corpus_out(corpora, _music_records(args), base, args.frameworks, args.modalities, args.seeds,
-                                   max_queries=args.max_queries, hear=hear, transcripts=args.transcripts)  # fmt: skip
+                                   max_queries=args.max_queries, hear=hear, text_weights=args.text_weights,
+                                   transcripts=args.transcripts)  # fmt: skip
     print(markdown(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -527,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--max-queries", type=int, default=0, metavar="N",
                    help="at most N held-out clips per corpus (a seeded choice; 0: all)")
+    p.add_argument("--text-weights", type=float, nargs="*", default=[], metavar="W",
+                   help="fusion: also score each model with the words' evidence raised to these powers")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.set_defaults(func=_crosscorpus, corpora=[])
 

@@ -291,22 +291,23 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
                  frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
                  test_sets: dict[str, set[str]] | None = None, cache_dir: Path | None = DEFAULT_CACHE,
                  progress: bool = True, split: str = "test", calibrations: Sequence[str] = CALIBRATIONS,
-                 **labels) -> tuple[list[dict], dict]:  # fmt: skip
+                 text_weights: Sequence[float] = (), **labels) -> tuple[list[dict], dict]:  # fmt: skip
     """Train and evaluate every framework × modality × seed, each with every one of ``calibrations`` (default
     uncalibrated and speaker-calibrated); returns (summary rows, seed-0 models by key). ``labels`` lead every row
-    (e.g. ``transcripts="asr"``).
+    (e.g. ``transcripts="asr"``). ``text_weights``: each late-fusion model is also scored with the words' evidence
+    raised to each of these powers (framework "<name>, words ×W"; the heads are the same, only the reading changes).
 
     Summary rows: framework, modality, calibration, test_set, the three metrics and their ``_std`` over seeds,
     accuracies. Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random
     initialisation, standardised inputs).
     """
     results, models = _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir,
-                                     progress, split, calibrations, **labels)  # fmt: skip
+                                     progress, split, calibrations, text_weights, **labels)  # fmt: skip
     return summarise(results), models
 
 
 def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress, split,
-                   calibrations, **labels) -> tuple[list[dict], dict]:  # fmt: skip
+                   calibrations, text_weights=(), **labels) -> tuple[list[dict], dict]:  # fmt: skip
     """:func:`run_protocol` before the mean over seeds: one row per model × calibration × test set."""
     from tqdm import tqdm
 
@@ -330,6 +331,14 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
                 results += evaluate_both(model, data, test_sets, calibrations, split=split,
                                          framework=framework_label(config),
                                          modality=modality, seed=seed, **labels)  # fmt: skip
+                if model.text_reader is not None and text_weights:
+                    trained_weight = model.config.training["text_weight"]
+                    for weight in text_weights:
+                        model.config.training["text_weight"] = float(weight)
+                        results += evaluate_both(model, data, test_sets, calibrations, split=split,
+                                                 framework=f"{framework_label(config)}, words ×{weight:g}",
+                                                 modality=modality, seed=seed, **labels)  # fmt: skip
+                    model.config.training["text_weight"] = trained_weight
     return results, models
 
 
@@ -337,12 +346,13 @@ def leave_one_corpus_out(corpora: dict[str, list[Record]], music: Sequence[Recor
                          frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
                          cache_dir: Path | None = DEFAULT_CACHE, progress: bool = True, max_queries: int = 0,
                          hear: Callable[[list[Record]], list[Record]] | None = None,
-                         **labels) -> list[dict]:  # fmt: skip
+                         text_weights: Sequence[float] = (), **labels) -> list[dict]:  # fmt: skip
     """For each corpus in turn: train on the others (their train speakers; validation on their valid speakers),
     test uncalibrated on every speaker of the held-out one against the test music (:func:`run_protocol`, with its
     chance, best-constant and untrained rows); test set "NAME (held out)". ``max_queries``: at most this many
     held-out items (a seeded choice; 0: all). ``hear``: gives the held-out items the words the app hears (its
-    speech recognition), for text and fusion; training speech keeps its given transcripts."""
+    speech recognition), for text and fusion; training speech keeps its given transcripts. ``text_weights``:
+    :func:`run_protocol`'s."""
     from .data.corpora import held_out, sample_queries
 
     rows = []
@@ -354,7 +364,7 @@ def leave_one_corpus_out(corpora: dict[str, list[Record]], music: Sequence[Recor
                 speech[i] = r
         test_sets = {f"{name} (held out)": {r.group for r in speech if r.split == "test"}}
         summary, _ = run_protocol(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress,
-                                  calibrations=("none",), **labels)  # fmt: skip
+                                  calibrations=("none",), text_weights=text_weights, **labels)  # fmt: skip
         rows += summary
     return rows
 

@@ -426,9 +426,12 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
         x, y = np.concatenate([x, np.asarray(examples[0], np.float32)[keep]]), y + [examples[1][i] for i in keep]
     fit = reader_fit(x, y)
     rows = [list(fit.classes_).index(lab) for lab in known]
+    coef, intercept = fit.coef_, fit.intercept_
+    if len(fit.classes_) == 2:  # scikit-learn keeps one row (the second class's logit against the first's)
+        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
     with torch.no_grad():
-        model.text_reader.weight.copy_(torch.from_numpy(fit.coef_[rows].astype(np.float32)))
-        model.text_reader.bias.copy_(torch.from_numpy(fit.intercept_[rows].astype(np.float32)))
+        model.text_reader.weight.copy_(torch.from_numpy(coef[rows].astype(np.float32)))
+        model.text_reader.bias.copy_(torch.from_numpy(intercept[rows].astype(np.float32)))
     model.config.training["text_prior"] = [round(y.count(lab) / len(y), 6) for lab in known]
     model.config.training["text_weight"] = float(weight)
     model.config.training["text_examples"] = 0 if examples is None else len(keep)

@@ -398,3 +398,30 @@ def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tm
     assert a["triplet"]["queries"] == 3 * 5 - 3  # a's 5 playable takes per speaker, less one neutral reference each
     assert a["triplet"]["seeds"] == 2 and a["triplet"]["calibration"] == "none"
     assert heard == []  # audio alone never runs speech recognition
+
+
+def test_leave_one_corpus_out_scores_fusion_at_other_word_weights_without_retraining(tmp_path):
+    """With the words weighing nothing (×0), a late-fusion model reads and ranks exactly like the audio model of its
+    seed, whose speech head it shares; the held-out items are heard (here: words given) once."""
+    from s2m.data.corpora import read_corpora
+    from s2m.evaluate import leave_one_corpus_out
+    from s2m.features import playable
+    from tests.test_data import _speech_csv
+
+    _, music = _tone_corpus(tmp_path)
+    _speech_csv(tmp_path / "a", ["a1", "a2", "a3"], ["neutral", "happy", "sad", "neutral", "happy", "sad"])
+    _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
+    corpora = {n: playable(r, tmp_path / "cache", progress=False)
+               for n, r in read_corpora([str(tmp_path / "a"), str(tmp_path / "b")]).items()}  # fmt: skip
+    heard = []
+    config = TrainConfig(audio_encoder="prosody", reader_encoder="minilm", text_encoder="minilm", epochs=2,
+                         warmup_epochs=1, members=1, calibrate=False)  # fmt: skip
+    rows = leave_one_corpus_out(corpora, music, config, ["triplet"], ["audio", "fusion"], [0], tmp_path / "cache",
+                                progress=False, hear=lambda r: heard.append(len(r)) or r,
+                                text_weights=(0, 5))  # fmt: skip
+    assert heard == [15, 9]  # each corpus's playable takes (5 and 3 per speaker), once
+    keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
+    for corpus in ("a", "b"):
+        got = {(r["framework"], r["modality"]): r for r in rows if r["test_set"] == f"{corpus} (held out)"}
+        assert {("triplet, words ×0", "fusion"), ("triplet, words ×5", "fusion"), ("triplet", "fusion")} <= set(got)
+        assert [got["triplet, words ×0", "fusion"][k] for k in keys] == [got["triplet", "audio"][k] for k in keys]

@@ -86,12 +86,13 @@ def combined(corpora: dict[str, list[Record]]) -> list[Record]:
 
 
 def sample_queries(records: Sequence[Record], limit: int, seed: int = 0) -> list[Record]:
-    """At most ``limit`` of the test records (a seeded random choice, the others' order kept) and all the rest;
-    ``limit`` 0 keeps everything. For costly readings (speech recognition) of large held-out corpora."""
+    """``records`` with at most ``limit`` test items left as queries (a seeded random choice); the others get split
+    "unused" (kept in place, so every corpus's features are still read from one cache file). ``limit`` 0 keeps every
+    query. For costly readings (speech recognition) of large held-out corpora."""
     import numpy as np
 
     test = [i for i, r in enumerate(records) if r.split == "test"]
     if not limit or len(test) <= limit:
         return list(records)
     keep = set(np.random.default_rng(seed).choice(test, size=limit, replace=False).tolist())
-    return [r for i, r in enumerate(records) if r.split != "test" or i in keep]
+    return [replace(r, split="unused") if r.split == "test" and i not in keep else r for i, r in enumerate(records)]
