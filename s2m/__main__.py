@@ -185,12 +185,20 @@ def _crosscorpus(args) -> None:
 
 
 def _with_transcripts(args, records):
-    """The app's own ASR transcripts (default) or the ones the data set gives."""
+    """The app's own ASR transcripts (default) or the ones the data set gives. With ``--corpora`` only the test items
+    are heard: the corpora's training and validation speech keeps its given transcripts (thousands of clips in
+    several languages; the test items are judged through the app's own path)."""
     if args.transcripts == "given":
         return records
     from .features import asr_transcripts
 
-    return asr_transcripts(records)
+    if getattr(args, "corpora", None) is None:
+        return asr_transcripts(records)
+    test = [i for i, r in enumerate(records) if r.split == "test"]
+    records = list(records)
+    for i, r in zip(test, asr_transcripts([records[i] for i in test]), strict=True):
+        records[i] = r
+    return records
 
 
 def _music_records(args):

@@ -350,18 +350,16 @@ def leave_one_corpus_out(corpora: dict[str, list[Record]], music: Sequence[Recor
     """For each corpus in turn: train on the others (their train speakers; validation on their valid speakers),
     test uncalibrated on every speaker of the held-out one against the test music (:func:`run_protocol`, with its
     chance, best-constant and untrained rows); test set "NAME (held out)". ``max_queries``: at most this many
-    held-out items (a seeded choice; 0: all). ``hear``: gives the held-out items the words the app hears (its
-    speech recognition), for text and fusion; training speech keeps its given transcripts. ``text_weights``:
-    :func:`run_protocol`'s."""
+    held-out items (a seeded choice; 0: all). ``hear``: for text and fusion, the fold's records with the words the
+    app hears (its speech recognition) for the held-out items (the command line's keeps the training speech's
+    given transcripts). ``text_weights``: :func:`run_protocol`'s."""
     from .data.corpora import held_out, sample_queries
 
     rows = []
     for name in corpora:
         speech = sample_queries(held_out(corpora, name), max_queries)
         if hear is not None and set(modalities) - {"audio"}:
-            test = [i for i, r in enumerate(speech) if r.split == "test"]
-            for i, r in zip(test, hear([speech[i] for i in test]), strict=True):
-                speech[i] = r
+            speech = hear(speech)
         test_sets = {f"{name} (held out)": {r.group for r in speech if r.split == "test"}}
         summary, _ = run_protocol(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress,
                                   calibrations=("none",), text_weights=text_weights, **labels)  # fmt: skip

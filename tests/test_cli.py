@@ -181,3 +181,29 @@ def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path)
 def test_folds_need_the_validation_split_and_their_own_models(extra):
     with pytest.raises(SystemExit, match="--folds K needs"):
         main(["evaluate", "--modalities", "audio", "--folds", "2", *extra])
+
+
+def test_crosscorpus_holds_out_each_named_corpus_and_train_saves_what_it_saw(tmp_path, capsys):
+    from tests.test_data import _speech_csv
+    from tests.test_train import _tone_corpus
+
+    _, music = _tone_corpus(tmp_path)
+    rows = ["file,label,group,split"] + [f"{Path(r.path).name},{r.label},{r.group},{r.split}" for r in music]
+    (tmp_path / "music.csv").write_text("\n".join(rows) + "\n")
+    a = _speech_csv(tmp_path / "a", ["a1", "a2", "a3"], ["neutral", "happy", "sad", "neutral", "happy", "sad"])
+    b = _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
+    common = ["--music-csv", str(tmp_path / "music.csv"), "--audio-encoder", "prosody", "--members", "1",
+              "--epochs", "2", "--no-calibrated-training"]  # fmt: skip
+    out = tmp_path / "rows.json"
+    main(["crosscorpus", "--corpora", f"first={a}", str(b), "--modalities", "audio", "--seeds", "0",
+          "--json", str(out), *common])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "first: 15 clips, 3 speakers, labels happy, neutral, sad" in printed  # the 0.2-s takes left out
+    assert "first (held out) (12 queries)" in printed and "b (held out) (9 queries)" in printed
+    assert {r["test_set"] for r in json.loads(out.read_text())} == {"first (held out)", "b (held out)"}
+    with pytest.raises(SystemExit, match="two or more corpora"):
+        main(["crosscorpus", "--corpora", str(a), *common])
+    main(["train", "--corpora", str(a), str(b), "--out", str(tmp_path / "model"), "--calibration", "none", *common])
+    seen = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["corpora"]
+    assert seen == {"a": {"speakers": 3, "items": 15, "labels": ["happy", "neutral", "sad"]},
+                    "b": {"speakers": 3, "items": 9, "labels": ["happy", "sad"]}}  # fmt: skip
