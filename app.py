@@ -11,7 +11,6 @@ import argparse
 import atexit
 import contextlib
 import functools
-import hashlib
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, Clip, load_audio
+from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
 from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
 from s2m.data.readers import AUDIO_SUFFIXES
@@ -50,7 +49,6 @@ log = logging.getLogger("s2m.app")
 ROOT = Path(__file__).resolve().parent
 EXAMPLE_DIR = ROOT / "assets" / "examples"
 EXAMPLES: list[Path] = []  # the example voices that decode (create() checks them; a damaged one is left out)
-EXAMPLE_HASHES: dict[str, str] = {}  # name: SHA-256 of the file
 UNAVAILABLE: list[str] = []  # what start-up left out (damaged files), said on the page
 MAX_K = 10
 MAX_HISTORY = 60  # a session's earlier queries kept on the class map
@@ -193,22 +191,6 @@ def _framework_key(label: str) -> str:
     return FRAMEWORKS.get(label, label)
 
 
-def _example_calibration(audio):
-    """The example voices all come from one held-out speaker: calibrate them with that speaker's neutral example,
-    exactly as a user calibrates with their own neutral recording. None for any other input."""
-    if not audio or not isinstance(audio, str) or not Path(audio).is_file() or "neutral" not in EXAMPLE_HASHES:
-        return None
-    digest = hashlib.sha256(Path(audio).read_bytes()).hexdigest()
-    if digest not in EXAMPLE_HASHES.values():
-        return None
-    return _example_reference()
-
-
-@functools.lru_cache(maxsize=1)
-def _example_reference() -> Clip:
-    return load_audio(str(next(p for p in EXAMPLES if p.stem == "neutral")))
-
-
 class Shutdown:
     """Graceful stop on SIGTERM: refuse new searches, let those in flight finish (at most ``grace`` seconds)."""
 
@@ -246,13 +228,9 @@ def search(audio, text, modality, framework, top_k, calibration, engine_state, h
 
 
 def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, calibration, language="auto"):
-    """One search (an example voice is calibrated with its speaker's neutral example); (result, notes). Errors a
-    user can fix become a visible message."""
+    """One search; (result, notes). An example voice is read as it comes, like any voice. Errors a user can fix
+    become a visible message."""
     notes = []
-    if calibration is None and modality != "text":
-        calibration = _example_calibration(audio)
-        if calibration is not None:
-            notes.append("Example voice: calibrated with the same speaker's neutral example.")
     try:
         result = engine.search(audio=audio or None, text=text, modality=modality, framework=framework,
                                top_k=int(top_k), reference=calibration, language=language)  # fmt: skip
@@ -669,7 +647,8 @@ def build(engine: Engine) -> gr.Blocks:
                 submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
                 notices = gr.Markdown(elem_id="notices")
                 if EXAMPLES:
-                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio], label="Example voices (held-out speaker)",
+                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio],
+                                label="Example voices (two real actors no model trained on)",
                                 example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
                 modality = OpenRadio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
                                     info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
@@ -792,8 +771,6 @@ def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOI
     global ENGINE
     ENGINE = Engine(Path(checkpoints), Path(library))
     EXAMPLES[:], bad = _usable_examples(EXAMPLE_DIR)
-    EXAMPLE_HASHES.clear()
-    EXAMPLE_HASHES.update({p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in EXAMPLES})
     UNAVAILABLE[:] = [f"model {name}" for name in ENGINE.unavailable] + [f"example voice {name}" for name in bad]
     if Path(library) not in _ALLOWED:
         _ALLOWED.append(Path(library))

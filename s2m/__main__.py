@@ -172,6 +172,11 @@ def _crosscorpus(args) -> None:
 
     base = _base_config(args)
     corpora = _corpus_records(args, combine=False)
+    if args.variance:
+        from .report import variance_report
+
+        print(variance_report(corpora, args.variance, args.level_norm, args.denoise))
+        return
     if len(corpora) < 2:
         sys.exit("error: leave-one-corpus-out needs two or more corpora")
     hear = None if args.transcripts == "given" else lambda records: _with_transcripts(args, records)
@@ -536,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--max-queries", type=int, default=0, metavar="N",
                    help="at most N held-out clips per corpus (a seeded choice; 0: all)")
+    p.add_argument("--variance", nargs="+", default=None, metavar="ENCODER",
+                   help="instead: how much of these speech encoders' feature variance is corpus, speaker, sentence and "
+                   "emotion")  # fmt: skip
     p.add_argument("--text-weights", type=float, nargs="*", default=[], metavar="W",
                    help="fusion: also score each model with the words' evidence raised to these powers")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")

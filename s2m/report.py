@@ -190,3 +190,33 @@ def reader_report(speech: list[Record], encoders: list[str], languages: tuple[st
     counts = ", ".join(f"{len(v)} {lang}" for lang, v in valid.items())
     return (_table(["text encoder", "training sentences", *[f"{lang} accuracy" for lang in languages], "mean"], rows)
             + f"\n\nValidation sentences: {counts}; training transcripts: {len(heard)} (ASR).")
+
+
+def variance_shares(features: np.ndarray, factors: dict[str, list[str]]) -> dict[str, float]:
+    """Per factor (e.g. corpus, speaker, sentence, emotion: N names each), the share of the features' variance that
+    its groups' means explain (η², between-group over total sum of squares of the standardised features ``(N, d)``,
+    averaged over the d dimensions). Nested factors include their parents' share (a speaker's mean carries its
+    corpus's)."""
+    z = (features - features.mean(0)) / (features.std(0) + 1e-9)
+    total = (z**2).sum(0)
+    out = {}
+    for name, groups in factors.items():
+        g = np.asarray(groups)
+        between = sum((g == k).sum() * z[g == k].mean(0) ** 2 for k in np.unique(g))
+        out[name] = float(np.mean(between / total))
+    return out
+
+
+def variance_report(corpora: dict[str, list[Record]], encoders: list[str], level_norm: bool = True,
+                    denoise: bool = True) -> str:  # fmt: skip
+    """Markdown: for each speech encoder, the share of its features' variance explained by corpus (= language here),
+    speaker, sentence (the given transcript) and emotion, over every corpus together (:func:`variance_shares`)."""
+    records = [r for rs in corpora.values() for r in rs]
+    factors = {"corpus (language)": [r.corpus for r in records], "speaker": [r.group for r in records],
+               "sentence": [f"{r.corpus}/{r.transcript}" for r in records], "emotion": [r.label for r in records],
+               "emotion within corpus": [f"{r.corpus}/{r.label}" for r in records]}  # fmt: skip
+    rows = []
+    for encoder in encoders:
+        shares = variance_shares(record_features(records, encoder, level_norm=level_norm, denoise=denoise), factors)
+        rows.append([encoder, *shares.values()])
+    return f"{len(records)} clips of {', '.join(corpora)}\n\n" + _table(["features", *factors], rows)

@@ -51,3 +51,15 @@ def test_the_fusion_readers_comparison_scores_each_language_on_its_validation_se
     assert rows["en"][0] > 0.7 and rows["en + ko"][0] > 0.7  # English sentences read well either way
     assert rows["en + ko"][1] > rows["en"][1]  # Korean better with Korean training sentences
     assert rows["en + ko"][2] == pytest.approx(np.mean(rows["en + ko"][:2]), abs=0.006)  # the mean column
+
+
+def test_variance_shares_measure_what_each_factor_explains():
+    from s2m.report import variance_shares
+
+    rng = np.random.default_rng(0)
+    corpus = np.repeat(["a", "b"], 200)
+    emotion = np.tile(["happy", "sad"], 200)
+    x = np.stack([np.where(corpus == "a", 3.0, -3.0) + rng.normal(size=400), rng.normal(size=400)], axis=1)
+    shares = variance_shares(x, {"corpus": list(corpus), "emotion": list(emotion)})
+    assert 0.42 < shares["corpus"] < 0.48  # 9 / (9 + 1) of the first dimension, none of the second: ~0.45
+    assert shares["emotion"] < 0.01
