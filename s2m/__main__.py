@@ -131,7 +131,14 @@ def _speech_records(args):
     if getattr(args, "corpora", None) is not None:
         return _corpus_records(args, combine=True)
     if args.speech_csv:
-        return data.read_speech_csv(args.speech_csv, args.va_table)
+        from .features import playable
+
+        records = data.read_speech_csv(args.speech_csv, args.va_table)
+        kept = playable(records)
+        if len(kept) < len(records):
+            print(f"{len(records) - len(kept)} of {len(records)} clips left out: a query would refuse them (too short "
+                  "or silent after trimming, or not decodable)")  # fmt: skip
+        return kept
     default = data.SENTENCES_CSV if args.speech_format == "sentences" else ravdess_dir()
     root = Path(args.speech_root) if args.speech_root else default
     if not root.exists():

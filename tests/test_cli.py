@@ -207,3 +207,16 @@ def test_crosscorpus_holds_out_each_named_corpus_and_train_saves_what_it_saw(tmp
     seen = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["corpora"]
     assert seen == {"a": {"speakers": 3, "items": 15, "labels": ["happy", "neutral", "sad"]},
                     "b": {"speakers": 3, "items": 9, "labels": ["happy", "sad"]}}  # fmt: skip
+
+
+def test_evaluate_leaves_out_clips_a_query_would_refuse_and_says_how_many(tmp_path, capsys):
+    from tests.test_data import _speech_csv
+
+    ckpts = tmp_path / "ckpts"
+    shutil.copytree(ROOT / "checkpoints" / "audio-triplet", ckpts / "audio-triplet")
+    folder = _speech_csv(tmp_path / "class", ["ana", "ben"], ["neutral", "happy", "sad", "angry"])
+    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(folder / "labels.csv"), "--calibration", "none",
+          "--modalities", "audio"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "2 of 8 clips left out: a query would refuse them" in printed  # each speaker's 0.2-s first take
+    assert "test (6 queries)" in printed
