@@ -177,10 +177,18 @@ def about(engine: Engine) -> str:
         "**Speech emotions and music moods.** The speech data has 8 emotion words, the music library its own moods; "
         "each speech emotion is matched with the music mood nearest to it on the valence–arousal plane:\n\n"
         f"| speech emotion | music mood |\n|---|---|\n{rows}\n\n"
-        "**Similarity** is the *cosine* between your point and a clip's (1 = same direction). The models learned "
-        "from 19 professional actors (RAVDESS) and were chosen on 3 others; a voice, language or recording far from "
-        "theirs may be read wrongly."
+        "**Similarity** is the *cosine* between your point and a clip's (1 = same direction). " + _learned_from(model)
     )  # fmt: skip
+
+
+def _learned_from(model) -> str:
+    """One sentence on the speech a model learned from (its checkpoint's record of the corpora it saw)."""
+    corpora = model.config.training.get("corpora") or {}
+    if not corpora:
+        return "A voice, language or recording far from the ones the models learned from may be read wrongly."
+    speakers = sum(int(c.get("speakers", 0)) for c in corpora.values())
+    return (f"The voice models learned from {speakers} actors in {len(corpora)} collections of emotional speech "
+            f"({', '.join(corpora)}); a voice, language or recording far from theirs may be read wrongly.")
 
 
 def _engine(state: Engine | None) -> Engine:
@@ -230,7 +238,8 @@ def search(audio, text, modality, framework, top_k, calibration, engine_state, h
 def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, calibration, language="auto"):
     """One search; (result, notes). An example voice is read as it comes, like any voice. Errors a user can fix
     become a visible message."""
-    notes = []
+    calibrated = calibration is not None and modality != "text"
+    notes = ["Read relative to your neutral voice (calibrated)."] if calibrated else []
     try:
         result = engine.search(audio=audio or None, text=text, modality=modality, framework=framework,
                                top_k=int(top_k), reference=calibration, language=language)  # fmt: skip

@@ -285,8 +285,7 @@ def train(
                              "epochs_run": len(history), "placement": config.placement,
                              "place_at": config.place_at, "corpora": corpora_seen(speech)}  # fmt: skip
     if late:
-        fit_text_reader(model, s_train.features[:, speech_dim:], s_train.labels, text_examples, config.text_weight)
-        calibrate_late_fusion(model, s_valid)
+        fit_late_fusion(model, s_train, s_valid, text_examples, config.text_weight)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
     final = validation_score(model, s_valid, m_valid, config.va_table)
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
@@ -435,6 +434,20 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
     model.config.training["text_prior"] = [round(y.count(lab) / len(y), 6) for lab in known]
     model.config.training["text_weight"] = float(weight)
     model.config.training["text_examples"] = 0 if examples is None else len(keep)
+
+
+def fit_late_fusion(model: JointModel, train: FeatureSet, valid: FeatureSet,
+                    examples: tuple[np.ndarray, list[str]] | None, weight: float) -> None:  # fmt: skip
+    """A late-fusion model's text reader (:func:`fit_text_reader`) and both temperatures (:func:`calibrate_late_fusion`,
+    on ``valid``). The reader learns from the training speech's transcripts only when it comes from one data set:
+    across corpora the words tell *which corpus* (and so which of its emotions) more than which emotion — Korean
+    words would never be read as "calm", RAVDESS's two statements always as the emotions only RAVDESS has — so a
+    model trained on several corpora reads words with what ``examples`` (the emotion sentences) taught it alone."""
+    d = model.config.speech_dim
+    own = not train.corpus_labels() or examples is None
+    text = train.features[:, d:] if own else train.features[:0, d:]
+    fit_text_reader(model, text, train.labels if own else [], examples, weight)
+    calibrate_late_fusion(model, valid)
 
 
 def best_temperature(scores: np.ndarray, truth: np.ndarray, grid: np.ndarray) -> float:
