@@ -425,3 +425,20 @@ def test_leave_one_corpus_out_scores_fusion_at_other_word_weights_without_retrai
         got = {(r["framework"], r["modality"]): r for r in rows if r["test_set"] == f"{corpus} (held out)"}
         assert {("triplet, words ×0", "fusion"), ("triplet, words ×5", "fusion"), ("triplet", "fusion")} <= set(got)
         assert [got["triplet, words ×0", "fusion"][k] for k in keys] == [got["triplet", "audio"][k] for k in keys]
+
+
+def test_a_fusion_model_trained_on_several_corpora_reads_words_with_the_emotion_sentences_alone():
+    """Across corpora the transcripts tell which corpus a clip is from (and so which of its emotions), not the emotion:
+    the reader learns from the emotion sentences only, so its label frequencies are theirs."""
+    rng = np.random.default_rng(3)
+    speech = _two_corpora(rng)
+    corpus_words = np.asarray([[1.0, 0.0] if c == "big" else [0.0, 1.0] for c in speech.corpora], np.float32)
+    fused = replace(_with_text(speech, corpus_words), corpora=speech.corpora)
+    music = _set(MUSIC, 6, 7, rng, shift=-1.0, groups_per_split=1)
+    sentences = (rng.normal(size=(40, 2)).astype(np.float32), ["happy", "sad", "angry", "neutral"] * 10)
+    config = TrainConfig(modality="fusion", epochs=2, warmup_epochs=1, batch_size=32, members=1, calibrate=False)
+    model, _ = train(config, fused, music, text_examples=sentences)
+    assert model.config.training["text_examples"] == 40
+    assert model.config.training["text_prior"] == [0.25, 0.25, 0.25, 0.25]  # the sentences' frequencies alone
+    single, _ = train(config, replace(fused, corpora=None), music, text_examples=sentences)
+    assert single.config.training["text_prior"] != [0.25, 0.25, 0.25, 0.25]  # one data set: its transcripts count
