@@ -145,7 +145,8 @@ def map_report(engine, examples: list[Path]) -> str:
     """How stable and truthful the library maps are. Per model: the median distance a clip moves between its map
     and the reference (default) model's, and the largest such median against any other model; over the example
     voices, how far the query star lands from the centre of its own top-3 clips. Distances are fractions of the
-    reference map's extent."""
+    reference map's extent. Last column: how many example voices (named by their emotion, e.g. ``sad.wav``) the
+    model reads as that emotion (its most likely one)."""
     ref_key = engine.reference_key
     ref = engine.indexes[ref_key].coords
     extent = float(np.ptp(ref, axis=0).max()) or 1.0
@@ -154,16 +155,18 @@ def map_report(engine, examples: list[Path]) -> str:
         move = float(np.median(np.linalg.norm(index.coords - ref, axis=1))) / extent
         worst = max(float(np.median(np.linalg.norm(index.coords - other.coords, axis=1))) / extent
                     for other in engine.indexes.values())  # fmt: skip
-        gaps = []
+        gaps, right = [], 0
         for path in examples:
             result = engine.search(audio=str(path), modality=key[0], framework=key[1], top_k=3)
             centre = np.mean([[h.x, h.y] for h in result.hits], axis=0)
             gaps.append(float(np.linalg.norm(np.array([result.x, result.y]) - centre)) / extent)
+            right += max(result.emotions, key=result.emotions.get) == path.stem
         rows.append([f"{key[0]} / {key[1]}" + (" (reference)" if key == ref_key else ""), move, worst,
-                     float(np.median(gaps)), float(np.mean(np.array(gaps) <= 0.10))])  # fmt: skip
+                     float(np.median(gaps)), float(np.mean(np.array(gaps) <= 0.10)),
+                     f"{right} of {len(examples)}"])  # fmt: skip
     return _table(["model", "median clip move vs reference", "… vs the farthest other model",
                    "star to top-3 centre (median)",
-                   "queries with star within 0.10"], rows)  # fmt: skip
+                   "queries with star within 0.10", "examples read as their emotion"], rows)  # fmt: skip
 
 
 def reader_report(speech: list[Record], encoders: list[str], languages: tuple[str, ...] = ("en", "ko", "de", "es"),
