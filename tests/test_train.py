@@ -377,9 +377,10 @@ def test_a_model_trained_on_two_corpora_records_them_and_its_prototypes_weigh_co
     assert single.config.training["corpora"] == {}
 
 
-def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tmp_path):
+def _two_tone_corpora(tmp_path):
+    """(music records, {"a": records, "b": records}): corpus a has three speakers in three emotions, b three in
+    two; each speaker's first take is too short for a query and left out."""
     from s2m.data.corpora import read_corpora
-    from s2m.evaluate import leave_one_corpus_out
     from s2m.features import playable
     from tests.test_data import _speech_csv
 
@@ -388,6 +389,13 @@ def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tm
     _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
     corpora = {n: playable(r, tmp_path / "cache", progress=False)
                for n, r in read_corpora([str(tmp_path / "a"), str(tmp_path / "b")]).items()}  # fmt: skip
+    return music, corpora
+
+
+def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tmp_path):
+    from s2m.evaluate import leave_one_corpus_out
+
+    music, corpora = _two_tone_corpora(tmp_path)
     heard = []
     config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1, members=1, calibrate=False)
     rows = leave_one_corpus_out(corpora, music, config, ["triplet"], ["audio"], [0, 1], tmp_path / "cache",
@@ -403,16 +411,9 @@ def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tm
 def test_leave_one_corpus_out_scores_fusion_at_other_word_weights_without_retraining(tmp_path):
     """With the words weighing nothing (×0), a late-fusion model reads and ranks exactly like the audio model of its
     seed, whose speech head it shares; the held-out items are heard (here: words given) once."""
-    from s2m.data.corpora import read_corpora
     from s2m.evaluate import leave_one_corpus_out
-    from s2m.features import playable
-    from tests.test_data import _speech_csv
 
-    _, music = _tone_corpus(tmp_path)
-    _speech_csv(tmp_path / "a", ["a1", "a2", "a3"], ["neutral", "happy", "sad", "neutral", "happy", "sad"])
-    _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
-    corpora = {n: playable(r, tmp_path / "cache", progress=False)
-               for n, r in read_corpora([str(tmp_path / "a"), str(tmp_path / "b")]).items()}  # fmt: skip
+    music, corpora = _two_tone_corpora(tmp_path)
     heard = []
     config = TrainConfig(audio_encoder="prosody", reader_encoder="minilm", text_encoder="minilm", epochs=2,
                          warmup_epochs=1, members=1, calibrate=False)  # fmt: skip
