@@ -198,14 +198,14 @@ def train(
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     s_by_label = {lab: np.flatnonzero(np.asarray(s_train.labels) == lab) for lab in speech_labels}
+    mood_id = mood_ids(music_moods)
     corpus_labels = s_train.corpus_labels()
-    batches = _CorpusBatches(s_train, corpus_labels, mapping, mood_ids(music_moods)) if corpus_labels else None
+    batches = _CorpusBatches(s_train, corpus_labels, mapping, mood_id) if corpus_labels else None
     m_by_label = {lab: np.flatnonzero(np.asarray(m_train.labels) == lab) for lab in music_moods}
     s_feat, m_feat = torch.from_numpy(s_train.features), torch.from_numpy(m_train.features)
     voices = _voice_offsets(s_train) if config.speaker_shift > 0 else None
     # VA similarity by label-pair lookup: equal labels give bit-identical values (method.md §7.4)
     va_sim = torch.tensor(similarity_matrix(speech_labels, music_moods, config.va_table), dtype=torch.float32)
-    mood_id = mood_ids(music_moods)
     label_id = {lab: i for i, lab in enumerate(all_labels)}
     tags = torch.from_numpy(np.stack([tag_features[lab] for lab in all_labels])) if sp else None
 
