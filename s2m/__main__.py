@@ -20,10 +20,16 @@ def ravdess_dir() -> Path:
 
 
 def _build_library(args) -> None:
-    from .data.library import build_immich
+    from .data.library import build_emotify, build_immich
 
-    rows = build_immich(Path(args.library), seed=args.seed)
-    print(f"{len(rows)} immich clips written to {args.library}")
+    if args.immich:
+        rows = build_immich(Path(args.library), seed=args.seed)
+        print(f"{len(rows)} immich clips written to {args.library}")
+        return
+    from .data.corpora import data_dir
+
+    rows = build_emotify(Path(args.music_csv or data_dir() / "emotify" / "tracks.csv"), Path(args.library))
+    print(f"{len(rows)} listener-labelled clips written to {args.library}")
 
 
 def _build_music(args) -> None:
@@ -214,9 +220,66 @@ def _with_transcripts(args, records):
 
 
 def _music_records(args):
+    """The music side: ``--music-csv`` (a listener-labelled CSV with a ``path`` column, or the AudioSet layout
+    ``file,label,group``) or the ``--library`` folder."""
     from . import data
 
-    return data.read_audioset_csv(args.music_csv) if args.music_csv else data.library_records(Path(args.library))
+    if not args.music_csv:
+        return data.library_records(Path(args.library))
+    if not Path(args.music_csv).is_file():
+        raise data.DatasetError(f"Music CSV not found: {args.music_csv}")
+    with open(args.music_csv, newline="", encoding="utf-8-sig") as f:
+        header = f.readline()
+    if "path" not in [c.strip() for c in header.split(",")]:
+        return data.read_audioset_csv(args.music_csv)
+    from .data.tracks import read_music_csv
+    from .features import track_clips
+
+    return track_clips(read_music_csv(args.music_csv, args.va_table))
+
+
+def _music_probe(args) -> None:
+    from .data.corpora import data_dir
+    from .data.tracks import read_music_csv
+    from .emotions import RAVDESS_LABELS
+    from .features import record_features, track_clips
+    from .music_probe import genre_features, probe, report, rule_report
+
+    tracks = read_music_csv(args.music_csv or data_dir() / "emotify" / "tracks.csv")
+    print(f"## The relevance rule, RAVDESS's emotions\n\n{rule_report(tracks, RAVDESS_LABELS, args.split)}\n")
+    clips = track_clips(tracks)
+    results = {"genre (baseline)": probe(genre_features(clips, tracks), clips, tracks, args.split)}
+    for encoder in args.encoders:
+        results[encoder] = probe(record_features(clips, encoder), clips, tracks, args.split)
+    print(f"## Music encoders\n\n{report(results, args.split)}")
+
+
+def _refit_music(args) -> None:
+    from .config import TrainConfig
+    from .data.corpora import data_dir
+    from .data.tracks import read_music_csv
+    from .features import record_features, track_clips
+    from .heads import load
+    from .train import FeatureSet, refit_music
+
+    csv_path = Path(args.music_csv or data_dir() / "emotify" / "tracks.csv")
+    clips = track_clips(read_music_csv(csv_path))
+    music = FeatureSet(record_features(clips, args.music_encoder), [c.label for c in clips], [c.group for c in clips],
+                       [c.split for c in clips])  # fmt: skip
+    folders = sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists())
+    if not folders:
+        sys.exit(f"No checkpoints (folders with config.json) under {args.checkpoints}")
+    for folder in folders:
+        model = load(folder)
+        config = TrainConfig(music_encoder=args.music_encoder, epochs=args.epochs, seed=args.seed, lr=args.lr,
+                             warmup_epochs=args.warmup_epochs, patience=args.patience,
+                             dropout=args.dropout)  # fmt: skip
+        new = refit_music(model, music, config, source=f"{csv_path.parent.name}/{csv_path.name}")
+        out = Path(args.out) / folder.name if args.out else folder
+        new.save(out)
+        valid = new.config.training["music_refit"]["valid"]
+        print(f"{folder.name}: valid P@5 {valid['precision_at_k']:.3f} nDCG@5 {valid['ndcg_at_k']:.3f} "
+              f"(a perfect reader; {valid['clips']} valid tracks) -> {out}")
 
 
 def _base_config(args):
@@ -418,7 +481,10 @@ def _add_model_options(p) -> None:
                    "utterance (session: no reference, assumes the utterances cover the emotions evenly), both "
                    "none and speaker (default), or all three")  # fmt: skip
     p.add_argument("--library", default=str(ROOT / "assets" / "library"), help="music library with metadata.csv")
-    p.add_argument("--music-csv", default=None, help="instead of --library: a CSV of file,label,group[,split]")
+    p.add_argument("--music-csv", default=None,
+                   help="instead of --library: music labelled by its listeners, a CSV with path and the nine GEMS "
+                   "share columns (Emotify's tracks.csv), or valence,arousal, or mood (s2m/data/tracks.py); or the "
+                   "AudioSet layout file,label,group[,split]")  # fmt: skip
     p.add_argument("--audio-encoder", default=d.audio_encoder, help="speech encoder; a+b concatenates")
     p.add_argument("--text-encoder", default=d.text_encoder, help="text models and the label-word tags")
     p.add_argument("--reader-encoder", default=d.reader_encoder,
@@ -467,9 +533,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s2m", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build-library", help="cut the bundled immich-memories-music tracks into library clips")
+    p = sub.add_parser("build-library", help="the bundled library: one 10-s clip per track of a listener-labelled "
+                       "music CSV (default Emotify), or the optional AI-generated immich library")
     p.add_argument("--library", default=str(ROOT / "assets" / "library"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
+    p.add_argument("--immich", action="store_true", help="instead: cut the immich-memories-music tracks (an "
+                   "optional library of AI-generated music; write it to another --library folder)")
+    p.add_argument("--seed", type=int, default=0, help="--immich: the seed of its split")
     p.set_defaults(func=_build_library)
 
     p = sub.add_parser("build-music", help="compose and render mood-rule music for the AudioSet moods")
@@ -555,6 +625,29 @@ def main(argv: list[str] | None = None) -> int:
                    help="fusion: also score each model with the words' evidence raised to these powers")
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.set_defaults(func=_crosscorpus, corpora=[])
+
+    p = sub.add_parser("music-probe", help="which music encoder hears what listeners felt: linear read-outs on "
+                       "held-out tracks of a listener-labelled music CSV, beside a genre-only baseline")
+    p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
+    p.add_argument("--encoders", nargs="+", default=["mood-dsp", "musicnn-msd", "musicnn-mtt"],
+                   metavar="ENCODER", help="music encoders to compare (a+b concatenates)")
+    p.add_argument("--split", default="valid", choices=["valid", "test"],
+                   help="score the validation tracks (to choose) or the test tracks (to report, once)")
+    p.set_defaults(func=_music_probe)
+
+    p = sub.add_parser("refit-music", help="give saved checkpoints a music side trained on listener-labelled music "
+                       "(their speech side, which reads the emotion, is kept)")
+    p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder of checkpoint folders")
+    p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
+    p.add_argument("--music-encoder", default="mood-dsp", help="music encoder of the new music side")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
+    p.add_argument("--warmup-epochs", type=int, default=5)
+    p.add_argument("--patience", type=int, default=20, help="epochs without a better validation score before stopping")
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout on the music head's input (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="member i trains from seed + 1000 i")
+    p.add_argument("--out", default=None, help="write the refitted checkpoints here (default: in place)")
+    p.set_defaults(func=_refit_music)
 
     p = sub.add_parser("evaluate", help="the paper's protocol: train each framework x modality x seed, evaluate")
     _add_data_options(p)

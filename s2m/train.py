@@ -25,7 +25,7 @@ import torch
 
 from .config import TrainConfig
 from .emotions import nearest_label, similarity_matrix
-from .heads import HeadsConfig, JointModel
+from .heads import HeadsConfig, JointModel, ProjectionHead
 from .losses import (
     cosine_matrix,
     emosim_loss,
@@ -37,6 +37,7 @@ from .losses import (
 from .metrics import ranking_metrics, retrieval_targets
 
 MEMBER_SEED_STEP = 1000  # an ensemble's member i trains from seed + MEMBER_SEED_STEP × i
+MIN_TARGET_TRACKS = 5  # a music refit places queries only at moods of at least this many training tracks
 
 @dataclass
 class FeatureSet:
@@ -522,3 +523,136 @@ def for_inference(model: JointModel) -> JointModel:
     slim.load_state_dict(state)
     slim.config.training = {**model.config.training, "tag_dim": model.config.tag_dim}
     return slim.eval()
+
+
+def placed_score(model: JointModel, music: FeatureSet, speech_labels: list[str], table: str) -> dict[str, float]:
+    """Retrieval metrics of a query read exactly as each of ``speech_labels`` (placed where the model puts that
+    emotion, :meth:`JointModel.targets`) against ``music``: how well the music side serves a perfect reader, with no
+    speech at all (the ceiling of the placement; the score a music-side refit is selected on)."""
+    protos = model.config.training["speech_prototypes"]
+    queries = model.targets(speech_labels, np.asarray([protos[lab] for lab in speech_labels], np.float32))
+    relevant, gains = retrieval_targets(speech_labels, music.labels, table)
+    return ranking_metrics(queries @ model.project("music", music.features).T, relevant, gains, k=5)
+
+
+def _music_member(config: TrainConfig, music: FeatureSet, out_dim: int, score) -> tuple[ProjectionHead, dict]:
+    """One music head trained with the music-side triplet term alone (:func:`_music_triplet`) plus, for EmoSim
+    frameworks, EmoSim between the clips' cosines and their moods' VA similarity; early-stopped on ``score(head)``
+    (higher is better). Returns (head in eval mode, its best epoch's record)."""
+    torch.manual_seed(config.seed)
+    rng, gen = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
+    m_train = music.subset("train")
+    moods = sorted(set(m_train.labels))
+    head = ProjectionHead(music.features.shape[1], out_dim, dropout=config.dropout)
+    head.set_standardisation(m_train.features)
+    holder = _MusicOnly(head)
+    by_label = {lab: np.flatnonzero(np.asarray(m_train.labels) == lab) for lab in moods}
+    feats, mood_id = torch.from_numpy(m_train.features), mood_ids(moods)
+    va_sim = torch.tensor(similarity_matrix(moods, moods, config.va_table), dtype=torch.float32)
+    optim = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = max(1, len(m_train.labels) // config.batch_size)
+    best, best_state, bad, record = -1.0, None, 0, {"epoch": -1}
+    for epoch in range(config.epochs):
+        head.train()
+        for step in range(steps):
+            for group in optim.param_groups:
+                group["lr"] = _lr_at(epoch * steps + step, config, steps)
+            loss = _music_triplet(holder, feats, by_label, mood_id, config, rng, gen)
+            if "emosim" in config.framework:
+                labels = rng.choice(moods, size=config.batch_size)
+                idx = np.array([rng.choice(by_label[lab]) for lab in labels])
+                emb = head(feats[idx])
+                ids = [mood_id[lab] for lab in labels]
+                loss = total_loss(loss, emosim_loss(cosine_matrix(emb, emb), va_sim[ids][:, ids]), config.lam)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        head.eval()
+        value = score(head)
+        if value > best:
+            best, bad, record = value, 0, {"epoch": epoch, "score": value}
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= config.patience:
+                break
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return head.eval(), record
+
+
+def _placed_music_score(mapping: dict[str, str], train: FeatureSet, valid: FeatureSet, table: str):
+    """A function of a lone music head: the mean of P@5 and nDCG@5 of queries placed, as a perfect reader of each
+    speech label in ``mapping`` would be, at its mood's mean training embedding, against the ``valid`` music."""
+    labels = list(mapping)
+    relevant, gains = retrieval_targets(labels, valid.labels, table)
+
+    @torch.no_grad()
+    def score(head: ProjectionHead) -> float:
+        embed = lambda x: torch.nn.functional.normalize(head(torch.from_numpy(x)), dim=-1).numpy()  # noqa: E731
+        classes, means = label_means(embed(train.features), train.labels)
+        queries = means[[classes.index(mapping[lab]) for lab in labels]]
+        m = ranking_metrics(queries @ embed(valid.features).T, relevant, gains, k=5)
+        return (m["precision_at_k"] + m["ndcg_at_k"]) / 2
+
+    return score
+
+
+class _MusicOnly:
+    """A stand-in with only ``embed_music``, so :func:`_music_triplet` can train a lone music head."""
+
+    def __init__(self, head: ProjectionHead):
+        self.embed_music = head
+
+
+def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, source: str = "") -> JointModel:
+    """``model`` with a new music side trained on ``music`` (its train split; early stopping on its valid split):
+    one music head per ensemble member (seeds as :func:`train`'s members), trained on music alone
+    (:func:`_music_member`), new music prototypes and a new speech-label → mood mapping (each speech label's
+    VA-nearest training mood among those of at least ``MIN_TARGET_TRACKS`` training tracks: Emotify has two
+    "amazement" tracks, too few to stand for surprise). The speech side, the text reader and the temperatures are
+    kept: a model that places queries at music prototypes (``place_at="music"``) reads the emotion with its speech
+    head and puts the query among the music of that emotion, so its music side can be trained on new music without
+    any speech. Selection: the mean of P@5 and nDCG@5 of queries read as each speech label (:func:`placed_score`)
+    on the valid music.
+    ``source`` names the music in ``training["music_refit"]``."""
+    if model.config.training.get("place_at") != "music":
+        raise ValueError("only a model that places queries at music prototypes (place_at='music') can have its "
+                         "music side refitted without speech")  # fmt: skip
+    m_train, m_valid = music.subset("train"), music.subset("valid")
+    moods = sorted(set(m_train.labels))
+    c = model.config
+    speech_labels = list(c.training["speech_prototypes"])
+    tracks = {m: len({g for g, lab in zip(m_train.groups, m_train.labels, strict=True) if lab == m}) for m in moods}
+    targets = [m for m in moods if tracks[m] >= MIN_TARGET_TRACKS] or moods
+    mapping = {lab: nearest_label(lab, targets, c.va_table) for lab in speech_labels}
+    config = replace(config, framework=c.training.get("config", {}).get("framework", config.framework),
+                     va_table=c.va_table)  # fmt: skip
+    new = JointModel(replace(c, music_dim=music.features.shape[1], music_labels=moods, training=dict(c.training),
+                             encoders={**c.encoders, "music": config.music_encoder}))  # fmt: skip
+    new.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("music.")}, strict=False)
+    new.config.training["mapping"] = mapping
+    new.config.training["config"] = {**c.training.get("config", {}), "music_encoder": config.music_encoder}
+    heads_out, records = [], []
+    for i in range(c.members):
+        member_config = replace(config, seed=config.seed + MEMBER_SEED_STEP * i)
+
+        head, record = _music_member(member_config, music, c.out_dim, _placed_music_score(mapping, m_train, m_valid,
+                                                                                           c.va_table))
+        heads_out.append(head)
+        records.append({"seed": member_config.seed, **record})
+    if c.members == 1:
+        new.music = heads_out[0]
+    else:
+        for target, head in zip(new.music.members, heads_out, strict=True):
+            target.load_state_dict(head.state_dict())
+    new.eval()
+    new.config.training["music_prototypes"] = prototypes(new, "music", m_train)
+    valid = placed_score(new, m_valid, speech_labels, c.va_table)
+    new.config.training["music_refit"] = {
+        "source": source, "encoder": config.music_encoder, "framework": config.framework, "lr": config.lr,
+        "epochs": config.epochs, "patience": config.patience, "members": records,
+        "train": {"clips": len(m_train.labels), "tracks": len(set(m_train.groups))},
+        "valid": {"clips": len(m_valid.labels), **{k: round(v, 4) for k, v in valid.items()}}}  # fmt: skip
+    return new
+
