@@ -1,0 +1,198 @@
+"""Music labelled by its listeners: the GEMS words in the VA plane, the CSV reader, the split, the clips, the
+encoder probe and the music-side refit."""
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2m.data.corpora import data_dir
+from s2m.data.records import DatasetError
+from s2m.data.tracks import gems_position, read_music_csv, stratified_split, track_records
+from s2m.emotions import GEMS, GEMS_LABELS, GEMS_WARRINER, RAVDESS_LABELS, nearest_label, va
+from s2m.metrics import retrieval_targets
+
+from .conftest import tone
+
+EMOTIFY = data_dir() / "emotify" / "tracks.csv"
+
+
+def test_gems_words_sit_where_their_norms_put_them_and_speech_maps_to_the_expected_mood():
+    for gems, (_, v, a) in GEMS_WARRINER.items():
+        assert va(gems) == pytest.approx(((v - 1) / 8, (a - 1) / 8), abs=1e-3)
+    assert va("calmness")[1] < va("tenderness")[1] < va("power")[1]  # arousal: calm < tender < power
+    assert va("sadness")[0] < va("tension")[0] < va("joyful_activation")[0]  # valence
+    expected = {"neutral": "solemnity", "calm": "calmness", "happy": "joyful_activation", "sad": "sadness",
+                "angry": "tension", "fearful": "tension", "disgust": "tension", "surprised": "amazement"}
+    assert {lab: nearest_label(lab, GEMS_LABELS) for lab in RAVDESS_LABELS} == expected
+
+
+def test_position_is_the_share_weighted_mean_of_the_gems_points():
+    shares = np.zeros(9)
+    shares[GEMS_LABELS.index("calmness")], shares[GEMS_LABELS.index("sadness")] = 0.6, 0.2
+    v, a = gems_position(shares)
+    expected = (0.75 * np.asarray(GEMS["calmness"]) + 0.25 * np.asarray(GEMS["sadness"]))
+    assert (v, a) == pytest.approx(tuple(expected), abs=1e-3)
+    assert gems_position(np.zeros(9)) == (0.5, 0.5)
+
+
+def _csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _songs(folder: Path, n: int, seconds: float = 3.0) -> list[str]:
+    names = []
+    for i in range(n):
+        sf.write(folder / f"{i}.wav", tone(seconds, 22050, 110 * (1 + i % 5)), 22050)
+        names.append(f"{i}.wav")
+    return names
+
+
+def test_shares_csv_gives_dominant_mood_position_listeners_and_a_balanced_split(tmp_path):
+    names = _songs(tmp_path, 20)
+    rows = []
+    for i, name in enumerate(names):
+        shares = [0.1] * 9
+        shares[(i % 2) * 4] = 0.7  # amazement or calmness dominates
+        rows.append([name, str(100 + i), "rock" if i < 10 else "pop", "A", f"T{i}", 12, *shares])
+    path = _csv(tmp_path / "tracks.csv", ["path", "track_id", "genre", "artist", "title", "listeners",
+                                          *GEMS_LABELS], rows)  # fmt: skip
+    tracks = read_music_csv(path)
+    assert [t.mood for t in tracks[:2]] == ["amazement", "calmness"]
+    assert tracks[1].felt() == "12 listeners: calmness 70 %, amazement 10 %"
+    assert (tracks[1].valence, tracks[1].arousal) == pytest.approx(gems_position(np.asarray(rows[1][6:], float)))
+    counts = Counter(t.split for t in tracks)
+    assert counts == {"train": 12, "valid": 4, "test": 4}
+    for genre in ("rock", "pop"):  # each genre split alike
+        assert Counter(t.split for t in tracks if t.genre == genre) == {"train": 6, "valid": 2, "test": 2}
+    assert read_music_csv(path) == tracks  # deterministic
+
+
+def test_va_and_mood_layouts_and_what_is_refused(tmp_path):
+    names = _songs(tmp_path, 2)
+    va_csv = _csv(tmp_path / "va.csv", ["path", "valence", "arousal", "split"],
+                  [[names[0], 0.2, 0.2, "test"], [names[1], 0.9, 0.6, "train"]])  # fmt: skip
+    tracks = read_music_csv(va_csv)
+    assert [(t.mood, t.split) for t in tracks] == [("sadness", "test"), ("joyful_activation", "train")]
+    mood_csv = _csv(tmp_path / "mood.csv", ["path", "mood"], [[names[0], "Peaceful"], [names[1], "epic"]])
+    assert [(t.mood, t.valence) for t in read_music_csv(mood_csv)] == [("peaceful", va("peaceful")[0]),
+                                                                       ("epic", va("epic")[0])]  # fmt: skip
+    for header, row, message in [
+        (["file", "mood"], [names[0], "sad"], "no 'path' column"),
+        (["path", "colour"], [names[0], "red"], "say how each track feels"),
+        (["path", "mood"], ["missing.wav", "sad"], "line 2: audio file 'missing.wav' not found"),
+        (["path", "mood"], [names[0], "blorp"], "mood 'blorp' is not in the lexicon"),
+        (["path", "valence", "arousal"], [names[0], 1.5, 0.2], "column valence: 1.5 is outside 0-1"),
+        (["path", "mood", "split"], [names[0], "sad", "dev"], "unknown split 'dev'"),
+    ]:
+        with pytest.raises(DatasetError, match=message):
+            read_music_csv(_csv(tmp_path / "bad.csv", header, [row]))
+    with pytest.raises(DatasetError, match="not found"):
+        read_music_csv(tmp_path / "none.csv")
+
+
+def test_stratified_split_spreads_every_stratum():
+    strata = ["a"] * 10 + ["b"] * 5
+    splits = stratified_split(strata)
+    assert Counter(s for s, k in zip(splits, strata, strict=True) if k == "a") == {"train": 6, "valid": 2, "test": 2}
+    assert Counter(splits) == {"train": 9, "valid": 3, "test": 3}
+    assert stratified_split(strata, seed=1) != splits
+
+
+def test_training_tracks_give_every_window_and_held_out_tracks_one(tmp_path):
+    names = _songs(tmp_path, 3)
+    tracks = read_music_csv(_csv(tmp_path / "m.csv", ["path", "mood", "split", "track_id"],
+                                 [[names[0], "sad", "train", "a"], [names[1], "sad", "test", "b"],
+                                  [names[2], "sad", "train", "c"]]))  # fmt: skip
+    clips = track_records(tracks, {tracks[0].path: 35.0}, {tracks[1].path: 12.5})
+    assert [(c.group, c.start, c.split) for c in clips] == [
+        ("a", 0.0, "train"), ("a", 10.0, "train"), ("a", 20.0, "train"), ("b", 12.5, "test"), ("c", 0.0, "train")]
+
+
+def test_relevance_rule_on_a_gems_gallery():
+    gallery = ["calmness", "sadness", "tension", "joyful_activation", "calmness"]
+    relevant, gains = retrieval_targets(["calm", "angry", "surprised"], gallery)
+    assert relevant[0].tolist() == [True, False, False, False, True]
+    assert relevant[1].tolist() == [False, False, True, False, False]
+    assert relevant[2].tolist() == [False, False, False, True, False]  # no amazement here: the nearest mood
+    assert gains[0, 0] > gains[0, 2] >= 0
+
+
+def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path):
+    from s2m.data.records import Record
+    from s2m.data.tracks import Track
+    from s2m.music_probe import genre_features, probe
+
+    rng = np.random.default_rng(0)
+    tracks, clips, feats = [], [], []
+    splits = stratified_split(["x"] * 80)
+    for i in range(80):
+        shares = rng.dirichlet(np.ones(9) * 0.5)
+        mood = GEMS_LABELS[int(np.argmax(shares))]
+        v, a = gems_position(shares)
+        tracks.append(Track(f"{i}.wav", str(i), mood, v, a, splits[i], ["rock", "pop"][i % 2],
+                            shares=tuple(zip(GEMS_LABELS, shares, strict=True))))  # fmt: skip
+        for _ in range(3 if splits[i] == "train" else 1):
+            clips.append(Record(f"{i}.wav", mood, str(i), splits[i]))
+            feats.append(np.concatenate([shares, [v, a]]) + rng.normal(0, 0.02, 11))
+    result = probe(np.asarray(feats), clips, tracks, "valid")
+    assert result["tracks"] == 16
+    assert result["r"]["arousal"] > 0.8 and result["r"]["calmness"] > 0.8
+    baseline = probe(genre_features(clips, tracks), clips, tracks, "valid")
+    assert baseline["r"]["arousal"] < 0.5
+
+
+def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_music():
+    from s2m.config import TrainConfig
+    from s2m.train import FeatureSet, placed_score, refit_music, train
+
+    from .test_train import MUSIC, SPEECH, _set
+
+    rng = np.random.default_rng(0)
+    speech, music = _set(SPEECH, 12, 10, rng, 3.0), _set(MUSIC, 6, 7, rng, -1.0, groups_per_split=1)
+    config = TrainConfig(epochs=3, warmup_epochs=1, batch_size=32, lr=3e-3, members=2, place_at="music",
+                         placement=0.02)  # fmt: skip
+    model, _ = train(config, speech, music)
+    gems = ["sadness", "tension", "joyful_activation", "solemnity"]
+    centres = {m: rng.normal(0, 1, 5) * 3 for m in gems}
+    rows = [(centres[m] + rng.normal(0, 1, 5), m, f"{s}{k}", s) for s in ("train", "valid", "test") for m in gems
+            for k in range(2) for _ in range(6)]  # fmt: skip
+    new_music = FeatureSet(np.asarray([r[0] for r in rows], np.float32), *[[r[i] for r in rows] for i in (1, 2, 3)])
+    refit = refit_music(model, new_music, replace_config(config, epochs=20, patience=20), source="test music")
+    x = speech.features[:4]
+    np.testing.assert_allclose(refit.project("speech", x), model.project("speech", x), atol=1e-6)
+    assert refit.config.music_dim == 5 and refit.config.music_labels == sorted(gems)
+    assert refit.config.training["mapping"] == {"angry": "tension", "happy": "joyful_activation", "neutral":
+                                                "solemnity", "sad": "sadness"}  # fmt: skip
+    assert refit.config.training["music_refit"]["source"] == "test music"
+    test = new_music.subset("test")
+    assert placed_score(refit, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
+    with pytest.raises(ValueError, match="place_at"):
+        refit_music(train(replace_config(config, place_at="speech", members=1, epochs=1), speech, music)[0],
+                    new_music, config)  # fmt: skip
+
+
+def replace_config(config, **changes):
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+@pytest.mark.skipif(not EMOTIFY.exists(), reason=f"Emotify not found at {EMOTIFY} (../shared/data or $S2M_DATA)")
+def test_emotify_is_read_and_split_by_genre_as_the_committed_library_says():
+    from s2m.data import LIBRARY_DIR, read_metadata
+
+    tracks = read_music_csv(EMOTIFY)
+    assert len(tracks) == 360 and all(t.shares and t.title and t.artist for t in tracks)
+    for genre in ("classical", "rock", "electronic", "pop"):
+        assert Counter(t.split for t in tracks if t.genre == genre) == {"train": 54, "valid": 18, "test": 18}
+    committed = {r.group: r for r in read_metadata(LIBRARY_DIR)}
+    assert {t.track_id: (t.split, t.mood, t.title) for t in tracks} == {
+        g: (r.split, r.mood, r.title) for g, r in committed.items()}
