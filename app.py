@@ -30,6 +30,7 @@ from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
 from s2m.data.readers import AUDIO_SUFFIXES
 from s2m.data.uploads import MAX_UPLOAD_FILES, unpack_uploads
+from s2m.emotions import words
 from s2m.encoders import EncoderUnavailable
 from s2m.encoders.whisper import LANGUAGE_NAMES
 from s2m.heads import CheckpointError
@@ -164,18 +165,21 @@ def about(engine: Engine) -> str:
     map onto the library's music moods (from the default model's training record)."""
     model = engine.model(*engine.reference_key)
     mapping = model.config.training.get("mapping", {})
-    rows = "\n".join(f"| {speech} | {music} |" for speech, music in mapping.items())
+    rows = "\n".join(f"| {speech} | {words(music)} |" for speech, music in mapping.items())
     return (
         "**What the models listen to**\n\n" + "\n".join(f"* {MODALITY_WORDS[m]}" for m in engine.modalities)
         + "\n\n**How they were trained** (*training framework*; the default is the best on held-out speakers)\n\n"
         + "\n".join(f"* {FRAMEWORK_WORDS[f]}" for f in engine.frameworks if f in FRAMEWORK_WORDS)
         + "\n\n**The picture.** Every clip and every voice becomes a point in one *joint space* (64 numbers). The map "
         "squeezes it onto a page (*UMAP*); the valence–arousal plane puts each mood where people rate it: "
-        "unpleasant → pleasant (*valence*) and calm → energetic (*arousal*), from the *NRC-VAD lexicon*. "
+        "unpleasant → pleasant (*valence*) and calm → energetic (*arousal*), from people's ratings of the words "
+        "(*NRC-VAD lexicon*; the nine music feelings from *Warriner et al. 2013*); a song sits where the feelings its "
+        "listeners marked average out. "
         "× marks each speech emotion (on the plane at its own rating, on the map where a voice heard as that emotion "
         "lands: among the music of its mood), ★ is you, ☆ are earlier queries of this page.\n\n"
-        "**Speech emotions and music moods.** The speech data has 8 emotion words, the music library its own moods; "
-        "each speech emotion is matched with the music mood nearest to it on the valence–arousal plane:\n\n"
+        "**Speech emotions and music moods.** The speech data has its emotion words; the music is labelled by what "
+        "most of its listeners felt (*GEMS*, in the Emotify game). Each speech emotion is matched with the music mood "
+        "nearest to it on the valence–arousal plane:\n\n"
         f"| speech emotion | music mood |\n|---|---|\n{rows}\n\n"
         "**Similarity** is the *cosine* between your point and a clip's (1 = same direction). " + _learned_from(model)
     )  # fmt: skip
@@ -353,8 +357,11 @@ def _result_slots(hits) -> tuple[list, list]:
         if i < len(hits):
             h = hits[i]
             value = h.path if _servable(h.path) and not h.window else _decoded(h.path, h.start)
-            players.append(gr.Audio(value=value, label=f"#{i + 1} · {h.mood} · similarity {h.score:.2f}", visible=True))
-            whys.append(gr.Markdown(f"`{h.clip_id}` — {h.why}", visible=True))
+            name = f"{h.title} — {h.artist}" if h.title and h.artist else words(h.mood)
+            players.append(gr.Audio(value=value, label=f"#{i + 1} · {name}", visible=True))
+            licence = f" <sub>Licence: {h.license}.</sub>" if h.license else ""
+            whys.append(gr.Markdown(f"{h.why}{licence}\n<details><summary>the numbers</summary>{h.clip_id}: "
+                                    f"{h.detail}</details>", visible=True))
         else:
             players.append(gr.Audio(value=None, visible=False))
             whys.append(gr.Markdown("", visible=False))

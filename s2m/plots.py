@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .emotions import colour, va
+from .emotions import colour, words
 from .search import LibraryIndex, Result, SpeechPoint
 
 STAR = dict(symbol="star", size=26, color="#FFD700", line=dict(color="black", width=2))
@@ -104,10 +104,10 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
     for mood in sorted(set(index.moods)):
         rows = [i for i, m in enumerate(index.moods) if m == mood]
         fig.add_trace(go.Scatter(
-            x=xs[rows], y=ys[rows], mode="markers", name=mood, customdata=[index.clip_ids[i] for i in rows],
+            x=xs[rows], y=ys[rows], mode="markers", name=words(mood), customdata=[index.clip_ids[i] for i in rows],
             marker=dict(symbol=symbol(mood, index.moods), size=10, color=colour(mood), opacity=0.9,
                         line=dict(width=0.6, color="#333333")),
-            hovertemplate="%{customdata}<br>" + mood + "<extra></extra>",
+            hovertemplate="%{customdata}<br>" + words(mood) + "<extra></extra>",
         ))  # fmt: skip
     near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
     labelled = _points(fig, speech, "speech emotions (×)", SPEECH, "where a voice heard as this emotion goes", near)
@@ -143,12 +143,13 @@ def library_map(index: LibraryIndex, result: Result | None = None, speech: list[
 
 def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
              earlier: list[SpeechPoint] = ()):  # fmt: skip
-    """The same clips at their mood's (valence, arousal), jittered; the speech emotions at theirs (×), a session's
+    """The same clips at their (valence, arousal) (:attr:`LibraryIndex.va_points`: a listener-labelled clip's own
+    point, else its mood's), jittered; the speech emotions at theirs (×), a session's
     ``earlier`` queries (☆) and the query (★) at their predicted VA points."""
     import plotly.graph_objects as go
 
     rng = np.random.default_rng(0)  # fixed jitter: the picture never moves between queries
-    points = np.array([va(m) if m else (0.5, 0.5) for m in index.moods]) + rng.normal(0, 0.015, (len(index.moods), 2))
+    points = index.va_points + rng.normal(0, 0.015, (len(index.moods), 2))
     fig = go.Figure()
     qx, qy = (result.valence, result.arousal) if result else (None, None)
     _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy,
@@ -159,6 +160,7 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
                            font=dict(size=13, color="#555555"))  # fmt: skip
     for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
-    return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic (NRC-VAD ratings)</sub>",
+    return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic (word ratings: NRC-VAD, "
+                   "Warriner et al.)</sub>",
                    dict(title="valence: unpleasant → pleasant", range=[-0.05, 1.05]),
                    dict(title="arousal: calm → energetic", range=[-0.05, 1.05]))  # fmt: skip

@@ -22,10 +22,10 @@ import numpy as np
 from . import heads
 from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, SPEECH_SAMPLE_RATE, AudioError, Clip, load_audio
 from .config import saved_config
-from .data.library import LIBRARY_DIR, read_metadata
+from .data.library import LIBRARY_DIR, ClipRow, read_metadata
 from .data.readers import read_folder
 from .data.records import DatasetError, Record
-from .emotions import table_for, va
+from .emotions import table_for, va, words
 from .encoders import load as load_encoder
 from .encoders import recognise
 from .features import load_cached, music_windows, prepare_speech, record_features, save_cached
@@ -60,6 +60,11 @@ class Hit:
     y: float
     start: float = 0.0
     window: bool = False  # the file is longer than the clip: only the clip from ``start`` is meant to be played
+    title: str = ""
+    artist: str = ""
+    license: str = ""
+    felt: str = ""  # what its listeners felt ("14 listeners: calmness 62 %, nostalgia 29 %"), when known
+    detail: str = ""  # the numbers behind the ranking: rank, cosine, VA points and distance
 
 
 @dataclass
@@ -127,6 +132,8 @@ class LibraryIndex:
             pairs = zip(self.records, guess, strict=True)
             self.records = [replace(r, label=r.label or g) for r, g in pairs]
         self.moods = [r.label for r in self.records]
+        # each clip's (valence, arousal): its mood's point; the engine puts listener-labelled clips at their own
+        self.va_points = np.asarray([va(m, model.config.va_table) if m else (0.5, 0.5) for m in self.moods], float)
         if reference is not None and reference.shape != (len(self.records), 2):
             reference = None
         anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
@@ -191,6 +198,19 @@ def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (scale * x @ (u @ vt) + reference.mean(axis=0)).astype(np.float32)
 
 
+READ_AS = {"audio": "Your voice sounded", "text": "Your words read as", "fusion": "Your voice and words read as"}
+
+
+def plain_why(mood: str, heard: str, about: ClipRow | None = None, modality: str = "audio") -> str:
+    """Why a clip was chosen, in a sentence a 12-year-old follows: what the music is (title and artist when known),
+    what its listeners felt, and that it is the music nearest to how the query was read."""
+    what = f"“{about.title}” by {about.artist}" if about and about.title and about.artist else "This clip"
+    feel = (f"{about.felt[0].upper()}{about.felt[1:]}." if about and about.felt
+            else f"It sounds {words(mood)}." if mood else "")  # fmt: skip
+    return (f"{what}. {feel} {READ_AS.get(modality, READ_AS['audio'])} {heard}: this is among the music that feels "
+            "closest to that.").replace("  ", " ")
+
+
 def _clock(seconds: float) -> str:
     """``m:ss`` of a time in seconds."""
     whole = int(round(seconds))
@@ -234,6 +254,7 @@ class Engine:
         self.library = Path(library)
         self._references: dict[tuple, np.ndarray] = {}  # speech features of recent calibration references
         self.skipped: list[str] = []  # files of a user's folder that could not be read
+        self.about: dict[str, ClipRow] = {}  # the library's metadata per clip path (title, artist, listeners)
         records, clip_ids, library_id, default_index = self._library_records()
         self.index_dir = Path(index_dir) if index_dir else (INDEX_DIR if default_index else ROOT / "data" / "index")
         self.song_seconds: dict[str, float] = {}  # a user's files: their length, s
@@ -259,6 +280,10 @@ class Engine:
 
         ref = index(self.reference_key)  # one picture for every model: the others are aligned to this map
         self.indexes = {key: ref if key == self.reference_key else index(key, ref.coords) for key in self.models}
+        for ix in self.indexes.values():  # listener-labelled clips sit at their own point, not their mood word's
+            own = [self.about.get(r.path) for r in ix.records]
+            ix.va_points = np.asarray([(a.valence, a.arousal) if a else p for a, p in zip(own, ix.va_points,
+                                                                                        strict=True)], float)
 
     def _library_records(self) -> tuple[list[Record], list[str], str, bool]:
         """(records, clip ids, an id of the library's content, whether it is the bundled library)."""
@@ -270,6 +295,7 @@ class Engine:
                     raise DatasetError(f"{self.library / 'metadata.csv'}, line {line}, column path: {r.path!r} "
                                        "points outside the library folder.")  # fmt: skip
             records = [Record(str(self.library / r.path), r.mood, r.group, r.split) for r in rows]
+            self.about = {str(self.library / r.path): r for r in rows}
             ident = hashlib.sha256((self.library / "metadata.csv").read_bytes()).hexdigest()
             return records, [r.clip_id for r in rows], ident, self.library.resolve() == LIBRARY_DIR.resolve()
         try:
@@ -387,16 +413,20 @@ class Engine:
             r = index.records[i]
             cv, ca = va(r.label) if r.label else (float("nan"), float("nan"))
             gap = float(np.hypot(cv - v, ca - a))
-            why = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}): a {r.label} clip, whose "
-                   f"mood (V {cv:.2f}, A {ca:.2f}) lies {gap:.2f} from your reading, {top_label} (V {v:.2f}, "
-                   f"A {a:.2f}), on the valence–arousal plane")  # fmt: skip
+            detail = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}); its mood (V {cv:.2f}, "
+                      f"A {ca:.2f}) lies {gap:.2f} from your reading, {top_label} (V {v:.2f}, A {a:.2f}), on the "
+                      "valence–arousal plane")  # fmt: skip
+            about = self.about.get(r.path)
+            why = plain_why(r.label, top_label, about, modality)
             seconds = self.song_seconds.get(r.path, 0.0)
             window = seconds > MUSIC_CLIP_SECONDS + 0.5
             if window:
-                why += (f"; this is {_clock(r.start)}–{_clock(min(seconds, r.start + MUSIC_CLIP_SECONDS))} of the "
-                        f"{_clock(seconds)} song, its loudest 10 s, which stands for the whole song")  # fmt: skip
+                why += (f" You hear {_clock(r.start)}–{_clock(min(seconds, r.start + MUSIC_CLIP_SECONDS))} of the "
+                        f"{_clock(seconds)} song: its loudest 10 s, which stands for the whole song.")  # fmt: skip
             hits.append(Hit(index.clip_ids[i], r.path, r.label, float(scores[i]), cv, ca, why,
-                            float(index.coords[i, 0]), float(index.coords[i, 1]), r.start, window))  # fmt: skip
+                            float(index.coords[i, 0]), float(index.coords[i, 1]), r.start, window,
+                            *((about.title, about.artist, about.license, about.felt) if about else ()),
+                            detail=detail))  # fmt: skip
         x, y = index.place(query)
         return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices, language)
 

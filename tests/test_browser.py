@@ -3,6 +3,7 @@
 Skips with a reason when no Chromium binary is found; CI installs one (see .ci/run).
 """
 
+import re
 import shutil
 
 import numpy as np
@@ -52,7 +53,7 @@ def _submit_and_check(page, tmp_path, name):
     page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
     submit.click()
     page.get_by_text("#1 ·").first.wait_for(timeout=60_000)  # the first result's label
-    players = page.locator("[id^=result-]").filter(has_text="similarity")
+    players = page.locator("[id^=result-]").filter(has_text=re.compile(r"#\d+ · "))
     assert players.count() == 5
     # the valence-arousal plane is the first tab: the star trace's legend entry, the speech emotions beside the music
     page.locator("#va-plane").get_by_text("your query").first.wait_for(timeout=30_000)
@@ -271,7 +272,7 @@ def test_spoken_korean_reaches_the_fusion_model_in_hangul(url, tmp_path):
         page.screenshot(path=str(tmp_path / "korean-fusion.png"), full_page=True)
         page.get_by_label("text", exact=True).check()  # the same recording read by its words alone: happy music
         page.locator("#emotions", has_text="Emotion in your words").wait_for(timeout=90_000)
-        page.get_by_text("#1 · happy").wait_for(timeout=30_000)
+        page.get_by_text("Your words read as happy").first.wait_for(timeout=30_000)  # the results' "why"
         lines = [line.strip() for line in page.locator("#emotions").inner_text().splitlines() if line.strip()]
         assert lines[1] == "happy", lines  # the reading's headline, under the label's title
         assert "Transcript (Korean):" in page.locator("#heard").inner_text()
