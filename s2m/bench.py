@@ -105,7 +105,7 @@ def index_speed(songs: int = 6, seconds: float = 180.0, encoder: str = "mood-dsp
     from .data.readers import read_folder
     from .features import music_windows, record_features
 
-    clips = sorted((LIBRARY_DIR / "compose").rglob("*.mp3"))[:40]
+    clips = sorted(LIBRARY_DIR.rglob("*.mp3"))[:40]
     parts = [load_audio(str(p), MUSIC_SAMPLE_RATE, max_seconds=10.0, trim_silence=False).samples for p in clips]
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(songs):  # each song its own run of clips
@@ -212,7 +212,7 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
                 f"{ms / seconds:.0f} ms per second of audio |")  # fmt: skip
     from .data import LIBRARY_DIR
 
-    song = next(iter(sorted((LIBRARY_DIR / "compose").rglob("*.mp3"))))
+    song = next(iter(sorted(LIBRARY_DIR.rglob("*.mp3"))))
     for name in MUSIC_ENCODERS:
         encoder = load(name)
         music = load_audio(str(song), encoder.sample_rate, max_seconds=10.0, trim_silence=False)
