@@ -211,7 +211,7 @@ def train(
     tags = torch.from_numpy(np.stack([tag_features[lab] for lab in all_labels])) if sp else None
 
     steps_per_epoch = max(1, len(s_train.labels) // config.batch_size)
-    best, best_state, bad, history, step = -1.0, None, 0, [], 0
+    stopper, history, step = _EarlyStop(config.patience), [], 0
     for epoch in range(config.epochs):
         model.train()
         losses = []
@@ -265,15 +265,9 @@ def train(
         if progress:
             print(f"epoch {epoch:3d} loss {np.mean(losses):.4f} valid P@5 {scores['precision_at_k']:.3f} "
                   f"nDCG@5 {scores['ndcg_at_k']:.3f}")  # fmt: skip
-        if score > best:
-            best, bad = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= config.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if stopper.stop(score, model):
+            break
+    stopper.restore(model)
     model.eval()
     if history:
         best_epoch = max(history, key=lambda h: (h["precision_at_k"] + h["ndcg_at_k"]) / 2)
@@ -296,6 +290,27 @@ def train(
         feature_mean = s_train.features[:, : len(reference_mean)].mean(0)
         model.config.training["feature_mean"] = [round(float(v), 6) for v in feature_mean]
     return model, {"history": history, "mapping": mapping}
+
+
+class _EarlyStop:
+    """Early stopping on a validation score (higher is better): keeps the best module state; ``stop`` says when
+    ``patience`` epochs in a row brought no improvement (the counter resets on improvement)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.bad, self.state = patience, -1.0, 0, None
+
+    def stop(self, score: float, module: torch.nn.Module) -> bool:
+        if score > self.best:
+            self.best, self.bad = score, 0
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self, module: torch.nn.Module) -> None:
+        """Load the best state seen (nothing when no epoch ran)."""
+        if self.state is not None:
+            module.load_state_dict(self.state)
 
 
 def mood_ids(moods: list[str]) -> dict[str, int]:
@@ -551,7 +566,7 @@ def _music_member(config: TrainConfig, music: FeatureSet, out_dim: int, score) -
     va_sim = torch.tensor(similarity_matrix(moods, moods, config.va_table), dtype=torch.float32)
     optim = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = max(1, len(m_train.labels) // config.batch_size)
-    best, best_state, bad, record = -1.0, None, 0, {"epoch": -1}
+    stopper, record = _EarlyStop(config.patience), {"epoch": -1}
     for epoch in range(config.epochs):
         head.train()
         for step in range(steps):
@@ -569,15 +584,11 @@ def _music_member(config: TrainConfig, music: FeatureSet, out_dim: int, score) -
             optim.step()
         head.eval()
         value = score(head)
-        if value > best:
-            best, bad, record = value, 0, {"epoch": epoch, "score": value}
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= config.patience:
-                break
-    if best_state is not None:
-        head.load_state_dict(best_state)
+        if value > stopper.best:
+            record = {"epoch": epoch, "score": value}
+        if stopper.stop(value, head):
+            break
+    stopper.restore(head)
     return head.eval(), record
 
 
