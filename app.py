@@ -344,8 +344,9 @@ def compare(audio, text, modality, top_k, calibration, engine_state, language="a
             figure = _maps(engine, modality, framework, result)[0]
             name = next(k for k, v in FRAMEWORKS.items() if v == framework)
             top = max(result.emotions, key=result.emotions.get)
-            figure.update_layout(title=f"{name}: reads {top}<br><sub>results: "
-                                 + ", ".join(h.mood for h in result.hits) + "</sub>", height=430, showlegend=False)
+            moods = ", ".join(words(h.mood) for h in result.hits)
+            figure.update_layout(title=f"{name}: reads {top}<br><sub>results: {moods}</sub>", height=430,
+                                 showlegend=False)  # fmt: skip
             figures.append(figure)
     return figures
 
@@ -708,15 +709,17 @@ def build(engine: Engine) -> gr.Blocks:
                 where = gr.Markdown()
                 with gr.Tabs():
                     with gr.Tab("Valence–arousal plane"):
-                        va_plot = gr.Plot(value=start_va, elem_id="va-plane")
+                        va_plot = gr.Plot(value=start_va, elem_id="va-plane", label="How pleasant and how energetic")
                     with gr.Tab("Map of the joint space"):
-                        map_plot = gr.Plot(value=start_map, elem_id="map")
+                        map_plot = gr.Plot(value=start_map, elem_id="map", label="Which songs lie near your voice")
                     with gr.Tab("Triplet vs EmoSim"):
                         gr.Markdown("The same query through two models trained without and with the EmoSim "
                                     "regulariser (the paper's contribution): where it lands and what it plays.")
                         compare_button = gr.Button("Compare for the current query", elem_id="compare")
                         with gr.Row():
-                            compare_plots = [gr.Plot(elem_id=f"compare-{f}") for f in COMPARED]
+                            compare_plots = [gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {name}")
+                                             for name, f in zip(("Triplet", "Triplet + EmoSim"), COMPARED,
+                                                                strict=True)]  # fmt: skip
                 clear = gr.Button("Clear the class map", size="sm", elem_id="clear-history")
                 gr.Markdown("### Music for you")
                 players, whys = [], []

@@ -254,6 +254,16 @@ def _music_probe(args) -> None:
     print(f"## Music encoders\n\n{report(results, args.split)}")
 
 
+def _checkpoint_folders(where: str) -> list[Path]:
+    """The checkpoint folders (with a config.json) under ``where``; a missing or empty folder ends the command with a
+    message."""
+    root = Path(where)
+    folders = sorted(p for p in root.iterdir() if (p / "config.json").exists()) if root.is_dir() else []
+    if not folders:
+        sys.exit(f"error: no checkpoints (folders with config.json) under {where}")
+    return folders
+
+
 def _refit_music(args) -> None:
     from .config import TrainConfig
     from .data.corpora import data_dir
@@ -262,13 +272,11 @@ def _refit_music(args) -> None:
     from .heads import load
     from .train import FeatureSet, refit_music
 
+    folders = _checkpoint_folders(args.checkpoints)
     csv_path = Path(args.music_csv or data_dir() / "emotify" / "tracks.csv")
     clips = track_clips(read_music_csv(csv_path))
     music = FeatureSet(record_features(clips, args.music_encoder), [c.label for c in clips], [c.group for c in clips],
                        [c.split for c in clips])  # fmt: skip
-    folders = sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists())
-    if not folders:
-        sys.exit(f"No checkpoints (folders with config.json) under {args.checkpoints}")
     for folder in folders:
         model = load(folder)
         config = TrainConfig(music_encoder=args.music_encoder, epochs=args.epochs, seed=args.seed, lr=args.lr,
@@ -354,6 +362,8 @@ def _evaluate(args) -> None:
                        or args.save_checkpoints):  # fmt: skip
         sys.exit("error: --folds K needs K >= 2 and --split valid, and trains its own models (no --checkpoints, "
                  "--rooms or --save-checkpoints)")
+    if args.checkpoints:
+        _checkpoint_folders(args.checkpoints)  # a wrong folder ends the command before any data is read
     speech, music = _speech_records(args), _music_records(args)
     test_sets = _test_sets(args, speech)
     if args.checkpoints:  # saved models need only the test speakers (their prototypes are in the checkpoints)
@@ -409,9 +419,7 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
     from .evaluate import ceiling_rows, constant_rows, evaluate_both, load_data, per_label_precision, summarise
     from .heads import load
 
-    folders = sorted(p for p in Path(args.checkpoints).iterdir() if (p / "config.json").exists())
-    if not folders:
-        sys.exit(f"No checkpoints (folders with config.json) under {args.checkpoints}")
+    folders = _checkpoint_folders(args.checkpoints)
     if not speech:
         sys.exit(f"The speech set has no {args.split} items to evaluate.")
     rows, loaded = [], {}

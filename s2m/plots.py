@@ -160,7 +160,6 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
                            font=dict(size=13, color="#555555"))  # fmt: skip
     for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
-    return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic (word ratings: NRC-VAD, "
-                   "Warriner et al.)</sub>",
+    return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic</sub>",
                    dict(title="valence: unpleasant → pleasant", range=[-0.05, 1.05]),
                    dict(title="arousal: calm → energetic", range=[-0.05, 1.05]))  # fmt: skip

@@ -88,6 +88,17 @@ def test_impossible_training_options_end_with_their_message(flag, value, says):
         main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["evaluate", "--checkpoints", "/nonexistent", "--modalities", "audio"], "no checkpoints .* under /nonexistent"),
+    (["refit-music", "--checkpoints", "/nonexistent"], "no checkpoints .* under /nonexistent"),
+    (["evaluate", "--music-csv", "/nonexistent.csv", "--modalities", "audio"], "Music CSV not found"),
+    (["music-probe", "--music-csv", "/nonexistent.csv"], "Music CSV not found"),
+])  # fmt: skip
+def test_missing_checkpoints_or_music_end_with_a_message(argv, says):
+    with pytest.raises(SystemExit, match=says):
+        main(argv)
+
+
 def test_a_checkpoint_saved_before_a_speech_setting_existed_is_read_without_it():
     from s2m.config import TrainConfig, saved_config
 
