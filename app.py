@@ -810,7 +810,16 @@ def main() -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--allow-folders", default=None, metavar="DIR",
                         help="let visitors index music folders inside DIR (off for remote visitors otherwise)")
+    parser.add_argument("--ssl-certfile", default=None, metavar="FILE",
+                        help="serve HTTPS with this certificate (browsers allow microphones only on HTTPS or "
+                        "localhost; README 'In a class' makes a self-signed one in one command)")  # fmt: skip
+    parser.add_argument("--ssl-keyfile", default=None, metavar="FILE", help="the certificate's private key")
     args = parser.parse_args()
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        sys.exit("s2m: cannot start: HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    for path in filter(None, (args.ssl_certfile, args.ssl_keyfile)):
+        if not Path(path).is_file():
+            sys.exit(f"s2m: cannot start: no file {path}")
     global FOLDERS
     FOLDERS = FolderPolicy.for_launch(args.host, args.share, args.allow_folders)
     try:
@@ -829,8 +838,17 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, head=HEAD,
-                max_file_size=MAX_UPLOAD,
-                allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft())  # fmt: skip
+                max_file_size=MAX_UPLOAD, allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft(),
+                **https_options(args.ssl_certfile, args.ssl_keyfile))  # fmt: skip
+
+
+def https_options(certfile: str | None, keyfile: str | None) -> dict:
+    """``launch`` options that serve HTTPS with a certificate and key (none without them). A classroom's
+    certificate is self-signed, so Gradio's own start-up request must not verify it (``ssl_verify=False``); the
+    students' browsers show their warning once and then allow the microphone."""
+    if not certfile:
+        return {}
+    return {"ssl_certfile": certfile, "ssl_keyfile": keyfile, "ssl_verify": False}
 
 
 if __name__ == "__main__":

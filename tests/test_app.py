@@ -536,3 +536,16 @@ def test_about_names_the_speech_the_voice_models_learned_from(engine):
     assert {"ravdess", "korean-emotion", "polish-emotion", "turkish-emotion"} <= set(corpora)
     speakers = sum(c["speakers"] for c in corpora.values())
     assert f"learned from {speakers} actors in {len(corpora)} collections" in app._learned_from(model)
+
+
+def test_https_needs_both_files_and_they_must_exist(monkeypatch, tmp_path):
+    import app
+
+    monkeypatch.setattr("sys.argv", ["app.py", "--ssl-certfile", str(tmp_path / "cert.pem")])
+    with pytest.raises(SystemExit, match="needs both --ssl-certfile and --ssl-keyfile"):
+        app.main()
+    monkeypatch.setattr("sys.argv", ["app.py", "--ssl-certfile", "nope.pem", "--ssl-keyfile", "nope.key"])
+    with pytest.raises(SystemExit, match="no file nope.pem"):
+        app.main()
+    assert app.https_options(None, None) == {}
+    assert app.https_options("c.pem", "k.pem") == {"ssl_certfile": "c.pem", "ssl_keyfile": "k.pem", "ssl_verify": False}

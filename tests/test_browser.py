@@ -278,3 +278,69 @@ def test_spoken_korean_reaches_the_fusion_model_in_hangul(url, tmp_path):
         assert "Transcript (Korean):" in page.locator("#heard").inner_text()
         page.screenshot(path=str(tmp_path / "korean-text.png"), full_page=True)
         browser.close()
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its network (not loopback), or None: where a classroom's students reach the app."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed (apt-get install openssl)")
+def test_microphone_works_over_https_on_the_network_with_a_self_signed_certificate(tmp_path):
+    """What a class does (README "In a class"): one openssl command makes a certificate, the app serves HTTPS on the
+    machine's network address, a student's browser accepts the certificate and records with its microphone."""
+    import subprocess
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    from s2m.audio import load_audio
+    from tests.test_app import EXAMPLES
+
+    host = _lan_address()
+    if host is None:
+        pytest.skip("this machine has no network address besides loopback")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=s2m", "-addext", f"subjectAltName=IP:{host}"],
+                   check=True, capture_output=True)  # fmt: skip
+    port = 7893
+    server = subprocess.Popen([sys.executable, "app.py", "--host", host, "--port", str(port), "--ssl-certfile",
+                               str(cert), "--ssl-keyfile", str(key)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    voice = load_audio(str(EXAMPLES / "happy.wav"), trim_silence=False).samples
+    wav = tmp_path / "mic.wav"
+    sf.write(wav, np.concatenate([voice, np.zeros(48_000, np.float32)]), 16_000, subtype="PCM_16")
+    url = f"https://{host}:{port}/"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + [
+                "--ignore-certificate-errors", f"--use-file-for-fake-audio-capture={wav}"])  # fmt: skip
+            context = browser.new_context(viewport={"width": 1400, "height": 1800})
+            context.grant_permissions(["microphone"], origin=url.rstrip("/"))
+            page = context.new_page()
+            for _ in range(90):  # the app starts in a few seconds
+                try:
+                    page.goto(url)
+                    break
+                except Exception:  # noqa: BLE001 - not listening yet
+                    page.wait_for_timeout(1_000)
+            page.wait_for_selector("#submit", timeout=60_000)
+            assert page.evaluate("window.isSecureContext") and page.evaluate("location.protocol") == "https:"
+            audio = page.locator("#query-audio")
+            audio.get_by_role("button", name="Record", exact=True).click()
+            page.wait_for_timeout(3_500)
+            audio.get_by_role("button", name="Stop", exact=True).click()
+            _submit_and_check(page, tmp_path, "https-microphone")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
