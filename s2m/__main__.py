@@ -265,24 +265,34 @@ def _checkpoint_folders(where: str) -> list[Path]:
 
 
 def _refit_music(args) -> None:
+    import numpy as np
+
     from .config import TrainConfig
     from .data.corpora import data_dir
     from .data.tracks import read_music_csv
+    from .emotions import GEMS_LABELS
     from .features import record_features, track_clips
     from .heads import load
     from .train import FeatureSet, refit_music
 
     folders = _checkpoint_folders(args.checkpoints)
     csv_path = Path(args.music_csv or data_dir() / "emotify" / "tracks.csv")
-    clips = track_clips(read_music_csv(csv_path))
+    tracks = read_music_csv(csv_path)
+    clips = track_clips(tracks)
     music = FeatureSet(record_features(clips, args.music_encoder), [c.label for c in clips], [c.group for c in clips],
                        [c.split for c in clips])  # fmt: skip
+    shares = None
+    if args.objective == "shares":
+        if not all(t.shares for t in tracks):
+            sys.exit("error: --objective shares needs the nine GEMS share columns in the music CSV")
+        felt = {t.track_id: dict(t.shares) for t in tracks}
+        shares = (list(GEMS_LABELS), np.asarray([[felt[c.group][g] for g in GEMS_LABELS] for c in clips], np.float32))
     for folder in folders:
         model = load(folder)
         config = TrainConfig(music_encoder=args.music_encoder, epochs=args.epochs, seed=args.seed, lr=args.lr,
                              warmup_epochs=args.warmup_epochs, patience=args.patience,
                              dropout=args.dropout)  # fmt: skip
-        new = refit_music(model, music, config, source=f"{csv_path.parent.name}/{csv_path.name}")
+        new = refit_music(model, music, config, source=f"{csv_path.parent.name}/{csv_path.name}", shares=shares)
         out = Path(args.out) / folder.name if args.out else folder
         new.save(out)
         valid = new.config.training["music_refit"]["valid"]
@@ -653,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-epochs", type=int, default=5)
     p.add_argument("--patience", type=int, default=20, help="epochs without a better validation score before stopping")
     p.add_argument("--dropout", type=float, default=0.1, help="dropout on the music head's input (default 0.1)")
+    p.add_argument("--objective", default="shares", choices=["shares", "triplet"],
+                   help="learn what the listeners felt (their shares of the nine GEMS emotions; default) or the "
+                   "music-side triplet term on each track's dominant mood")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="member i trains from seed + 1000 i")
     p.add_argument("--out", default=None, help="write the refitted checkpoints here (default: in place)")
     p.set_defaults(func=_refit_music)

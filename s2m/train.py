@@ -616,7 +616,63 @@ class _MusicOnly:
         self.embed_music = head
 
 
-def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, source: str = "") -> JointModel:
+SHARE_TEMPERATURE = 0.1  # the listener-share objective's softmax temperature over cosines to the mood anchors
+
+
+def _share_member(config: TrainConfig, music: FeatureSet, shares: np.ndarray, moods: list[str], out_dim: int,
+                  mapping: dict[str, str], table: str) -> tuple[ProjectionHead, np.ndarray, dict]:  # fmt: skip
+    """One music head trained to say what the listeners felt: a learnable anchor per mood (``moods``: the columns
+    of ``shares``), and per training clip the cross-entropy between its track's listener shares (normalised to sum
+    1) and the softmax over its cosines to the anchors at ``SHARE_TEMPERATURE``. Early stopping on the validation
+    music: queries read as each speech label of ``mapping`` placed at its mood's anchor, mean of P@5 and nDCG@5.
+    Returns (head in eval mode, L2-normalised anchors float32 ``(len(moods), out_dim)``, its best epoch's record)."""
+    torch.manual_seed(config.seed)
+    train_rows = np.asarray(music.splits) == "train"
+    x = torch.from_numpy(music.features[train_rows])
+    target = shares[train_rows] / np.clip(shares[train_rows].sum(1, keepdims=True), 1e-9, None)
+    target = torch.from_numpy(target.astype(np.float32))
+    head = ProjectionHead(music.features.shape[1], out_dim, dropout=config.dropout)
+    head.set_standardisation(music.features[train_rows])
+    anchors = torch.nn.Parameter(torch.randn(len(moods), out_dim))
+    optim = torch.optim.AdamW([*head.parameters(), anchors], lr=config.lr, weight_decay=config.weight_decay)
+    valid = music.subset("valid")
+    labels = list(mapping)
+    relevant, gains = retrieval_targets(labels, valid.labels, table)
+    columns = [moods.index(mapping[lab]) for lab in labels]
+    normalize = torch.nn.functional.normalize
+    steps = max(1, len(x) // config.batch_size)
+    stopper, record, best_anchors = _EarlyStop(config.patience), {"epoch": -1}, None
+    gen = torch.Generator().manual_seed(config.seed)
+    for epoch in range(config.epochs):
+        head.train()
+        order = torch.randperm(len(x), generator=gen)
+        for step in range(steps):
+            for group in optim.param_groups:
+                group["lr"] = _lr_at(epoch * steps + step, config, steps)
+            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+            logits = normalize(head(x[rows]), dim=-1) @ normalize(anchors, dim=-1).T / SHARE_TEMPERATURE
+            loss = -(target[rows] * torch.log_softmax(logits, dim=-1)).sum(1).mean()
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        head.eval()
+        with torch.no_grad():
+            a = normalize(anchors, dim=-1).numpy()
+            m = ranking_metrics(a[columns] @ normalize(head(torch.from_numpy(valid.features)), dim=-1).numpy().T,
+                                relevant, gains, k=5)  # fmt: skip
+        value = (m["precision_at_k"] + m["ndcg_at_k"]) / 2
+        if value > stopper.best:
+            record, best_anchors = {"epoch": epoch, "score": value}, a.copy()
+        if stopper.stop(value, head):
+            break
+    stopper.restore(head)
+    if best_anchors is None:
+        best_anchors = normalize(anchors, dim=-1).detach().numpy()
+    return head.eval(), best_anchors.astype(np.float32), record
+
+
+def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, source: str = "",
+                shares: tuple[list[str], np.ndarray] | None = None) -> JointModel:  # fmt: skip
     """``model`` with a new music side trained on ``music`` (its train split; early stopping on its valid split):
     one music head per ensemble member (seeds as :func:`train`'s members), trained on music alone
     (:func:`_music_member`), new music prototypes and a new speech-label → mood mapping (each speech label's
@@ -625,7 +681,9 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     kept: a model that places queries at music prototypes (``place_at="music"``) reads the emotion with its speech
     head and puts the query among the music of that emotion, so its music side can be trained on new music without
     any speech. Selection: the mean of P@5 and nDCG@5 of queries read as each speech label (:func:`placed_score`)
-    on the valid music.
+    on the valid music. ``shares``: (mood names, float ``(N, moods)`` listener shares of each clip's track): the
+    heads then learn what the listeners felt (:func:`_share_member`) and each mood's prototype is its learned
+    anchor; without them, the music-side triplet term on the dominant moods (:func:`_music_member`).
     ``source`` names the music in ``training["music_refit"]``."""
     if model.config.training.get("place_at") != "music":
         raise ValueError("only a model that places queries at music prototypes (place_at='music') can have its "
@@ -644,12 +702,16 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     new.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("music.")}, strict=False)
     new.config.training["mapping"] = mapping
     new.config.training["config"] = {**c.training.get("config", {}), "music_encoder": config.music_encoder}
-    heads_out, records = [], []
+    heads_out, records, anchors = [], [], []
     for i in range(c.members):
         member_config = replace(config, seed=config.seed + MEMBER_SEED_STEP * i)
-
-        head, record = _music_member(member_config, music, c.out_dim, _placed_music_score(mapping, m_train, m_valid,
-                                                                                           c.va_table))
+        if shares is not None:
+            head, member_anchors, record = _share_member(member_config, music, shares[1], list(shares[0]), c.out_dim,
+                                                         mapping, c.va_table)  # fmt: skip
+            anchors.append(member_anchors)
+        else:
+            head, record = _music_member(member_config, music, c.out_dim,
+                                         _placed_music_score(mapping, m_train, m_valid, c.va_table))  # fmt: skip
         heads_out.append(head)
         records.append({"seed": member_config.seed, **record})
     if c.members == 1:
@@ -659,8 +721,14 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
             target.load_state_dict(head.state_dict())
     new.eval()
     new.config.training["music_prototypes"] = prototypes(new, "music", m_train)
+    if anchors:  # each mood's prototype: its anchors side by side, scaled as an ensemble's prototypes are
+        scale = len(anchors) ** 0.5 if len(anchors) > 1 else 1.0
+        new.config.training["music_prototypes"] = {
+            mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
+            for j, mood in enumerate(shares[0]) if mood in moods}  # fmt: skip
     valid = placed_score(new, m_valid, speech_labels, c.va_table)
     new.config.training["music_refit"] = {
+        "objective": "listener shares" if anchors else "music triplet on the dominant moods",
         "source": source, "encoder": config.music_encoder, "framework": config.framework, "lr": config.lr,
         "epochs": config.epochs, "patience": config.patience, "members": records,
         "train": {"clips": len(m_train.labels), "tracks": len(set(m_train.groups))},

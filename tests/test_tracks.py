@@ -174,6 +174,12 @@ def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_mu
     assert refit.config.training["music_refit"]["source"] == "test music"
     test = new_music.subset("test")
     assert placed_score(refit, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
+    shares = np.asarray([[1.0 if m == lab else 0.1 for m in gems] for lab in new_music.labels], np.float32)
+    felt = refit_music(model, new_music, replace_config(config, epochs=20, patience=20), shares=(gems, shares))
+    assert felt.config.training["music_refit"]["objective"] == "listener shares"
+    protos = felt.config.training["music_prototypes"]
+    assert sorted(protos) == sorted(gems) and all(len(p) == 2 * felt.config.out_dim for p in protos.values())
+    assert placed_score(felt, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
     with pytest.raises(ValueError, match="place_at"):
         refit_music(train(replace_config(config, place_at="speech", members=1, epochs=1), speech, music)[0],
                     new_music, config)  # fmt: skip
