@@ -39,6 +39,25 @@ def _page(playwright, url, extra_args=()):
     return browser, page
 
 
+def _microphone_file(tmp_path, example: str):
+    """A WAV for Chromium's fake microphone: the example voice, padded with silence (Chromium loops the file)."""
+    from s2m.audio import load_audio
+    from tests.test_app import EXAMPLES
+
+    voice = load_audio(str(EXAMPLES / f"{example}.wav"), trim_silence=False).samples
+    wav = tmp_path / "mic.wav"
+    sf.write(wav, np.concatenate([voice, np.zeros(48_000, np.float32)]), 16_000, subtype="PCM_16")
+    return wav
+
+
+def _record(page) -> None:
+    """Record 3.5 s with the page's microphone button, then stop."""
+    audio = page.locator("#query-audio")
+    audio.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(3_500)
+    audio.get_by_role("button", name="Stop", exact=True).click()
+
+
 def _upload(page, elem_id: str, path) -> None:
     """Put a file into the gr.Audio with ``elem_id`` through its upload button and the file chooser."""
     audio = page.locator(f"#{elem_id}")
@@ -84,18 +103,11 @@ def test_example_query_in_browser(url, tmp_path):
 def test_fake_microphone_records_and_retrieves(url, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from s2m.audio import load_audio
-    from tests.test_app import EXAMPLES
 
-    voice = load_audio(str(EXAMPLES / "sad.wav"), trim_silence=False).samples
-    wav = tmp_path / "mic.wav"  # pad with silence: Chromium loops the file
-    sf.write(wav, np.concatenate([voice, np.zeros(48_000, np.float32)]), 16_000, subtype="PCM_16")
+    wav = _microphone_file(tmp_path, "sad")
     with sync_playwright() as p:
         browser, page = _page(p, url, [f"--use-file-for-fake-audio-capture={wav}"])
-        audio = page.locator("#query-audio")
-        audio.get_by_role("button", name="Record", exact=True).click()
-        page.wait_for_timeout(3_500)
-        audio.get_by_role("button", name="Stop", exact=True).click()
+        _record(page)
         _submit_and_check(page, tmp_path, "microphone")
         browser.close()
 
@@ -302,8 +314,6 @@ def test_microphone_works_over_https_on_the_network_with_a_self_signed_certifica
 
     from playwright.sync_api import sync_playwright
 
-    from s2m.audio import load_audio
-    from tests.test_app import EXAMPLES
 
     host = _lan_address()
     if host is None:
@@ -316,9 +326,7 @@ def test_microphone_works_over_https_on_the_network_with_a_self_signed_certifica
     server = subprocess.Popen([sys.executable, "app.py", "--host", host, "--port", str(port), "--ssl-certfile",
                                str(cert), "--ssl-keyfile", str(key)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)  # fmt: skip
-    voice = load_audio(str(EXAMPLES / "happy.wav"), trim_silence=False).samples
-    wav = tmp_path / "mic.wav"
-    sf.write(wav, np.concatenate([voice, np.zeros(48_000, np.float32)]), 16_000, subtype="PCM_16")
+    wav = _microphone_file(tmp_path, "happy")
     url = f"https://{host}:{port}/"
     try:
         with sync_playwright() as p:
@@ -335,10 +343,7 @@ def test_microphone_works_over_https_on_the_network_with_a_self_signed_certifica
                     page.wait_for_timeout(1_000)
             page.wait_for_selector("#submit", timeout=60_000)
             assert page.evaluate("window.isSecureContext") and page.evaluate("location.protocol") == "https:"
-            audio = page.locator("#query-audio")
-            audio.get_by_role("button", name="Record", exact=True).click()
-            page.wait_for_timeout(3_500)
-            audio.get_by_role("button", name="Stop", exact=True).click()
+            _record(page)
             _submit_and_check(page, tmp_path, "https-microphone")
             browser.close()
     finally:
