@@ -438,24 +438,48 @@ check_query.inputs = ("audio", "text", "modality", "framework", "top_k", "calibr
                       "language")  # fmt: skip
 
 
-def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
+def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto",
+                last=None):  # fmt: skip
     """Like :func:`check_query`, but switching model before any query is fine (nothing happens), and so is a known
-    model the current query does not suit (:func:`rerun` clears the results and says why)."""
+    model the current query does not suit (:func:`rerun` clears the results and says why). ``last``: the extra
+    input of a re-run (which query was searched last), never a problem."""
     engine = _engine(engine_state)
     known = _model_problem(engine, modality, framework) is None
     quiet = not audio and not (isinstance(text, str) and text.strip())
     if quiet or known and isinstance(text, str | None) and query_problem(bool(audio), text, modality):
-        return [gr.validate(True, "")] * len(check_query.inputs)
-    return check_query(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
+        return [gr.validate(True, "")] * (len(check_query.inputs) + 1)
+    checked = check_query(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
+    return [*checked, gr.validate(True, "")]
+
+
+def query_id(audio, text) -> str:
+    """Which recording or text a search was for (a short hash of the audio input's value and the typed words)."""
+    import hashlib
+
+    return hashlib.sha256(f"{audio or ''}\n{(text or '').strip()}".encode()).hexdigest()[:16]
+
+
+def relocate(result, history, last, audio, text):
+    """After a model switch re-ran the last searched recording: its class-map entry moves to the new model's
+    reading (one star per recording, never a second one for the same voice). Anything else: unchanged."""
+    history = history if isinstance(history, list) else []
+    if not history or last != query_id(audio, text) or _entry_problem(history[-1]) is not None:
+        return history
+    moved = remember(result, history[-1]["label"].split(" — ")[0], history[:-1])
+    return moved if len(moved) == len(history) else history
 
 
 @guarded
-def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto"):
+def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto",
+          last=None):  # fmt: skip
     """Switching model re-runs the last query without re-recording; nothing to do before the first query. When the
     query does not suit the new model (typed text, then the audio model), the old results are cleared, not left
-    under the new model's name."""
+    under the new model's name. The re-run recording's own entry is left off the class map it draws (the star
+    shows it; :func:`relocate` then moves the entry)."""
     if not audio and not (text or "").strip():
         return [gr.skip()] * (7 + 2 * MAX_K)
+    if isinstance(history, list) and history and last == query_id(audio, text):
+        history = history[:-1]
     problem = query_problem(bool(audio), text, modality)
     if problem:
         players, whys = _result_slots([])
@@ -644,6 +668,7 @@ def build(engine: Engine) -> gr.Blocks:
                                 delete_callback=forget_library)  # fmt: skip
         calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
         history = gr.State([], time_to_live=SESSION_SECONDS)  # this page's earlier queries (the class map)
+        last_query = gr.State("", time_to_live=SESSION_SECONDS)  # query_id of the recording or text last searched
         gr.Markdown(INTRO)
         if UNAVAILABLE:
             gr.Markdown("⚠️ Not available on this server right now (damaged files, named in the server's log): "
@@ -735,10 +760,12 @@ def build(engine: Engine) -> gr.Blocks:
         for trigger, api in ((submit.click, {"api_name": "search"}), (text.submit, {"api_visibility": "private"})):
             trigger(search, inputs, outputs, concurrency_limit=2, concurrency_id="search", validator=check_query,
                     **api).success(remember, [raw, name, history], history, api_visibility="private",
-                                   js=SCROLL_TO_ANSWER)  # fmt: skip
+                                   js=SCROLL_TO_ANSWER).success(query_id, [audio, text], last_query,
+                                                                api_visibility="private")  # fmt: skip
         for control in (modality, framework):
-            control.change(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,
-                           concurrency_id="search", validator=check_rerun)  # fmt: skip
+            control.change(rerun, [*inputs, last_query], outputs, api_visibility="private", concurrency_limit=2,
+                           concurrency_id="search", validator=check_rerun).success(
+                relocate, [raw, history, last_query, audio, text], history, api_visibility="private")  # fmt: skip
         clear.click(clear_history, [modality, framework, engine_state], [history, map_plot, va_plot],
                     api_visibility="private")  # fmt: skip
         compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken], compare_plots,

@@ -549,3 +549,23 @@ def test_https_needs_both_files_and_they_must_exist(monkeypatch, tmp_path):
         app.main()
     assert app.https_options(None, None) == {}
     assert app.https_options("c.pem", "k.pem") == {"ssl_certfile": "c.pem", "ssl_keyfile": "k.pem", "ssl_verify": False}
+
+
+def test_switching_model_moves_the_recordings_star_instead_of_adding_one(engine):
+    import app
+
+    voice, other = str(EXAMPLES / "happy.wav"), str(EXAMPLES / "sad.wav")
+    first = engine.search(audio=voice, framework="triplet").to_dict()
+    history = app.remember(first, "Ana", app.remember(engine.search(audio=other).to_dict(), "Ben", []))
+    last = app.query_id(voice, None)
+    out = app.rerun(voice, None, "audio", "Triplet + EmoSim", 5, None, engine, history, "auto", last)
+    for fig in out[4:6]:  # the class maps drawn by the re-run: Ben's earlier query, not Ana's old reading
+        earlier = [t for t in fig.data if t.name.startswith("earlier")]
+        assert [label for t in earlier for text in t.text for label in text.split(" · ")] == [history[0]["label"]]
+    second = out[6]
+    moved = app.relocate(second, history, last, voice, None)
+    top = max(second["emotions"], key=second["emotions"].get)
+    assert len(moved) == 2 and moved[0] == history[0] and moved[1]["label"] == f"Ana — {top}"
+    assert (moved[1]["x"], moved[1]["y"]) == (second["x"], second["y"])
+    assert app.relocate(second, history, last, other, None) == history  # another recording: nothing moves
+    assert app.relocate(second, history, "", voice, None) == history  # never searched: nothing moves

@@ -247,8 +247,8 @@ RAW_CASES = [  # (name, handler, inputs, expected message: a regular expression,
     ("uploads a dict", "use_uploads", [{"a": 1}, None], "list of uploaded files"),
     ("uploads numbers", "use_uploads", [[1, 2], None], "list of uploaded files"),
     ("folder while turned off", "use_folder", ["/", None], "turned off"),
-    ("rerun top_k Infinity", "rerun", _query(top_k=float("inf")), WHOLE),
-    ("rerun text dict", "rerun", _query(text={"t": 1}), OK),
+    ("rerun top_k Infinity", "rerun", [*_query(top_k=float("inf")), None], WHOLE),  # + which query was last
+    ("rerun text dict", "rerun", [*_query(text={"t": 1}), None], OK),
 ]
 
 
