@@ -298,10 +298,11 @@ class _EarlyStop:
 
     def __init__(self, patience: int):
         self.patience, self.best, self.bad, self.state = patience, -1.0, 0, None
+        self.record: dict = {"epoch": -1}  # the best epoch and its score
 
-    def stop(self, score: float, module: torch.nn.Module) -> bool:
+    def stop(self, score: float, module: torch.nn.Module, epoch: int = -1) -> bool:
         if score > self.best:
-            self.best, self.bad = score, 0
+            self.best, self.bad, self.record = score, 0, {"epoch": epoch, "score": score}
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             return False
         self.bad += 1
@@ -550,6 +551,29 @@ def placed_score(model: JointModel, music: FeatureSet, speech_labels: list[str],
     return ranking_metrics(queries @ model.project("music", music.features).T, relevant, gains, k=5)
 
 
+def _fit_music(module: torch.nn.Module, batch_loss, score, config: TrainConfig, steps: int) -> dict:
+    """The music-side refit's training loop: AdamW on ``module``'s parameters with :func:`train`'s learning-rate
+    schedule, ``steps`` batches an epoch (``batch_loss(step)`` gives each batch's loss), early stopping on
+    ``score()`` (higher is better; the best state is restored). Returns the best epoch's record."""
+    optim = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    stopper = _EarlyStop(config.patience)
+    for epoch in range(config.epochs):
+        module.train()
+        for step in range(steps):
+            for group in optim.param_groups:
+                group["lr"] = _lr_at(epoch * steps + step, config, steps)
+            loss = batch_loss(step)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        module.eval()
+        if stopper.stop(score(), module, epoch):
+            break
+    stopper.restore(module)
+    module.eval()
+    return stopper.record
+
+
 def _music_member(config: TrainConfig, music: FeatureSet, out_dim: int, score) -> tuple[ProjectionHead, dict]:
     """One music head trained with the music-side triplet term alone (:func:`_music_triplet`) plus, for EmoSim
     frameworks, EmoSim between the clips' cosines and their moods' VA similarity; early-stopped on ``score(head)``
@@ -564,32 +588,20 @@ def _music_member(config: TrainConfig, music: FeatureSet, out_dim: int, score) -
     by_label = {lab: np.flatnonzero(np.asarray(m_train.labels) == lab) for lab in moods}
     feats, mood_id = torch.from_numpy(m_train.features), mood_ids(moods)
     va_sim = torch.tensor(similarity_matrix(moods, moods, config.va_table), dtype=torch.float32)
-    optim = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def batch_loss(step: int) -> torch.Tensor:
+        loss = _music_triplet(holder, feats, by_label, mood_id, config, rng, gen)
+        if "emosim" in config.framework:
+            labels = rng.choice(moods, size=config.batch_size)
+            idx = np.array([rng.choice(by_label[lab]) for lab in labels])
+            emb = head(feats[idx])
+            ids = [mood_id[lab] for lab in labels]
+            loss = total_loss(loss, emosim_loss(cosine_matrix(emb, emb), va_sim[ids][:, ids]), config.lam)
+        return loss
+
     steps = max(1, len(m_train.labels) // config.batch_size)
-    stopper, record = _EarlyStop(config.patience), {"epoch": -1}
-    for epoch in range(config.epochs):
-        head.train()
-        for step in range(steps):
-            for group in optim.param_groups:
-                group["lr"] = _lr_at(epoch * steps + step, config, steps)
-            loss = _music_triplet(holder, feats, by_label, mood_id, config, rng, gen)
-            if "emosim" in config.framework:
-                labels = rng.choice(moods, size=config.batch_size)
-                idx = np.array([rng.choice(by_label[lab]) for lab in labels])
-                emb = head(feats[idx])
-                ids = [mood_id[lab] for lab in labels]
-                loss = total_loss(loss, emosim_loss(cosine_matrix(emb, emb), va_sim[ids][:, ids]), config.lam)
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-        head.eval()
-        value = score(head)
-        if value > stopper.best:
-            record = {"epoch": epoch, "score": value}
-        if stopper.stop(value, head):
-            break
-    stopper.restore(head)
-    return head.eval(), record
+    record = _fit_music(head, batch_loss, lambda: score(head), config, steps)
+    return head, record
 
 
 def _placed_music_score(mapping: dict[str, str], train: FeatureSet, valid: FeatureSet, table: str):
@@ -619,6 +631,18 @@ class _MusicOnly:
 SHARE_TEMPERATURE = 0.1  # the listener-share objective's softmax temperature over cosines to the mood anchors
 
 
+class _Anchored(torch.nn.Module):
+    """A music head and a learnable anchor per mood, trained and restored together (the listener-share objective)."""
+
+    def __init__(self, head: ProjectionHead, moods: int, out_dim: int):
+        super().__init__()
+        self.head = head
+        self.anchors = torch.nn.Parameter(torch.randn(moods, out_dim))
+
+    def unit_anchors(self) -> torch.Tensor:
+        return torch.nn.functional.normalize(self.anchors, dim=-1)
+
+
 def _share_member(config: TrainConfig, music: FeatureSet, shares: np.ndarray, moods: list[str], out_dim: int,
                   mapping: dict[str, str], table: str) -> tuple[ProjectionHead, np.ndarray, dict]:  # fmt: skip
     """One music head trained to say what the listeners felt: a learnable anchor per mood (``moods``: the columns
@@ -633,42 +657,32 @@ def _share_member(config: TrainConfig, music: FeatureSet, shares: np.ndarray, mo
     target = torch.from_numpy(target.astype(np.float32))
     head = ProjectionHead(music.features.shape[1], out_dim, dropout=config.dropout)
     head.set_standardisation(music.features[train_rows])
-    anchors = torch.nn.Parameter(torch.randn(len(moods), out_dim))
-    optim = torch.optim.AdamW([*head.parameters(), anchors], lr=config.lr, weight_decay=config.weight_decay)
+    anchored = _Anchored(head, len(moods), out_dim)
     valid = music.subset("valid")
     labels = list(mapping)
     relevant, gains = retrieval_targets(labels, valid.labels, table)
     columns = [moods.index(mapping[lab]) for lab in labels]
     normalize = torch.nn.functional.normalize
-    steps = max(1, len(x) // config.batch_size)
-    stopper, record, best_anchors = _EarlyStop(config.patience), {"epoch": -1}, None
     gen = torch.Generator().manual_seed(config.seed)
-    for epoch in range(config.epochs):
-        head.train()
-        order = torch.randperm(len(x), generator=gen)
-        for step in range(steps):
-            for group in optim.param_groups:
-                group["lr"] = _lr_at(epoch * steps + step, config, steps)
-            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            logits = normalize(head(x[rows]), dim=-1) @ normalize(anchors, dim=-1).T / SHARE_TEMPERATURE
-            loss = -(target[rows] * torch.log_softmax(logits, dim=-1)).sum(1).mean()
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-        head.eval()
-        with torch.no_grad():
-            a = normalize(anchors, dim=-1).numpy()
-            m = ranking_metrics(a[columns] @ normalize(head(torch.from_numpy(valid.features)), dim=-1).numpy().T,
-                                relevant, gains, k=5)  # fmt: skip
-        value = (m["precision_at_k"] + m["ndcg_at_k"]) / 2
-        if value > stopper.best:
-            record, best_anchors = {"epoch": epoch, "score": value}, a.copy()
-        if stopper.stop(value, head):
-            break
-    stopper.restore(head)
-    if best_anchors is None:
-        best_anchors = normalize(anchors, dim=-1).detach().numpy()
-    return head.eval(), best_anchors.astype(np.float32), record
+    order = torch.empty(0, dtype=torch.long)
+
+    def batch_loss(step: int) -> torch.Tensor:
+        nonlocal order
+        if step == 0:  # a new epoch: a new order of the training clips
+            order = torch.randperm(len(x), generator=gen)
+        rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+        logits = normalize(head(x[rows]), dim=-1) @ anchored.unit_anchors().T / SHARE_TEMPERATURE
+        return -(target[rows] * torch.log_softmax(logits, dim=-1)).sum(1).mean()
+
+    @torch.no_grad()
+    def score() -> float:
+        placed = anchored.unit_anchors().numpy()[columns]
+        m = ranking_metrics(placed @ normalize(head(torch.from_numpy(valid.features)), dim=-1).numpy().T, relevant,
+                            gains, k=5)  # fmt: skip
+        return (m["precision_at_k"] + m["ndcg_at_k"]) / 2
+
+    record = _fit_music(anchored, batch_loss, score, config, max(1, len(x) // config.batch_size))
+    return head, anchored.unit_anchors().detach().numpy().astype(np.float32), record
 
 
 def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, source: str = "",
@@ -720,12 +734,13 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
         for target, head in zip(new.music.members, heads_out, strict=True):
             target.load_state_dict(head.state_dict())
     new.eval()
-    new.config.training["music_prototypes"] = prototypes(new, "music", m_train)
     if anchors:  # each mood's prototype: its anchors side by side, scaled as an ensemble's prototypes are
         scale = len(anchors) ** 0.5 if len(anchors) > 1 else 1.0
         new.config.training["music_prototypes"] = {
             mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
             for j, mood in enumerate(shares[0]) if mood in moods}  # fmt: skip
+    else:
+        new.config.training["music_prototypes"] = prototypes(new, "music", m_train)
     valid = placed_score(new, m_valid, speech_labels, c.va_table)
     new.config.training["music_refit"] = {
         "objective": "listener shares" if anchors else "music triplet on the dominant moods",
