@@ -118,11 +118,11 @@ class LibraryIndex:
 
     def __init__(self, model: heads.JointModel, records: Sequence[Record], clip_ids: Sequence[str],
                  features: np.ndarray, library_id: str, cache_dir: Path,
-                 reference: np.ndarray | None = None):  # fmt: skip
+                 reference: np.ndarray | None = None, points: Sequence[tuple[float, float] | None] = ()):  # fmt: skip
         """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder. reference: float32
         ``(N, 2)`` map of the same clips from another model: this map starts from it, is turned, scaled and
         shifted onto it (:func:`align`) and held near it (:func:`steady`), so every model shows each mood in the same
-        place."""
+        place. points: each clip's own (valence, arousal) where its listeners gave one (None: its mood's point)."""
         self.records, self.clip_ids = list(records), list(clip_ids)
         self.embeddings = model.project("music", features)
         protos = model.config.training.get("music_prototypes", {})
@@ -132,8 +132,9 @@ class LibraryIndex:
             pairs = zip(self.records, guess, strict=True)
             self.records = [replace(r, label=r.label or g) for r, g in pairs]
         self.moods = [r.label for r in self.records]
-        # each clip's (valence, arousal): its mood's point; the engine puts listener-labelled clips at their own
-        self.va_points = np.asarray([va(m, model.config.va_table) if m else (0.5, 0.5) for m in self.moods], float)
+        own = list(points) or [None] * len(self.moods)  # each clip's (valence, arousal): its own, else its mood's
+        self.va_points = np.asarray([p if p is not None else va(m, model.config.va_table) if m else (0.5, 0.5)
+                                     for p, m in zip(own, self.moods, strict=True)], float)  # fmt: skip
         if reference is not None and reference.shape != (len(self.records), 2):
             reference = None
         anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
@@ -273,17 +274,16 @@ class Engine:
             records, clip_ids = [records[i] for i in keep], [clip_ids[i] for i in keep]
             library_id += "|skipped:" + ",".join(self.skipped)
             features = {name: record_features(records, name, self.index_dir / "features") for name in encoders}
+        about = [self.about.get(r.path) for r in records]  # listener-labelled clips sit at their own VA point
+        points = [(a.valence, a.arousal) if a else None for a in about]
+
         def index(key, reference=None):
             model = self.models[key]
             return LibraryIndex(model, records, clip_ids, features[model.config.encoders["music"]], library_id,
-                                self.index_dir, reference)  # fmt: skip
+                                self.index_dir, reference, points)  # fmt: skip
 
         ref = index(self.reference_key)  # one picture for every model: the others are aligned to this map
         self.indexes = {key: ref if key == self.reference_key else index(key, ref.coords) for key in self.models}
-        for ix in self.indexes.values():  # listener-labelled clips sit at their own point, not their mood word's
-            own = [self.about.get(r.path) for r in ix.records]
-            ix.va_points = np.asarray([(a.valence, a.arousal) if a else p for a, p in zip(own, ix.va_points,
-                                                                                        strict=True)], float)
 
     def _library_records(self) -> tuple[list[Record], list[str], str, bool]:
         """(records, clip ids, an id of the library's content, whether it is the bundled library)."""

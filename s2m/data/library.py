@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -180,19 +180,18 @@ def build_immich(library: Path = LIBRARY_DIR, seed: int = 0) -> list[ClipRow]:
 
 def build_emotify(csv_path: Path, library: Path = LIBRARY_DIR) -> list[ClipRow]:
     """The bundled library from Emotify (or any music CSV of :mod:`s2m.data.tracks`): every track as one 10-s
-    clip, the window that stands for it (its loudest 10 s, :func:`s2m.features.track_clips`), labelled by its
+    clip, the window that stands for it (its loudest 10 s, :func:`s2m.features.music_windows`), labelled by its
     listeners (mood = dominant GEMS emotion, VA = the share-weighted GEMS point), with title, artist, album, what
     listeners felt and the licence. Replaces the whole ``metadata.csv``."""
-    from ..features import track_clips
+    from ..features import music_windows
     from .tracks import EMOTIFY_LICENSE, is_emotify, read_music_csv
 
     tracks = read_music_csv(csv_path)
-    held_out = [t if t.split != "train" else replace(t, split="valid") for t in tracks]  # one window per track
-    clips = {c.group: c for c in track_clips(held_out)}
+    windowed, _ = music_windows([Record(t.path, t.mood, t.track_id, t.split) for t in tracks])
     emotify = is_emotify(csv_path)
     rows = []
-    for t in tracks:
-        start = clips[t.track_id].start
+    for t, clip in zip(tracks, windowed, strict=True):
+        start = clip.start
         audio = load_audio(t.path, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, offset_seconds=start,
                            sample_rate=CLIP_RATE, trim_silence=False).samples  # fmt: skip
         name = f"{t.genre or 'music'}-{t.track_id}"
