@@ -26,9 +26,8 @@ def _build_library(args) -> None:
         rows = build_immich(Path(args.library), seed=args.seed)
         print(f"{len(rows)} immich clips written to {args.library}")
         return
-    from .data.corpora import data_dir
 
-    rows = build_emotify(Path(args.music_csv or data_dir() / "emotify" / "tracks.csv"), Path(args.library))
+    rows = build_emotify(_tracks_csv(args), Path(args.library))
     print(f"{len(rows)} listener-labelled clips written to {args.library}")
 
 
@@ -238,14 +237,20 @@ def _music_records(args):
     return track_clips(read_music_csv(args.music_csv, args.va_table))
 
 
-def _music_probe(args) -> None:
+def _tracks_csv(args) -> Path:
+    """``--music-csv``, else Emotify's tracks under the shared data folder."""
     from .data.corpora import data_dir
+
+    return Path(args.music_csv or data_dir() / "emotify" / "tracks.csv")
+
+
+def _music_probe(args) -> None:
     from .data.tracks import read_music_csv
     from .emotions import RAVDESS_LABELS
     from .features import record_features, track_clips
     from .music_probe import genre_features, probe, report, rule_report
 
-    tracks = read_music_csv(args.music_csv or data_dir() / "emotify" / "tracks.csv")
+    tracks = read_music_csv(_tracks_csv(args))
     print(f"## The relevance rule, RAVDESS's emotions\n\n{rule_report(tracks, RAVDESS_LABELS, args.split)}\n")
     clips = track_clips(tracks)
     results = {"genre (baseline)": probe(genre_features(clips, tracks), clips, tracks, args.split)}
@@ -268,7 +273,6 @@ def _refit_music(args) -> None:
     import numpy as np
 
     from .config import TrainConfig
-    from .data.corpora import data_dir
     from .data.tracks import read_music_csv
     from .emotions import GEMS_LABELS
     from .features import record_features, track_clips
@@ -276,7 +280,7 @@ def _refit_music(args) -> None:
     from .train import FeatureSet, refit_music
 
     folders = _checkpoint_folders(args.checkpoints)
-    csv_path = Path(args.music_csv or data_dir() / "emotify" / "tracks.csv")
+    csv_path = _tracks_csv(args)
     tracks = read_music_csv(csv_path)
     clips = track_clips(tracks)
     music = FeatureSet(record_features(clips, args.music_encoder), [c.label for c in clips], [c.group for c in clips],

@@ -20,7 +20,7 @@ import numpy as np
 
 from .data.records import Record
 from .data.tracks import Track
-from .emotions import GEMS_LABELS
+from .emotions import GEMS_LABELS, words
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 CS = (0.001, 0.01, 0.1, 1.0)
@@ -89,7 +89,7 @@ def report(results: dict[str, dict], split: str) -> str:
     """Markdown: one row per encoder (and the genre baseline), columns r per GEMS share, valence, arousal, mood
     balanced accuracy."""
     names = list(next(iter(results.values()))["r"])
-    head = ["features", *[n.replace("_", " ") for n in names], "mood bal. acc."]
+    head = ["features", *[words(n) for n in names], "mood bal. acc."]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for encoder, res in results.items():
         cells = [f"{res['r'][n]:.2f}" for n in names] + [f"{res['mood_balanced_accuracy']:.2f}"]
@@ -111,13 +111,14 @@ def rule_report(tracks: Sequence[Track], speech_labels: Sequence[str], split: st
     counts = relevant.sum(axis=1)
     chance = float(np.mean(counts / len(gallery)))
     ceiling = float(np.mean(np.minimum(counts, 5) / 5))
-    best = max(sorted(set(gallery)), key=lambda m: np.mean(np.minimum(
-        relevant[:, np.asarray(gallery) == m].sum(axis=1), 5) / 5))  # fmt: skip
-    constant = float(np.mean(np.minimum(relevant[:, np.asarray(gallery) == best].sum(axis=1), 5) / 5))
+    constants = {m: float(np.mean(np.minimum(relevant[:, np.asarray(gallery) == m].sum(axis=1), 5) / 5))
+                 for m in sorted(set(gallery))}  # P@5 of each mood's tracks first  # fmt: skip
+    best = max(constants, key=constants.get)
+    constant = constants[best]
     lines = ["| speech emotion | relevant mood | its tracks |", "|---|---|---|"]
     for label, row in zip(speech_labels, relevant, strict=True):
         mood = gallery[int(np.argmax(row))] if row.any() else "–"
-        lines.append(f"| {label} | {mood.replace('_', ' ')} | {int(row.sum())} |")
+        lines.append(f"| {label} | {words(mood)} | {int(row.sum())} |")
     return "\n".join(lines) + (f"\n\nOn the {len(gallery)} {split} tracks, each emotion weighted equally: P@5 of "
-                               f"chance {chance:.3f}, best constant ({best.replace('_', ' ')} first) {constant:.3f}, "
+                               f"chance {chance:.3f}, best constant ({words(best)} first) {constant:.3f}, "
                                f"ceiling {ceiling:.3f}.")  # fmt: skip

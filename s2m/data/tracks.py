@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..emotions import GEMS, GEMS_LABELS, nearest_label, table_for
+from ..emotions import GEMS, GEMS_LABELS, nearest_label, table_for, words
 from .records import SPLITS, DatasetError, Record
 
 EMOTIFY_LICENSE = "CC BY-NC-SA (Magnatune, via Emotify)"
@@ -56,7 +56,7 @@ class Track:
             return ""
         best = sorted(self.shares, key=lambda kv: -kv[1])[:top]
         who = f"{self.listeners} listeners" if self.listeners else "listeners"
-        return f"{who}: " + ", ".join(f"{k.replace('_', ' ')} {round(100 * v)} %" for k, v in best)
+        return f"{who}: " + ", ".join(f"{words(k)} {round(100 * v)} %" for k, v in best)
 
 
 def gems_position(shares: np.ndarray) -> tuple[float, float]:
