@@ -199,6 +199,11 @@ def _engine(state: Engine | None) -> Engine:
     return state or ENGINE
 
 
+def framework_name(key: str) -> str:
+    """The name a framework key is shown by ("triplet_emosim" -> "Triplet + EmoSim")."""
+    return next(k for k, v in FRAMEWORKS.items() if v == key)
+
+
 def _framework_key(label: str) -> str:
     return FRAMEWORKS.get(label, label)
 
@@ -342,7 +347,7 @@ def compare(audio, text, modality, top_k, calibration, engine_state, language="a
         for framework in COMPARED:
             result, _ = _run(engine, audio, text, modality, framework, top_k, calibration, language)
             figure = _maps(engine, modality, framework, result)[0]
-            name = next(k for k, v in FRAMEWORKS.items() if v == framework)
+            name = framework_name(framework)
             top = max(result.emotions, key=result.emotions.get)
             moods = ", ".join(words(h.mood) for h in result.hits)
             figure.update_layout(title=f"{name}: reads {top}<br><sub>results: {moods}</sub>", height=430,
@@ -695,7 +700,7 @@ def build(engine: Engine) -> gr.Blocks:
                 modality = OpenRadio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
                                     info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
                 labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
-                best = next(k for k, v in FRAMEWORKS.items() if v == engine.best_framework(engine.modalities[0]))
+                best = framework_name(engine.best_framework(engine.modalities[0]))
                 framework = OpenRadio(labels, value=best, label="Training framework",
                                      info="default: the best on held-out speakers (see About the model)")  # fmt: skip
                 top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
@@ -742,9 +747,8 @@ def build(engine: Engine) -> gr.Blocks:
                                     "regulariser (the paper's contribution): where it lands and what it plays.")
                         compare_button = gr.Button("Compare for the current query", elem_id="compare")
                         with gr.Row():
-                            compare_plots = [gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {name}")
-                                             for name, f in zip(("Triplet", "Triplet + EmoSim"), COMPARED,
-                                                                strict=True)]  # fmt: skip
+                            compare_plots = [gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {framework_name(f)}")
+                                             for f in COMPARED]  # fmt: skip
                 clear = gr.Button("Clear the class map", size="sm", elem_id="clear-history")
                 gr.Markdown("### Music for you")
                 players, whys = [], []
