@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
+from s2m.classroom import IDLE_SECONDS, ClassError, ClassPoint, Classroom, clean_name
 from s2m.data import DatasetError
 from s2m.data.library import LIBRARY_DIR
 from s2m.data.readers import AUDIO_SUFFIXES
@@ -60,7 +61,9 @@ SESSION_SECONDS = 3600  # per-session state and uploaded files are deleted after
 ON_SPACE = bool(os.environ.get("SPACE_ID"))
 RECORDING_ONLY = "The recording must be an uploaded audio file."
 FILES_ONLY = "Send the music as a list of uploaded files."
-USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable)  # their messages are for the person who caused them
+USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ClassError)  # their messages: for whoever caused them
+CLASSES = Classroom()  # this server's live class sessions (memory only)
+CLASS_POLL_SECONDS = 2.0  # how often the teacher's class map looks for new points
 DECODES = threading.BoundedSemaphore(2)  # validators decode at most two inputs at once, however many requests join
 _PATH = re.compile(r"(?<![\w.])(?:/[^\s'\"`,;:()<>|]+)+")  # an absolute path (not "ogg/opus")
 
@@ -323,12 +326,16 @@ def _entry_problem(entry) -> str | None:
 
 @guarded
 def clear_history(modality, framework, engine_state):
-    """An empty class map (the current query's star goes too, until the next search)."""
+    """A fresh start for the next student on this page: no earlier queries, no reading, no results, no star.
+    Outputs: history, last query, then the search's outputs (notices, transcript, emotions, VA, map, plane, raw
+    result, players, whys)."""
     engine = _engine(engine_state)
     problem = _model_problem(engine, modality, framework)
     if problem:
         raise gr.Error(problem)
-    return [], *_maps(engine, modality, framework)
+    players, whys = _result_slots([])
+    return [[], "", "", "", gr.Label(None, label="Emotion in your voice"), "", *_maps(engine, modality, framework),
+            None, *players, *whys]  # fmt: skip
 
 
 @guarded
@@ -491,6 +498,193 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state, hi
         return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "",
                 *_maps(_engine(engine_state), modality, framework, None, history), None, *players, *whys]  # fmt: skip
     return search(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
+
+
+# --- A class session: students add their readings to the teacher's class map (s2m.classroom) ---------------------
+
+
+def _page_link(page, code: str) -> str:
+    """The link students open: this page's address as the teacher's browser sees it (so it is right behind a proxy,
+    a --share tunnel or a Space), with ``?class=CODE``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(page if isinstance(page, str) and len(page) <= 500 else "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise gr.Error("Could not read this page's address for the class link; reload the page and try again.")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"class={code}", ""))
+
+
+def class_card(code: str, link: str) -> str:
+    """The teacher's card: the code in large letters, the link, and a QR code of the link (SVG, drawn here)."""
+    import html
+
+    import segno
+
+    qr = segno.make(link, error="m").svg_data_uri(scale=5, border=2)
+    return (f'<div id="class-card"><p style="font-size:2.4em;letter-spacing:0.15em;margin:0"><b>{code}</b></p>'
+            f'<p>Students: open <a href="{html.escape(link)}">{html.escape(link)}</a> or type the code.</p>'
+            f'<img src="{qr}" alt="QR code of the class link" width="200" height="200"></div>')  # fmt: skip
+
+
+def _member(code: str) -> dict:
+    return {"code": code, "id": secrets.token_hex(8)}
+
+
+def _running(teacher) -> bool:
+    """Whether ``teacher`` (a browser's saved class) names a live class of this server with its right key."""
+    if not isinstance(teacher, dict) or not isinstance(teacher.get("code"), str):
+        return False
+    try:
+        CLASSES.version(teacher["code"], teacher.get("key"))
+    except ClassError:
+        return False
+    return True
+
+
+@guarded
+def start_class(page, teacher):
+    """A teacher starts a class (or sees the one this page already runs): (teacher, member, card, controls,
+    timer, tabs, last drawn version, status). The teacher's own searches join the class too."""
+    code, key = (teacher["code"], teacher["key"]) if _running(teacher) else CLASSES.start()
+    link = _page_link(page, code)
+    hours = IDLE_SECONDS // 3600
+    status = (f"Class **{code}** is running. Readings appear on the **Class** tab; the class ends when you end it "
+              f"or {hours} hours after its last reading.")  # fmt: skip
+    return ({"code": code, "key": key}, _member(code), class_card(code, link), gr.Row(visible=True),
+            gr.Timer(active=True), gr.Tabs(selected="class"), -1, status)  # fmt: skip
+
+
+@guarded
+def join_class(code, member):
+    """A student joins with the code the teacher shows: (member, status, name box)."""
+    code = CLASSES.join(code if isinstance(code, str) else "")
+    if isinstance(member, dict) and member.get("code") == code:
+        return member, *_joined(code)
+    return _member(code), *_joined(code)
+
+
+def _joined(code: str) -> tuple[str, gr.Textbox]:
+    return (f"✅ You are in class **{code}**: each reading of your voice (your name and the emotion, never the "
+            "recording) appears on your teacher's class map.",
+            gr.Textbox(label=f"Your name (shown on class {code}'s map)"))  # fmt: skip
+
+
+def open_page(page, teacher, request: gr.Request):
+    """When a page opens: a teacher's browser that runs a class (a reload) gets its class tab back; a link with
+    ``?class=CODE`` joins that class. Outputs: code box, member, status, name box, accordion, then the teacher's
+    state, card, controls, timer and drawn version."""
+    if teacher is not None and not _running(teacher):  # the class ended meanwhile (or the server restarted)
+        return [gr.skip()] * 5 + [None, "", gr.Row(visible=False), gr.Timer(active=False), -1]
+    if teacher is not None:
+        running = start_class(page, teacher)
+        return [gr.skip(), running[1], running[7], gr.skip(), gr.Accordion(open=True), running[0], *running[2:5],
+                running[6]]  # fmt: skip
+    code = (getattr(request, "query_params", None) or {}).get("class") if request else None
+    if not code:
+        return [gr.skip()] * 10
+    try:
+        code = CLASSES.join(code)
+    except ClassError as exc:
+        return [gr.skip(), None, f"⚠️ {exc}", gr.skip(), gr.Accordion(open=True), *[gr.skip()] * 5]
+    return [code, _member(code), *_joined(code), gr.Accordion(open=True), *[gr.skip()] * 5]
+
+
+@guarded
+def share(result, name, member, recording, modality, framework, engine_state):
+    """After a search: a student in a class sends the reading (name, emotion, positions; no audio, no words) to the
+    class map; re-reading the same recording with another model moves its point. A class that ended is said,
+    and the search itself stands."""
+    if not isinstance(member, dict) or not member.get("code") or not isinstance(result, dict):
+        return gr.skip()
+    emotions = result.get("emotions") or {}
+    reading = max(emotions, key=emotions.get) if isinstance(emotions, dict) and emotions else ""
+    model = "" if engine_state is not None else f"{modality}/{_framework_key(framework)}"  # own library: own map
+    point = ClassPoint(name=clean_name(name) or "someone", reading=reading, model=model, member=member["id"],
+                       recording=str(recording or ""),
+                       **{k: result.get(k) for k in ("valence", "arousal", "x", "y")})  # fmt: skip
+    try:
+        CLASSES.add(member["code"], point)
+    except ClassError as exc:
+        return f"⚠️ Not on the class map: {exc}"
+    return f"✅ Sent to class **{member['code']}**: {point.name} — {reading}."
+
+
+def _class_pictures(teacher, seen, hide, modality, framework, engine_state):
+    """The teacher's class tab: (VA plane, map, roster, version drawn); every output skipped when nothing changed."""
+    if not isinstance(teacher, dict) or not teacher.get("code"):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    code, key = teacher["code"], teacher.get("key")
+    try:
+        version = CLASSES.version(code, key)
+    except ClassError as exc:
+        return gr.skip(), gr.skip(), f"⚠️ {exc}", gr.skip()
+    if version == seen:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    engine = _engine(engine_state)
+    problem = _model_problem(engine, modality, framework)
+    if problem:
+        raise gr.Error(problem)
+    points = CLASSES.points(code, key)
+    model = f"{modality}/{_framework_key(framework)}"
+    marks = [SpeechPoint(p.reading if hide else f"{p.name} — {p.reading}", p.x, p.y, p.valence, p.arousal)
+             for p in points]  # fmt: skip
+    on_map = [m for m, p in zip(marks, points, strict=True) if p.model == model]
+    index, speech = engine.indexes[(modality, _framework_key(framework))], engine.speech_points(
+        modality, _framework_key(framework))
+    plane = va_plane(index, None, speech, marks, "the class (☆)")
+    plane.update_layout(title=f"Class {code} on the valence–arousal plane<br><sub>→ more pleasant · ↑ more "
+                        "energetic</sub>")  # fmt: skip
+    picture = library_map(index, None, speech, on_map, "the class (☆)")
+    picture.update_layout(title=f"Class {code} on the map of the {modality} model<br><sub>music (shapes) and "
+                          "speech (×) of similar emotion lie close</sub>")  # fmt: skip
+    counts: dict[str, int] = {}
+    for p in points:
+        counts[p.reading] = counts.get(p.reading, 0) + 1
+    people = len({p.member for p in points})
+    roster = (f"**Class {code}**: {len(points)} reading(s) from {people} device(s)"
+              + (": " + " · ".join(f"{n} {e}" for e, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+                 if counts else ". Waiting for the first voice…"))  # fmt: skip
+    if len(on_map) < len(points):
+        roster += (f"\n\n{len(points) - len(on_map)} reading(s) by another model are on the valence–arousal plane "
+                   "only (each model has its own map).")  # fmt: skip
+    return plane, picture, roster, version
+
+
+@guarded
+def class_view(teacher, seen, hide, modality, framework, engine_state):
+    """The timer's look at the class: redraws only when a point came, moved or went."""
+    return _class_pictures(teacher, seen, hide, modality, framework, engine_state)
+
+
+@guarded
+def class_redraw(teacher, hide, modality, framework, engine_state):
+    """Redraw the class tab now (names hidden or shown, another model picked)."""
+    return _class_pictures(teacher, -1, hide, modality, framework, engine_state)
+
+
+@guarded
+def clear_class(teacher, hide, modality, framework, engine_state):
+    """The teacher empties the class map; the class goes on."""
+    if isinstance(teacher, dict) and teacher.get("code"):
+        CLASSES.clear(teacher["code"], teacher.get("key"))
+    return _class_pictures(teacher, -1, hide, modality, framework, engine_state)
+
+
+@guarded
+def end_class(teacher, member):
+    """The teacher ends the class: its points are forgotten and its code stops working. (teacher, member, card,
+    controls, timer, roster, status)"""
+    if isinstance(teacher, dict) and isinstance(teacher.get("code"), str):
+        try:
+            CLASSES.join(teacher["code"])
+        except ClassError:
+            pass  # ended already (idle): nothing left to end
+        else:
+            CLASSES.end(teacher["code"], teacher.get("key"))  # a live class: only its own key ends it
+        if isinstance(member, dict) and member.get("code") == teacher["code"]:
+            member = None
+    return (None, member, "", gr.Row(visible=False), gr.Timer(active=False), "The class has ended; its map is "
+            "forgotten.", "Class ended. Start a new one for the next lesson.")  # fmt: skip
 
 
 def _decoded(path: str, start: float = 0.0):
@@ -674,6 +868,10 @@ def build(engine: Engine) -> gr.Blocks:
         calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
         history = gr.State([], time_to_live=SESSION_SECONDS)  # this page's earlier queries (the class map)
         last_query = gr.State("", time_to_live=SESSION_SECONDS)  # query_id of the recording or text last searched
+        member = gr.State(None, time_to_live=SESSION_SECONDS)  # the class this page's readings go to, if any
+        # the class this browser runs (its code and secret key), kept in the browser so that a reload keeps it
+        teacher = gr.BrowserState(None, storage_key="s2m-class-teacher")
+        drawn = gr.State(-1, time_to_live=SESSION_SECONDS)  # the class version the teacher's class tab shows
         gr.Markdown(INTRO)
         if UNAVAILABLE:
             gr.Markdown("⚠️ Not available on this server right now (damaged files, named in the server's log): "
@@ -704,6 +902,21 @@ def build(engine: Engine) -> gr.Blocks:
                 framework = OpenRadio(labels, value=best, label="Training framework",
                                      info="default: the best on held-out speakers (see About the model)")  # fmt: skip
                 top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
+                with gr.Accordion("Class session: one map for the whole class", open=False,
+                                  elem_id="class-session") as class_box:
+                    gr.Markdown("**Students:** type the code your teacher shows (or open the teacher's link). Your "
+                                "name and the emotion read from each of your recordings then appear on the "
+                                "teacher's class map; recordings never leave this page's search.")  # fmt: skip
+                    with gr.Row():
+                        class_code = gr.Textbox(label="Class code", max_lines=1, max_length=12, scale=3,
+                                                elem_id="class-code")  # fmt: skip
+                        join_button = gr.Button("Join", scale=1, elem_id="join-class")
+                    class_status = gr.Markdown(elem_id="class-status")
+                    gr.Markdown(f"**Teacher:** start a class and show its code or QR code; the **Class** tab then "
+                                "collects every student's reading, live. Kept in this server's memory only, until "
+                                f"you end the class or {IDLE_SECONDS // 3600} hours after its last reading.")
+                    start_button = gr.Button("Start a class", elem_id="start-class")
+                    page_url = gr.Textbox(visible=False)
                 with gr.Accordion("About the model (plain words)", open=False, elem_id="about"):
                     gr.Markdown(about(engine))
                 with gr.Accordion("Read relative to my neutral voice (optional)", open=False):
@@ -737,7 +950,7 @@ def build(engine: Engine) -> gr.Blocks:
                 heard = gr.Markdown(elem_id="heard")
                 emotions = gr.Label(label="Emotion in your voice", num_top_classes=4, elem_id="emotions")
                 where = gr.Markdown()
-                with gr.Tabs():
+                with gr.Tabs(overflow_behavior="wrap") as tabs:
                     with gr.Tab("Valence–arousal plane"):
                         va_plot = gr.Plot(value=start_va, elem_id="va-plane", label="How pleasant and how energetic")
                     with gr.Tab("Map of the joint space"):
@@ -749,7 +962,18 @@ def build(engine: Engine) -> gr.Blocks:
                         with gr.Row():
                             compare_plots = [gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {framework_name(f)}")
                                              for f in COMPARED]  # fmt: skip
-                clear = gr.Button("Clear the class map", size="sm", elem_id="clear-history")
+                    with gr.Tab("Class", id="class"):
+                        card = gr.HTML()
+                        roster = gr.Markdown("Start a class (left, under *Class session*) to collect the readings of "
+                                             "every student's device here.", elem_id="class-roster")  # fmt: skip
+                        with gr.Row(visible=False) as teacher_controls:
+                            hide_names = gr.Checkbox(label="Hide names", elem_id="hide-names")
+                            clear_class_button = gr.Button("Clear the class", size="sm", elem_id="clear-class")
+                            end_button = gr.Button("End the class", size="sm", variant="stop", elem_id="end-class")
+                        class_va = gr.Plot(elem_id="class-va", label="The class on the valence–arousal plane")
+                        class_map = gr.Plot(elem_id="class-map", label="The class on the map")
+                class_timer = gr.Timer(CLASS_POLL_SECONDS, active=False)
+                clear = gr.Button("Clear my map and results", size="sm", elem_id="clear-history")
                 gr.Markdown("### Music for you")
                 players, whys = [], []
                 for i in range(MAX_K):
@@ -765,12 +989,37 @@ def build(engine: Engine) -> gr.Blocks:
             trigger(search, inputs, outputs, concurrency_limit=2, concurrency_id="search", validator=check_query,
                     **api).success(remember, [raw, name, history], history, api_visibility="private",
                                    js=SCROLL_TO_ANSWER).success(query_id, [audio, text], last_query,
-                                                                api_visibility="private")  # fmt: skip
+                                                                api_visibility="private").success(
+                share, [raw, name, member, last_query, modality, framework, engine_state], class_status,
+                api_visibility="private")  # fmt: skip
         for control in (modality, framework):
             control.change(rerun, [*inputs, last_query], outputs, api_visibility="private", concurrency_limit=2,
                            concurrency_id="search", validator=check_rerun).success(
-                relocate, [raw, history, last_query, audio, text], history, api_visibility="private")  # fmt: skip
-        clear.click(clear_history, [modality, framework, engine_state], [history, map_plot, va_plot],
+                relocate, [raw, history, last_query, audio, text], history, api_visibility="private").success(
+                share, [raw, name, member, last_query, modality, framework, engine_state], class_status,
+                api_visibility="private")  # fmt: skip
+            control.change(class_redraw, [teacher, hide_names, modality, framework, engine_state],
+                           [class_va, class_map, roster, drawn], api_visibility="private")  # fmt: skip
+        class_inputs = [teacher, hide_names, modality, framework, engine_state]
+        class_outputs = [class_va, class_map, roster, drawn]
+        start_button.click(start_class, [page_url, teacher], [teacher, member, card, teacher_controls, class_timer,
+                                                               tabs, drawn, class_status],
+                           js="(page, teacher) => [window.location.href, teacher]",
+                           api_visibility="private").success(class_redraw, class_inputs, class_outputs,
+                                                             api_visibility="private")  # fmt: skip
+        join_button.click(join_class, [class_code, member], [member, class_status, name], api_visibility="private")
+        class_code.submit(join_class, [class_code, member], [member, class_status, name], api_visibility="private")
+        class_timer.tick(class_view, [teacher, drawn, hide_names, modality, framework, engine_state], class_outputs,
+                         api_visibility="private", show_progress="hidden", concurrency_id="class",
+                         concurrency_limit=4)  # fmt: skip
+        hide_names.change(class_redraw, class_inputs, class_outputs, api_visibility="private")
+        clear_class_button.click(clear_class, class_inputs, class_outputs, api_visibility="private")
+        end_button.click(end_class, [teacher, member], [teacher, member, card, teacher_controls, class_timer, roster,
+                                                        class_status], api_visibility="private")  # fmt: skip
+        demo.load(open_page, [page_url, teacher], [class_code, member, class_status, name, class_box, teacher, card,
+                                                   teacher_controls, class_timer, drawn],
+                  js="(page, teacher) => [window.location.href, teacher]", api_visibility="private")  # fmt: skip
+        clear.click(clear_history, [modality, framework, engine_state], [history, last_query, *outputs],
                     api_visibility="private")  # fmt: skip
         compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken], compare_plots,
                              api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip

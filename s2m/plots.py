@@ -96,8 +96,10 @@ def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict
 
 
 def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, result: Result | None, qx, qy,
-                     speech: list[tuple[str, float, float]] = (), earlier: list[tuple[str, float, float]] = ()):
-    """Music clips by mood, then the speech emotions (×), a session's earlier queries (☆) and the query (★)."""
+                     speech: list[tuple[str, float, float]] = (), earlier: list[tuple[str, float, float]] = (),
+                     earlier_name: str = "earlier queries (☆)"):
+    """Music clips by mood, then the speech emotions (×), a session's earlier queries (☆, legend ``earlier_name``)
+    and the query (★)."""
     import plotly.graph_objects as go
 
     hit_ids = {h.clip_id for h in result.hits} if result else set()
@@ -111,7 +113,7 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
         ))  # fmt: skip
     near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
     labelled = _points(fig, speech, "speech emotions (×)", SPEECH, "where a voice heard as this emotion goes", near)
-    _points(fig, earlier, "earlier queries (☆)", EARLIER, "earlier query", near, below=True, occupied=labelled)
+    _points(fig, earlier, earlier_name, EARLIER, "earlier query", near, below=True, occupied=labelled)
     if result:
         rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
         fig.add_trace(go.Scatter(
@@ -127,7 +129,7 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
 
 
 def library_map(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
-                earlier: list[SpeechPoint] = ()):  # fmt: skip
+                earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)"):  # fmt: skip
     """The library in 2-D (UMAP of the joint-space music embeddings) with where each speech emotion goes (×), a
     session's ``earlier`` queries (☆), the query as a star and its results ringed."""
     import plotly.graph_objects as go
@@ -135,14 +137,15 @@ def library_map(index: LibraryIndex, result: Result | None = None, speech: list[
     fig = go.Figure()
     qx, qy = (result.x, result.y) if result else (None, None)
     _moods_and_query(fig, index.coords[:, 0], index.coords[:, 1], index, result, qx, qy,
-                     [(p.label, p.x, p.y) for p in speech], [(p.label, p.x, p.y) for p in earlier])  # fmt: skip
+                     [(p.label, p.x, p.y) for p in speech], [(p.label, p.x, p.y) for p in earlier],
+                     earlier_name)  # fmt: skip
     axis = dict(showticklabels=False, title="", zeroline=False)
     return _layout(fig, "Map of the joint space<br><sub>music (shapes) and speech (×) of similar emotion lie close"
                    "</sub>", axis, axis)  # fmt: skip
 
 
 def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
-             earlier: list[SpeechPoint] = ()):  # fmt: skip
+             earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)"):  # fmt: skip
     """The same clips at their (valence, arousal) (:attr:`LibraryIndex.va_points`: a listener-labelled clip's own
     point, else its mood's), jittered; the speech emotions at theirs (×), a session's
     ``earlier`` queries (☆) and the query (★) at their predicted VA points."""
@@ -154,7 +157,7 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
     qx, qy = (result.valence, result.arousal) if result else (None, None)
     _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy,
                      [(p.label, p.valence, p.arousal) for p in speech],
-                     [(p.label, p.valence, p.arousal) for p in earlier])  # fmt: skip
+                     [(p.label, p.valence, p.arousal) for p in earlier], earlier_name)  # fmt: skip
     for x, y, text, xanchor, yanchor in QUADRANTS:
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor,
                            font=dict(size=13, color="#555555"))  # fmt: skip

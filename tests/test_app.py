@@ -151,8 +151,11 @@ def test_class_map_keeps_each_named_query_until_cleared(engine):
     for _ in range(app.MAX_HISTORY):
         many = app.remember(result.to_dict(), "x", many)
     assert len(many) == app.MAX_HISTORY and many[-1]["label"].startswith("x — ")
-    cleared, *figs = app.clear_history("audio", "Triplet + SP", engine)
-    assert cleared == [] and all(not [t for t in f.data if t.name.startswith(("earlier", "your"))] for f in figs)
+    cleared, last, notices, heard, emotions, where, map_fig, va_fig, raw, *slots = app.clear_history(
+        "audio", "Triplet + SP", engine)
+    assert cleared == [] and last == "" and raw is None and not (notices or heard or where or emotions.value)
+    assert all(not [t for t in f.data if t.name.startswith(("earlier", "your", "top"))] for f in (map_fig, va_fig))
+    assert len(slots) == 2 * app.MAX_K and not any(s.visible for s in slots)  # no result player or "why" left
 
 
 def test_side_by_side_triplet_and_emosim_and_the_about_panel(engine):

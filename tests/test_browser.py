@@ -201,6 +201,8 @@ def test_a_class_on_one_picture_on_a_phone(url, tmp_path):
         page.locator("#clear-history").click()
         plane.get_by_text("your query").first.wait_for(state="detached", timeout=30_000)
         assert plane.get_by_text("Ana — ").count() == 0
+        page.get_by_text("#1 ·").first.wait_for(state="hidden", timeout=10_000)  # the results go too
+        assert "%" not in page.locator("#emotions").inner_text() and not page.locator("#heard").inner_text().strip()
         page.set_viewport_size({"width": 1400, "height": 1000})  # a phone folds the tabs into a menu
         page.get_by_role("tab", name="Triplet vs EmoSim").click()
         page.locator("#compare").click()
@@ -349,3 +351,61 @@ def test_microphone_works_over_https_on_the_network_with_a_self_signed_certifica
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_class_session_joins_a_students_phone_to_the_teachers_screen(url, tmp_path):
+    """Two devices: the teacher (laptop, 1366×768) starts a class and shows its code, link and QR code; a student
+    (phone, 390×844) opens the link, types a name, sends an example voice; the teacher's class tab shows the
+    student's star with name and reading within seconds, hides the names, and ends the class."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        teacher = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+        teacher.goto(url)
+        teacher.wait_for_selector("#submit", timeout=60_000)
+        teacher.locator("#class-session").get_by_text("Class session").first.click()
+        teacher.locator("#start-class").click()
+        card = teacher.locator("#class-card")
+        card.wait_for(timeout=30_000)
+        code = card.locator("b").inner_text().strip()
+        link = card.locator("a").get_attribute("href")
+        assert len(code) == 6 and link.endswith(f"?class={code}") and link.startswith(url.rstrip("/"))
+        assert card.locator("img[alt^='QR code']").bounding_box()["width"] >= 150  # the QR code is drawn
+        teacher.locator("#class-roster", has_text="Waiting for the first voice").wait_for(timeout=30_000)
+        teacher.screenshot(path=str(tmp_path / "class-teacher-start.png"), full_page=True)
+
+        student = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+        student.goto(link)
+        student.wait_for_selector("#submit", timeout=60_000)
+        student.locator("#class-status", has_text=f"You are in class {code}").wait_for(timeout=30_000)
+        student.locator("#query-name input, #query-name textarea").first.fill("Ana")
+        student.get_by_text("happy", exact=True).first.click()  # an example voice
+        student.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
+        student.locator("#submit").click()
+        student.locator("#class-status", has_text=f"Sent to class {code}").wait_for(timeout=90_000)
+        reading = student.locator("#class-status").inner_text().split("Ana — ")[1].strip(" .")
+        student.screenshot(path=str(tmp_path / "class-student.png"), full_page=True)
+
+        teacher.locator("#class-roster", has_text="1 reading(s) from 1 device(s)").wait_for(timeout=30_000)
+        plane = teacher.locator("#class-va")
+        plane.get_by_text(f"Ana — {reading}").first.wait_for(timeout=30_000)
+        assert plane.get_by_text("the class (☆)").count() >= 1
+        teacher.screenshot(path=str(tmp_path / "class-teacher.png"), full_page=True)
+        shot = tmp_path / "class-plane.png"
+        plane.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
+        teacher.reload()  # a reload mid-lesson keeps the class (its key stays in the teacher's browser)
+        teacher.wait_for_selector("#submit", timeout=60_000)
+        teacher.get_by_role("tab", name="Class").click()
+        teacher.locator("#class-roster", has_text="1 reading(s) from 1 device(s)").wait_for(timeout=30_000)
+        assert teacher.locator("#class-card b").inner_text().strip() == code
+        teacher.locator("#hide-names input").check()
+        teacher.wait_for_function("() => !document.querySelector('#class-va').innerText.includes('Ana')",
+                                  timeout=30_000)  # fmt: skip
+        assert plane.get_by_text(reading, exact=True).count() >= 1  # the reading stays, the name goes
+        teacher.locator("#end-class").click()
+        teacher.locator("#class-status", has_text="Class ended").wait_for(timeout=30_000)
+        student.locator("#submit").click()  # the student searches again after the class ended
+        student.locator("#class-status", has_text="Not on the class map").wait_for(timeout=90_000)
+        browser.close()

@@ -249,6 +249,17 @@ RAW_CASES = [  # (name, handler, inputs, expected message: a regular expression,
     ("folder while turned off", "use_folder", ["/", None], "turned off"),
     ("rerun top_k Infinity", "rerun", [*_query(top_k=float("inf")), None], WHOLE),  # + which query was last
     ("rerun text dict", "rerun", [*_query(text={"t": 1}), None], OK),
+    ("join code list", "join_class", [["K7P2QX", "A"], None], "class code has 6"),
+    ("join code markup", "join_class", ["<b>K7P2QX</b>", None], "class code has 6"),
+    ("join no such class", "join_class", ["ZZZZZZ", None], "no class ZZZZZZ"),
+    ("start from a script link", "start_class", ["javascript:alert(1)", None], "address"),
+    ("start from a huge link", "start_class", ["http://a/" + "x" * 600, None], "address"),
+    ("start with a forged class", "start_class", ["http://a/", {"code": "ZZZZZZ", "key": "k"}], OK),  # a new one
+    ("class view forged", "class_view", [{"code": "ZZZZZZ", "key": "k"}, -1, False, "audio", "Triplet", None], OK),
+    ("class view a string", "class_view", ["teacher", "x", 3, "audio", "Triplet", None], OK),
+    ("clear a forged class", "clear_class", [{"code": "ZZZZZZ"}, False, "audio", "Triplet", None], "no class"),
+    ("end a forged class", "end_class", [{"code": ["ZZZZZZ"], "key": 1}, None], OK),
+    ("share a string", "share", ["happy", "Ana", None, "", "audio", "Triplet", None], OK),
 ]
 
 
@@ -266,6 +277,24 @@ def test_raw_values_get_clear_messages_from_every_handler(client, name, handler,
         assert re.search(expected, answer), answer
     assert "Traceback" not in answer and "blank error" not in answer and "/tmp" not in answer and "/work" not in answer
     assert _raw(client, "search", _query(), session) == "OK"  # the session is not broken (remember's x "A" broke it)
+
+
+def test_a_class_is_seen_cleared_and_ended_only_with_its_teachers_key(client):
+    """A stranger who knows a class's code (it is shown to the room) but not the teacher's key, calling the
+    handlers directly, can neither see, clear nor end the class."""
+    import app
+
+    code, key = app.CLASSES.start()
+    app.CLASSES.add(code, app.ClassPoint("Ana", "happy", 0.8, 0.7, 0.0, 0.0, "audio/triplet"))
+    forged = {"code": code, "key": "guess"}
+    assert _raw(client, "class_redraw", [forged, False, "audio", "Triplet", None]) == "OK"  # says so, shows nothing
+    assert "Only the teacher" in _raw(client, "clear_class", [forged, False, "audio", "Triplet", None])
+    assert "Only the teacher" in _raw(client, "end_class", [forged, None])
+    assert [p.name for p in app.CLASSES.points(code, key)] == ["Ana"]
+    plane, _, roster, _ = app.class_redraw(forged, False, "audio", "Triplet", None)
+    assert plane == app.gr.skip() and "Only the teacher" in roster  # no picture of the class for a forged key
+    assert _raw(client, "end_class", [{"code": code, "key": key}, None]) == "OK"
+    assert "no class" in _raw(client, "join_class", [code, None])
 
 
 # --- Decode budgets: memory measured on the server process (in-process here), peak above what it held before --------
