@@ -5,6 +5,7 @@
 The library (s2m/) does the work; this file is layout, input validation and wiring.
 """
 
+# ruff: noqa: E402 - the command line is parsed before the heavy imports (an instant --help)
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,29 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def arguments() -> argparse.ArgumentParser:
+    """The command line (defined before the heavy imports below, so that ``--help`` and mistakes answer at once)."""
+    parser = argparse.ArgumentParser(description="s2m demo: music for the emotion in your voice")
+    parser.add_argument("--library", default=None,
+                        help="the bundled library (default, or S2M_LIBRARY), a folder with metadata.csv, or a folder "
+                        "of audio")  # fmt: skip
+    parser.add_argument("--checkpoints", default=None, help="a folder of saved models (default: checkpoints/)")
+    parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--allow-folders", default=None, metavar="DIR",
+                        help="let visitors index music folders inside DIR (off for remote visitors otherwise)")
+    parser.add_argument("--ssl-certfile", default=None, metavar="FILE",
+                        help="serve HTTPS with this certificate (browsers allow microphones only on HTTPS or "
+                        "localhost; README 'In a class' makes a self-signed one in one command)")  # fmt: skip
+    parser.add_argument("--ssl-keyfile", default=None, metavar="FILE", help="the certificate's private key")
+    return parser
+
+
+if __name__ == "__main__":
+    arguments().parse_args()  # --help, or a mistake in the arguments, answers before torch and Gradio load
 
 from s2m.audio import MUSIC_SAMPLE_RATE, SPEECH_MAX_SECONDS, AudioError, load_audio
 from s2m.classroom import IDLE_SECONDS, ClassError, ClassPoint, Classroom, clean_name
@@ -45,7 +69,7 @@ INSTANCE_DIR = Path(tempfile.mkdtemp(prefix="s2m-app-"))
 os.environ["GRADIO_TEMP_DIR"] = str(INSTANCE_DIR / "gradio")
 atexit.register(shutil.rmtree, INSTANCE_DIR, True)
 
-import gradio as gr  # noqa: E402 - after GRADIO_TEMP_DIR
+import gradio as gr  # after GRADIO_TEMP_DIR
 
 log = logging.getLogger("s2m.app")
 ROOT = Path(__file__).resolve().parent
@@ -1081,20 +1105,9 @@ def create(library: str | Path = LIBRARY_DIR, checkpoints: str | Path = CHECKPOI
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="s2m demo")
-    parser.add_argument("--library", default=os.environ.get("S2M_LIBRARY", str(LIBRARY_DIR)),
-                        help="the bundled library, a folder with metadata.csv, or a folder of audio")  # fmt: skip
-    parser.add_argument("--checkpoints", default=str(CHECKPOINTS))
-    parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
-    parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
-    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    parser.add_argument("--allow-folders", default=None, metavar="DIR",
-                        help="let visitors index music folders inside DIR (off for remote visitors otherwise)")
-    parser.add_argument("--ssl-certfile", default=None, metavar="FILE",
-                        help="serve HTTPS with this certificate (browsers allow microphones only on HTTPS or "
-                        "localhost; README 'In a class' makes a self-signed one in one command)")  # fmt: skip
-    parser.add_argument("--ssl-keyfile", default=None, metavar="FILE", help="the certificate's private key")
-    args = parser.parse_args()
+    args = arguments().parse_args()
+    args.library = args.library or os.environ.get("S2M_LIBRARY") or str(LIBRARY_DIR)
+    args.checkpoints = args.checkpoints or str(CHECKPOINTS)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         sys.exit("s2m: cannot start: HTTPS needs both --ssl-certfile and --ssl-keyfile")
     for path in filter(None, (args.ssl_certfile, args.ssl_keyfile)):

@@ -231,3 +231,13 @@ def test_evaluate_leaves_out_clips_a_query_would_refuse_and_says_how_many(tmp_pa
     printed = capsys.readouterr().out
     assert "2 of 8 clips left out: a query would refuse them" in printed  # each speaker's 0.2-s first take
     assert "test (6 queries)" in printed
+
+
+def test_app_help_and_argument_mistakes_answer_before_torch_and_gradio_load():
+    """`python app.py --help` (and a mistyped option) answer at once: nothing heavy is imported first."""
+    probe = ("import runpy, sys\nsys.argv = ['app.py'] + sys.argv[1:]\ntry:\n    runpy.run_path('app.py', "
+             "run_name='__main__')\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+             "print('heavy', any(m in sys.modules for m in ('torch', 'gradio')))")  # fmt: skip
+    for args, said in ((["--help"], "--ssl-certfile"), (["--port", "abc"], "invalid int value")):
+        out = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True)
+        assert said in out.stdout + out.stderr and out.stdout.strip().endswith("heavy False"), out
