@@ -305,7 +305,8 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state, 
     else:
         heard = "*No transcript (audio-only model).*"
     read_from = {"audio": "your voice", "text": "your words", "fusion": "your voice and words"}[modality]
-    where = f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}"
+    where = (f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}: where the ★ sits on the plane. "
+             "Your songs (◯) are the nearest on the map, so on the plane they can lie away from the ★.")  # fmt: skip
     notices = "\n".join([f"⚠️ {n}" for n in result.notices] + [f"ℹ️ {n}" for n in notes])
     emotions = gr.Label(result.emotions, label=f"Emotion in {read_from}")
     return [notices, heard, emotions, where, *_maps(engine, modality, framework, result, history),
@@ -373,7 +374,7 @@ def compare(audio, text, modality, top_k, calibration, engine_state, language="a
     missing = [f for f in COMPARED if (modality, f) not in engine.models]
     if missing:
         raise gr.Error(f"No {modality} model for {', '.join(missing)}: this comparison needs both frameworks.")
-    figures = []
+    figures, results = [], []
     with SHUTDOWN.job():
         for framework in COMPARED:
             result, _ = _run(engine, audio, text, modality, framework, top_k, calibration, language)
@@ -381,10 +382,26 @@ def compare(audio, text, modality, top_k, calibration, engine_state, language="a
             name = framework_name(framework)
             top = max(result.emotions, key=result.emotions.get)
             moods = ", ".join(words(h.mood) for h in result.hits)
-            figure.update_layout(title=f"{name}: reads {top}<br><sub>results: {moods}</sub>", height=430,
-                                 showlegend=False)  # fmt: skip
+            figure.update_layout(title=f"{name}: reads {top}<br><sub>results: {moods}</sub>", height=520)
             figures.append(figure)
-    return figures
+            results.append(result)
+    return [*figures, _difference(*results)]
+
+
+def _difference(first, second) -> str:
+    """One paragraph on how far apart two models' answers to the same query are: their readings and how many
+    songs they share."""
+    names = [framework_name(r.framework) for r in (first, second)]
+    tops = [max(r.emotions, key=r.emotions.get) for r in (first, second)]
+    ids = [[h.clip_id for h in r.hits] for r in (first, second)]
+    shared = len(set(ids[0]) & set(ids[1]))
+    read = (f"Both read **{tops[0]}**" if tops[0] == tops[1]
+            else f"{names[0]} reads **{tops[0]}**, {names[1]} reads **{tops[1]}**")  # fmt: skip
+    moved = (abs(first.valence - second.valence) + abs(first.arousal - second.arousal)) / 2
+    return (f"{read}; they share **{shared} of {len(ids[0])}** songs"
+            + (" (in the same order)" if ids[0] == ids[1] else "")
+            + f", and their stars lie {moved:.2f} apart on the valence–arousal plane (0 = same place, 1 = opposite "
+            "corners). The rings on each map are that model's songs.")  # fmt: skip
 
 
 def _result_slots(hits) -> tuple[list, list]:
@@ -983,6 +1000,7 @@ def build(engine: Engine) -> gr.Blocks:
                         gr.Markdown("The same query through two models trained without and with the EmoSim "
                                     "regulariser (the paper's contribution): where it lands and what it plays.")
                         compare_button = gr.Button("Compare for the current query", elem_id="compare")
+                        compare_note = gr.Markdown(elem_id="compare-note")
                         with gr.Row():
                             compare_plots = [gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {framework_name(f)}")
                                              for f in COMPARED]  # fmt: skip
@@ -1045,7 +1063,8 @@ def build(engine: Engine) -> gr.Blocks:
                   js="(page, teacher) => [window.location.href, teacher]", api_visibility="private")  # fmt: skip
         clear.click(clear_history, [modality, framework, engine_state], [history, last_query, *outputs],
                     api_visibility="private")  # fmt: skip
-        compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken], compare_plots,
+        compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken],
+                             [*compare_plots, compare_note],
                              api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private",
                          concurrency_limit=2, concurrency_id="search"

@@ -33,10 +33,13 @@ def symbol(mood: str, moods: list[str]) -> str:
     return SYMBOLS[sorted(set(moods)).index(mood) % len(SYMBOLS)]
 
 
-def _layout(fig, title: str, xaxis: dict, yaxis: dict):
-    # the legend sits under the plot, so that a phone-wide plot keeps its width for the points
-    fig.update_layout(title=title, template="plotly_white", height=600, margin=dict(l=10, r=10, t=60, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.13, itemsizing="constant", entrywidth=105),
+def _layout(fig, title: str, xaxis: dict, yaxis: dict, legend_y: float = -0.05):
+    # the legend sits under the plot (below the x-axis title: ``legend_y``, a fraction of the plot's height), so that
+    # a phone-wide plot keeps its width for the points; two entries a row whatever the width (three cut the
+    # longest names on a phone)
+    fig.update_layout(title=title, template="plotly_white", height=600, margin=dict(l=10, r=10, t=75, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=legend_y, itemsizing="constant", entrywidth=0.5,
+                                  entrywidthmode="fraction", font=dict(size=11)),
                       xaxis=xaxis, yaxis=yaxis)  # fmt: skip
     return fig
 
@@ -165,4 +168,4 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
     return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic</sub>",
                    dict(title="valence: unpleasant → pleasant", range=[-0.05, 1.05]),
-                   dict(title="arousal: calm → energetic", range=[-0.05, 1.05]))  # fmt: skip
+                   dict(title="arousal: calm → energetic", range=[-0.05, 1.05]), legend_y=-0.17)  # fmt: skip

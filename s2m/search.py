@@ -411,10 +411,10 @@ class Engine:
         hits = []
         for rank, i in enumerate(order, start=1):
             r = index.records[i]
-            cv, ca = va(r.label) if r.label else (float("nan"), float("nan"))
+            cv, ca = (float(c) for c in index.va_points[i])  # where the plane draws it (its listeners' point)
             gap = float(np.hypot(cv - v, ca - a))
-            detail = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}); its mood (V {cv:.2f}, "
-                      f"A {ca:.2f}) lies {gap:.2f} from your reading, {top_label} (V {v:.2f}, A {a:.2f}), on the "
+            detail = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}); it lies at (V {cv:.2f}, "
+                      f"A {ca:.2f}), {gap:.2f} from your reading, {top_label} (V {v:.2f}, A {a:.2f}), on the "
                       "valence–arousal plane")  # fmt: skip
             about = self.about.get(r.path)
             why = plain_why(r.label, top_label, about, modality)

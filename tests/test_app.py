@@ -1,5 +1,6 @@
 """The retrieval behind the UI, the `search` API through gradio_client, and bad inputs; the app keeps serving."""
 
+import re
 import shutil
 
 import numpy as np
@@ -43,6 +44,20 @@ def test_engine_returns_documented_structure(engine, modality):
     assert (d["transcript"] is None) == (modality == "audio") and (d["language"] is None) == (modality == "audio")
     if modality != "audio":
         assert "talking by the door" in d["transcript"].lower() and d["language"] == "en"
+
+
+def test_a_results_place_is_where_the_plane_draws_it(engine):
+    """A result's valence and arousal are its listeners' point, the one the valence–arousal plane draws (not its
+    mood word's point): the ringed songs and their numbers agree."""
+    from s2m.emotions import va
+
+    result = engine.search(audio=str(EXAMPLES / "calm.wav"), framework="triplet_emosim", top_k=10)
+    index = engine.indexes[("audio", "triplet_emosim")]
+    for h in result.hits:
+        i = index.clip_ids.index(h.clip_id)
+        assert (h.valence, h.arousal) == pytest.approx(tuple(float(c) for c in index.va_points[i]))
+        assert f"(V {h.valence:.2f}, A {h.arousal:.2f})" in h.detail
+    assert any(abs(h.valence - va(h.mood)[0]) > 0.01 for h in result.hits)  # listeners' points, not the mood's
 
 
 def test_star_placement_is_stable_and_fast(engine):
@@ -161,9 +176,13 @@ def test_class_map_keeps_each_named_query_until_cleared(engine):
 def test_side_by_side_triplet_and_emosim_and_the_about_panel(engine):
     import app
 
-    figures = app.compare(str(EXAMPLES / "angry.wav"), None, "audio", 5, None, engine)
+    *figures, note = app.compare(str(EXAMPLES / "angry.wav"), None, "audio", 5, None, engine)
     assert [f.layout.title.text.split(":")[0] for f in figures] == ["Triplet", "Triplet + EmoSim"]
     assert all("results: " in f.layout.title.text and any(t.name == "your query" for t in f.data) for f in figures)
+    assert all(f.layout.showlegend is not False for f in figures)  # a legend says what the shapes are
+    rings = [{c for t in f.data if t.name.startswith("top") for c in t.customdata} for f in figures]
+    shared = len(rings[0] & rings[1])
+    assert re.search(rf"they share \*\*{shared} of 5\*\* songs", note) and "apart on the valence" in note, note
     text = app.about(engine)
     mapping = engine.model(*engine.reference_key).config.training["mapping"]
     assert all(f"| {s} | {words(m)} |" in text for s, m in mapping.items()) and "| disgust | tension |" in text

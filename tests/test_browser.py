@@ -183,7 +183,7 @@ def test_a_class_on_one_picture_on_a_phone(url, tmp_path):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_context(viewport={"width": 400, "height": 900}).new_page()
+        page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
         page.goto(url)
         page.wait_for_selector("#submit", timeout=60_000)
         for name, example in (("Ana", "happy"), ("Ben", "sad")):
@@ -198,16 +198,24 @@ def test_a_class_on_one_picture_on_a_phone(url, tmp_path):
         plane = page.locator("#va-plane")
         plane.get_by_text("Ana — ").first.wait_for(timeout=30_000)  # the first student, now an earlier query
         page.screenshot(path=str(tmp_path / "phone-class.png"), full_page=True)
+        plane.screenshot(path=str(tmp_path / "phone-plane.png"))
+        tabs = [page.get_by_role("tab", name=n) for n in ("Valence–arousal plane", "Map of the joint space",
+                                                            "Triplet vs EmoSim", "Class")]  # fmt: skip
+        assert all(t.is_visible() for t in tabs)  # every tab reachable by its name on a phone (no "…" menu)
+        star = plane.locator(".scatterlayer .trace").last.locator("path.point").last.bounding_box()
+        frame = plane.bounding_box()
+        assert frame["x"] <= star["x"] and star["x"] + star["width"] <= frame["x"] + frame["width"]  # not clipped
         page.locator("#clear-history").click()
         plane.get_by_text("your query").first.wait_for(state="detached", timeout=30_000)
         assert plane.get_by_text("Ana — ").count() == 0
         page.get_by_text("#1 ·").first.wait_for(state="hidden", timeout=10_000)  # the results go too
         assert "%" not in page.locator("#emotions").inner_text() and not page.locator("#heard").inner_text().strip()
-        page.set_viewport_size({"width": 1400, "height": 1000})  # a phone folds the tabs into a menu
+        page.set_viewport_size({"width": 1400, "height": 1000})
         page.get_by_role("tab", name="Triplet vs EmoSim").click()
         page.locator("#compare").click()
         for framework in ("triplet", "triplet_emosim"):
             page.locator(f"#compare-{framework}").get_by_text("reads ").first.wait_for(timeout=60_000)
+        assert "songs" in page.locator("#compare-note").inner_text()  # how far apart the two answers are
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         browser.close()
 
