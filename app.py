@@ -922,7 +922,8 @@ def build(engine: Engine) -> gr.Blocks:
             with gr.Column(scale=4):
                 name = gr.Textbox(label="Your name (labels your point on the class map)", max_lines=1, max_length=30,
                                   elem_id="query-name")  # fmt: skip
-                audio = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your voice",
+                audio = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath",
+                                                  label="Your voice: record (🎤 below) or upload a file (⬆)",
                                                   elem_id="query-audio"), RECORDING_ONLY)  # fmt: skip
                 spoken = OpenDropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
                                      label="Language you speak", elem_id="query-language",
