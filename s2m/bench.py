@@ -81,7 +81,8 @@ def run(repeats: int = 20) -> str:
         index.place(index.embeddings[i % len(index.embeddings)])
     per_call_ms = (time.perf_counter() - t) / 1000 * 1000
     lines.append(f"| star placement (mean of 1000) | {per_call_ms:.3f} ms |")
-    asr = asr_times(examples)  # loads multilingual Whisper base too, as a non-English query does in the app
+    lines += language_times(engine, framework, examples)
+    asr = asr_times(examples)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the paper's encoders are loaded
     lines.append(f"| peak resident memory (this process, every model and encoder loaded) | {peak:.0f} MB |")
     lines += asr
@@ -126,27 +127,61 @@ def index_speed(songs: int = 6, seconds: float = 180.0, encoder: str = "mood-dsp
 GERMAN = "Ich habe endlich den Job bekommen, den ich wollte, und ich freue mich so sehr darauf."
 
 
-def asr_times(examples: list[Path], repeats: int = 5, seconds: float = 5.0) -> list[str]:
-    """Rows: the app's recogniser on 5 s of English speech (example clips joined) and, when espeak-ng is installed,
-    on 5 s of German, p50 of ``repeats`` (warm), with the language it heard; and each text encoder per sentence."""
+def speech_clips(examples: list[Path], seconds: float = 5.0) -> dict[str, np.ndarray]:
+    """``seconds`` of speech per language, float32 at 16 kHz: English (the example voices joined), Korean (real
+    voice actors of ``korean-emotion`` in :func:`s2m.data.corpora.data_dir`, when present; never committed) and, when
+    espeak-ng is installed, German (synthesised)."""
     import shutil
     import tempfile
 
-    import numpy as np
-
     from .audio import SPEECH_SAMPLE_RATE, load_audio
-    from .encoders import load, recognise
+    from .data.corpora import data_dir
 
-    english = np.concatenate([load_audio(str(p)).samples for p in examples])[: int(seconds * SPEECH_SAMPLE_RATE)]
-    clips = {"English": english}
+    def joined(paths) -> np.ndarray:
+        return np.concatenate([load_audio(str(p)).samples for p in paths])[: int(seconds * SPEECH_SAMPLE_RATE)]
+
+    clips = {"English": joined(examples)}
+    korean = sorted((data_dir() / "korean-emotion").glob("*/*.flac"))
+    if korean:
+        clips["Korean (korean-emotion)"] = joined(korean[:3])
     if shutil.which("espeak-ng"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "de.wav"
             subprocess.run(["espeak-ng", "-v", "de", "-w", str(path), GERMAN], check=True, capture_output=True)
-            german = load_audio(str(path)).samples
-        clips["German (espeak-ng)"] = np.concatenate([german, german])[: int(seconds * SPEECH_SAMPLE_RATE)]
+            clips["German (espeak-ng)"] = joined([path, path])
+    return clips
+
+
+def language_times(engine, framework: str, examples: list[Path], repeats: int = 5) -> list[str]:
+    """Rows: warm p50 of a whole audio and fusion query (decoding, noise removal, features, speech recognition,
+    projection, ranking) on 5 s of speech in each language of :func:`speech_clips`."""
+    import tempfile
+
+    import soundfile as sf
+
+    from .audio import SPEECH_SAMPLE_RATE
+
     rows = []
-    for name, x in clips.items():
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, x) in enumerate(speech_clips(examples).items()):
+            path = str(Path(tmp) / f"query{i}.wav")
+            sf.write(path, x, SPEECH_SAMPLE_RATE)
+            ms = [warm_median_ms(lambda m=m, q=path: engine.search(audio=q, modality=m, framework=framework), repeats)
+                  for m in ("audio", "fusion") if m in engine.modalities]  # fmt: skip
+            heard = engine.search(audio=path, modality="fusion", framework=framework).language
+            rows.append(f"| warm query, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech: audio / fusion p50 | "
+                        f"{' / '.join(f'{t:.0f}' for t in ms)} ms (heard: {heard}) |")  # fmt: skip
+    return rows
+
+
+def asr_times(examples: list[Path], repeats: int = 5, seconds: float = 5.0) -> list[str]:
+    """Rows: the app's recogniser on 5 s of speech per language (:func:`speech_clips`), p50 of ``repeats`` (warm),
+    with the language it heard; and each text encoder per sentence."""
+    from .audio import SPEECH_SAMPLE_RATE
+    from .encoders import load, recognise
+
+    rows = []
+    for name, x in speech_clips(examples, seconds).items():
         ms = warm_median_ms(lambda x=x: recognise(x, SPEECH_SAMPLE_RATE), repeats)
         rows.append(f"| speech recognition, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech, p50 | "
                     f"{ms:.0f} ms (heard: {recognise(x, SPEECH_SAMPLE_RATE).language}) |")  # fmt: skip
