@@ -97,26 +97,29 @@ def _bench(args) -> None:
 
 
 def _wer(args) -> None:
-    """Word error rate of each recogniser on a labelled speech set's given transcripts, and the languages heard."""
+    """Word and character error rates of each recogniser on labelled speech with given transcripts (per corpus with
+    ``--corpora``), and the languages the app's recogniser heard."""
     from collections import Counter
 
-    from .features import asr_transcripts
-    from .metrics import word_error_rate
+    from .features import asr_languages, asr_transcripts
+    from .metrics import character_error_rate, word_error_rate
 
     speech = [r for r in _speech_records(args) if r.transcript and r.path]
     if args.split != "all":
         speech = [r for r in speech if r.split == args.split]
     if not speech:
         sys.exit("No items with a given transcript to score.")
-    print("| recogniser | items | WER |\n|---|---|---|")
+    sets = {c: [r for r in speech if r.corpus == c] for c in sorted({r.corpus for r in speech})}
+    print("| recogniser | speech | items | WER | CER | languages heard |\n|---|---|---|---|---|---|")
     for model in args.models:
-        heard = asr_transcripts(speech, model)
-        wer = word_error_rate([r.transcript for r in speech], [h.transcript for h in heard])
-        print(f"| {model} | {len(speech)} | {wer:.3f} |")
-    if "auto" in args.models:
-        from .features import asr_languages
-
-        print("languages heard by auto:", dict(Counter(asr_languages(speech)).most_common()))
+        heard = dict(zip((r.path for r in speech), asr_transcripts(speech, model), strict=True))
+        language = dict(zip((r.path for r in speech), asr_languages(speech, model), strict=True))  # the same cache
+        for name, records in sets.items():
+            said, got = [r.transcript for r in records], [heard[r.path].transcript for r in records]
+            languages = Counter(language[r.path] for r in records)
+            shown = ", ".join(f"{k} {v / len(records):.0%}" for k, v in languages.most_common(3)) or "–"
+            print(f"| {model} | {name or 'the speech set'} | {len(records)} | {word_error_rate(said, got):.3f} | "
+                  f"{character_error_rate(said, got):.3f} | {shown} |")  # fmt: skip
 
 
 def _index(args) -> None:
@@ -596,7 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fixture", default=None, help="also write the original's outputs on a fixed clip (parity test)")
     p.set_defaults(func=_convert_musicnn)
 
-    p = sub.add_parser("wer", help="word error rate of the speech recognisers on a speech set's given transcripts")
+    p = sub.add_parser("wer", help="word and character error rates of the speech recognisers on given transcripts")
+    p.add_argument("--corpora", nargs="*", default=None, metavar="NAME=PATH",
+                   help="score these corpora one by one (split by speaker: --split valid is their validation "
+                   "speakers); with no value, every corpus under ../shared/data")  # fmt: skip
     p.add_argument("--speech-root", default=None, help="default: RAVDESS (its two statements)")
     p.add_argument("--speech-format", default="ravdess", choices=["ravdess"])
     p.add_argument("--speech-csv", default=None, help="a CSV of path,label,speaker,text")
@@ -605,8 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--languages", nargs="+", default=["en"])
     p.add_argument("--split", default="all", choices=["train", "valid", "test", "all"])
     p.add_argument("--models", nargs="+", default=["whisper-tiny", "auto"],
-                   help="whisper-tiny (English only), whisper-base (multilingual), auto (the app's: tiny.en, then "
-                   "base when tiny is unsure)")  # fmt: skip
+                   help="whisper-tiny (English only), whisper-base (multilingual), auto (the app's: base detects the "
+                   "language, English goes to tiny.en)")  # fmt: skip
     p.set_defaults(func=_wer)
 
     p = sub.add_parser("index", help="(re)build the bundled library's index for the committed checkpoints")

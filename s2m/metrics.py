@@ -80,19 +80,30 @@ def classification_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence 
         }
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER: word-level edit distance (substitutions + deletions + insertions) summed over pairs / reference
-    words summed; words are compared lower-cased without punctuation."""
+def _words(text: str) -> str:
+    """Lower-case words without punctuation, one space apart (how transcripts are compared)."""
     import re
 
-    words = lambda s: re.findall(r"[\w']+", s.lower())  # noqa: E731
-    errors = total = 0
-    for ref, hyp in zip(references, hypotheses, strict=True):
-        r, h = words(ref), words(hyp)
-        row = list(range(len(h) + 1))
-        for i, rw in enumerate(r, start=1):
-            prev, row[0] = row[0], i
-            for j, hw in enumerate(h, start=1):
-                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
-        errors, total = errors + row[-1], total + len(r)
-    return errors / max(total, 1)
+    return " ".join(re.findall(r"[\w']+", text.lower()))
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER (``jiwer``): word-level edits (substitutions + deletions + insertions) summed over pairs / reference
+    words summed; words are compared lower-cased without punctuation. Pairs with an empty reference are skipped."""
+    return _error_rate(references, hypotheses, "wer")
+
+
+def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus CER (``jiwer``), as :func:`word_error_rate` over characters (spaces included): the fair measure for a
+    language written without spaces between words, or with long compound words (Korean, Turkish)."""
+    return _error_rate(references, hypotheses, "cer")
+
+
+def _error_rate(references: Sequence[str], hypotheses: Sequence[str], kind: str) -> float:
+    import jiwer
+
+    pairs = [(_words(r), _words(h)) for r, h in zip(references, hypotheses, strict=True) if _words(r)]
+    if not pairs:
+        return 0.0
+    refs, hyps = zip(*pairs, strict=True)
+    return float(getattr(jiwer, kind)(list(refs), list(hyps)))

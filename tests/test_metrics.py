@@ -59,3 +59,12 @@ def test_word_error_rate_counts_edits_over_reference_words():
     # one substitution (tour), one deletion (the), one insertion (now): 3 errors over 6 + 3 reference words
     refs, hyps = ["Kids are talking by the door.", "I miss him"], ["Kids are talking by tour", "I miss him now"]
     assert word_error_rate(refs, hyps) == pytest.approx(3 / 9)
+
+
+def test_character_error_rate_reads_languages_without_spaces_fairly():
+    from s2m.metrics import character_error_rate, word_error_rate
+
+    refs, hyps = ["심폐소생술 자격증 취득을 원하시면"], ["심폐소생술 자격증 추득을 원하시면"]  # 1 of 18 characters
+    assert character_error_rate(refs, hyps) == pytest.approx(1 / 18)
+    assert word_error_rate(refs, hyps) == pytest.approx(1 / 4)
+    assert character_error_rate(["", "ab"], ["x", "ab"]) == 0  # an empty reference is not scored
