@@ -226,6 +226,11 @@ def _engine(state: Engine | None) -> Engine:
     return state or ENGINE
 
 
+def _served() -> Path:
+    """The checkpoints this server runs (``--checkpoints``): a session's own library is ranked by them too."""
+    return ENGINE.checkpoints if ENGINE else CHECKPOINTS
+
+
 def framework_name(key: str) -> str:
     """The name a framework key is shown by ("triplet_emosim" -> "Triplet + EmoSim")."""
     return next(k for k, v in FRAMEWORKS.items() if v == key)
@@ -795,7 +800,7 @@ def use_folder(folder, engine_state, request: gr.Request, progress=gr.Progress(t
     if folder is not None and not isinstance(folder, str):
         raise gr.Error("The folder must be given as text.")
     path = FOLDERS.check(folder, getattr(getattr(request, "client", None), "host", None))
-    engine = Engine(CHECKPOINTS, path)
+    engine = Engine(_served(), path)
     n = len(next(iter(engine.indexes.values())).records)
     skipped = (
         f" Skipped {len(engine.skipped)} unreadable file(s): {', '.join(engine.skipped[:5])}." if engine.skipped else ""
@@ -886,7 +891,7 @@ def use_uploads(files, engine_state, progress=gr.Progress(track_tqdm=True)):  # 
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
     try:
-        engine = Engine(CHECKPOINTS, unpack_uploads(paths, folder / "music"), index_dir=folder / "index")
+        engine = Engine(_served(), unpack_uploads(paths, folder / "music"), index_dir=folder / "index")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -350,7 +350,7 @@ def _calibrations(args) -> list[str]:
 def _train(args) -> None:
     from dataclasses import replace
 
-    from .evaluate import evaluate_both, framework_label, load_data, markdown, summarise, train_on
+    from .evaluate import evaluate_both, load_data, markdown, summarise, train_on
     from .train import for_inference
 
     config = replace(_base_config(args), modality=args.modality, framework=args.framework, seed=args.seed)
@@ -359,7 +359,7 @@ def _train(args) -> None:
         speech = _with_transcripts(args, speech)
     data = load_data(speech, _music_records(args), config)
     model = train_on(config, data, progress=True)
-    rows = evaluate_both(model, data, _test_sets(args, speech), _calibrations(args), framework=framework_label(config),
+    rows = evaluate_both(model, data, _test_sets(args, speech), _calibrations(args), framework=config.label,
                          modality=config.modality, seed=config.seed, transcripts=args.transcripts)  # fmt: skip
     model.config.training["test"] = rows
     print(markdown(summarise(rows)))
@@ -374,7 +374,7 @@ def _evaluate(args) -> None:
 
     base = _base_config(args)  # before any data is read: an impossible option ends the command at once
     if args.rooms < 0:
-        sys.exit(f"error: --rooms must be 1 or more, got {args.rooms}")
+        sys.exit(f"error: --rooms must be 0 or more, got {args.rooms}")
     if args.folds and (args.folds < 2 or args.split != "valid" or args.checkpoints or args.rooms
                        or args.save_checkpoints):  # fmt: skip
         sys.exit("error: --folds K needs K >= 2 and --split valid, and trains its own models (no --checkpoints, "

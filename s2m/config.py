@@ -103,3 +103,9 @@ class TrainConfig:
             raise ValueError(f"place_at must be 'speech' or 'music', got {self.place_at!r}")
         if self.fusion not in ("late", "early"):
             raise ValueError(f"fusion must be 'late' or 'early', got {self.fusion!r}")
+
+    @property
+    def label(self) -> str:
+        """How a run is named in checkpoints and result tables: the framework, plus "+ranksim" when RankSim
+        replaces the EmoSim regulariser (the only frameworks it can change)."""
+        return self.framework + ("+ranksim" if self.ranksim and "emosim" in self.framework else "")

@@ -158,11 +158,6 @@ def _reference_mean(model: JointModel) -> np.ndarray | None:
     return None if ref is None else np.asarray(ref, np.float32)
 
 
-def framework_label(config: TrainConfig) -> str:
-    """How a run is named in result tables: the framework, plus "+ranksim" when the regulariser is RankSim."""
-    return config.framework + ("+ranksim" if config.ranksim and "emosim" in config.framework else "")
-
-
 def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointModel:
     """:func:`s2m.train.train` on ``data``."""
     model, _ = train(config, data.for_training(), data.music, data.tags, progress=progress,
@@ -176,7 +171,7 @@ def _test_sets(data: Data, test_sets: dict[str, set[str]] | None, split: str = "
 
 
 def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None, *,
-                   calibration: str = "none", chance_seed: int = 0, split: str = "test",
+                   calibration: str = "none", chance_seed: int = 0, split: str = "test", table: str = "lexicon",
                    **labels) -> list[dict]:  # fmt: skip
     """One row per test set with P@5, MRR, nDCG@5 and accuracies; ``labels`` (e.g. framework, modality, seed) lead
     each row.
@@ -184,7 +179,8 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
     calibration: "none" (raw features, what a new voice gives), "speaker" (each test speaker's neutral
     references move its voice into the model's training population's frame) or "session" (each speaker's mean
     utterance does; :func:`_read_queries`). ``model=None`` scores a random
-    ranking (the chance baseline, seeded by ``chance_seed``). Speech accuracy uses the model's stored prototypes,
+    ranking (the chance baseline, seeded by ``chance_seed``) against the relevance of VA table ``table`` (a model's
+    rows use its own table). Speech accuracy uses the model's stored prototypes,
     so a test-only data set works. ``split="valid"`` scores validation speakers against validation music (for
     choosing models; never choose on test).
     """
@@ -197,7 +193,7 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
         q = _test_queries(data, groups, split)
         if not q.labels:
             continue
-        relevant, gains = retrieval_targets(q.labels, gallery.labels, model.config.va_table if model else "lexicon")
+        relevant, gains = retrieval_targets(q.labels, gallery.labels, model.config.va_table if model else table)
         if model is None:
             scores = np.random.default_rng(chance_seed).random(relevant.shape)
             row = {"speech_accuracy": float("nan"), "music_accuracy": float("nan")}
@@ -317,8 +313,8 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
         data = load_data(speech, music, replace(base, modality=modality), cache_dir)
         results += constant_rows(data, test_sets, base.va_table, split, modality=modality, seed=0, **labels)
         for seed in seeds:
-            results += evaluate_model(None, data, test_sets, chance_seed=seed, split=split, framework="chance",
-                                      modality=modality, seed=seed, **labels)  # fmt: skip
+            results += evaluate_model(None, data, test_sets, chance_seed=seed, split=split, table=base.va_table,
+                                      framework="chance", modality=modality, seed=seed, **labels)  # fmt: skip
             untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
             untrained, _ = train(untrained_config, data.for_training(), data.music)
             results += evaluate_both(untrained, data, test_sets, calibrations, split=split, framework="untrained heads",
@@ -330,16 +326,16 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
                 results += evaluate_both(model, data, test_sets, calibrations, split=split,
-                                         framework=framework_label(config),
+                                         framework=config.label,
                                          modality=modality, seed=seed, **labels)  # fmt: skip
-                results += ceiling_rows(model, data, test_sets, split, framework=framework_label(config),
+                results += ceiling_rows(model, data, test_sets, split, framework=config.label,
                                         modality=modality, seed=seed, **labels)  # fmt: skip
                 if model.text_reader is not None and text_weights:
                     trained_weight = model.config.training["text_weight"]
                     for weight in text_weights:
                         model.config.training["text_weight"] = float(weight)
                         results += evaluate_both(model, data, test_sets, calibrations, split=split,
-                                                 framework=f"{framework_label(config)}, words ×{weight:g}",
+                                                 framework=f"{config.label}, words ×{weight:g}",
                                                  modality=modality, seed=seed, **labels)  # fmt: skip
                     model.config.training["text_weight"] = trained_weight
     return results, models

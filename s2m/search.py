@@ -235,6 +235,7 @@ class Engine:
 
     def __init__(self, checkpoints: Path = CHECKPOINTS, library: Path | str = LIBRARY_DIR,
                  index_dir: Path | None = None):  # fmt: skip
+        self.checkpoints = Path(checkpoints)  # a session's own library is served by the same models
         folders = sorted(p for p in Path(checkpoints).iterdir() if (p / heads.CONFIG_FILE).exists())
         if not folders:
             raise FileNotFoundError(f"No checkpoints under {checkpoints}: train one with `python -m s2m evaluate "

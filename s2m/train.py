@@ -185,7 +185,7 @@ def train(
         modality=config.modality, speech_dim=speech_dim, music_dim=music.features.shape[1],
         dropout=config.dropout, tag_dim=tag_dim, speech_hidden=speech_hidden,
         text_dim=speech.text_columns if late else None,
-        framework=config.framework + ("+ranksim" if config.ranksim else ""),
+        framework=config.label,
         va_table=config.va_table, speech_labels=speech_labels, music_labels=music_moods,
         encoders={"audio": config.audio_encoder, "text": config.reader_encoder if late else config.text_encoder,
                   "music": config.music_encoder},

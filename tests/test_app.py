@@ -497,6 +497,26 @@ def test_uploaded_library_is_bounded_session_only_and_deleted(tmp_path):
         unpack_uploads([str(tmp_path / "mine.zip.txt")], tmp_path / "z")
 
 
+def test_a_sessions_own_library_is_served_by_the_servers_checkpoints(tmp_path, monkeypatch):
+    """`python app.py --checkpoints DIR`: a visitor's uploaded library is ranked by DIR's models too, not by the
+    bundled ones."""
+    import app
+    from s2m.search import CHECKPOINTS
+
+    mine = tmp_path / "checkpoints"
+    for folder in sorted(CHECKPOINTS.glob("audio-*")):  # only the audio models
+        shutil.copytree(folder, mine / folder.name)
+    monkeypatch.setattr(app, "ENGINE", Engine(mine))
+    for i, mood in enumerate(["sad", "sad", "happy", "happy"]):
+        _mk(tmp_path / "src" / mood / f"clip {i}.wav", i)
+    engine, _ = app.use_uploads([str(p) for p in sorted((tmp_path / "src").rglob("*.wav"))], None)
+    try:
+        assert engine.checkpoints == mine and set(engine.models) == set(app.ENGINE.models)
+        assert {m for m, _ in engine.models} == {"audio"}
+    finally:
+        app.forget_library(engine)
+
+
 def test_a_long_song_stands_and_plays_by_its_loudest_ten_seconds(tmp_path):
     """A user's 40-s song, quiet but for 0:20–0:30: that window is what the library embeds, what the result plays and
     what its "why" names; a 3-s file is used whole. The window choice is cached with the index."""

@@ -241,3 +241,10 @@ def test_app_help_and_argument_mistakes_answer_before_torch_and_gradio_load():
     for args, said in ((["--help"], "--ssl-certfile"), (["--port", "abc"], "invalid int value")):
         out = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True)
         assert said in out.stdout + out.stderr and out.stdout.strip().endswith("heavy False"), out
+
+
+def test_a_negative_room_count_is_refused_with_the_rule_it_breaks():
+    from s2m.__main__ import main
+
+    with pytest.raises(SystemExit, match="--rooms must be 0 or more, got -1"):
+        main(["evaluate", "--rooms", "-1"])

@@ -59,6 +59,23 @@ def test_tiny_training_loss_falls_and_retrieval_beats_chance(data, framework):
     assert set(rows[0]) >= {"test_set", "queries", "precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy"}
 
 
+def test_the_chance_row_scores_with_the_protocols_va_table(data):
+    """The chance baseline's graded relevance comes from the VA table the protocol uses (--va-table), not always
+    the lexicon's: the two tables place "neutral" differently, so its nDCG moves."""
+    lexicon = evaluate_model(None, data)[0]
+    paper = evaluate_model(None, data, table="paper")[0]
+    assert paper["precision_at_k"] == lexicon["precision_at_k"] and paper["ndcg_at_k"] != lexicon["ndcg_at_k"]
+
+
+def test_ranksim_names_only_the_runs_it_changes(data):
+    """RankSim replaces the EmoSim regulariser, so only an EmoSim run is named "+ranksim" — in its checkpoint and in
+    result tables alike (one name for both)."""
+    for framework, name in (("triplet", "triplet"), ("triplet_emosim", "triplet_emosim+ranksim")):
+        config = TrainConfig(framework=framework, ranksim=True, epochs=1, warmup_epochs=1, batch_size=32, members=1)
+        model, _ = train(config, data.speech, data.music, data.tags)
+        assert config.label == name and model.config.framework == name
+
+
 def test_training_is_seeded(data):
     config = TrainConfig(epochs=2, warmup_epochs=1, batch_size=32, seed=3, members=1)
     a, _ = train(config, data.speech, data.music, data.tags)
