@@ -115,7 +115,7 @@ def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, r
             hovertemplate="%{customdata}<br>" + words(mood) + "<extra></extra>",
         ))  # fmt: skip
     near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
-    labelled = _points(fig, speech, "speech emotions (×)", SPEECH, "where a voice heard as this emotion goes", near)
+    labelled = _points(fig, speech, "voices (×)", SPEECH, "where a voice heard as this emotion goes", near)
     _points(fig, earlier, earlier_name, EARLIER, "earlier query", near, below=True, occupied=labelled)
     if result:
         rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
@@ -167,5 +167,5 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
     for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
     return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic</sub>",
-                   dict(title="valence: unpleasant → pleasant", range=[-0.05, 1.05]),
+                   dict(title="valence: unpleasant → pleasant", range=[-0.1, 1.1]),  # room for edge labels
                    dict(title="arousal: calm → energetic", range=[-0.05, 1.05]), legend_y=-0.17)  # fmt: skip

@@ -123,7 +123,7 @@ def test_speech_and_music_share_the_picture(engine):
         assert (p.valence, p.arousal) == va(p.label)
     index = engine.indexes[engine.reference_key]
     for fig in (library_map(index, speech=points), va_plane(index, speech=points)):
-        speech = [t for t in fig.data if t.name.startswith("speech")]
+        speech = [t for t in fig.data if t.name == "voices (×)"]
         shown = [label for text in speech[0].text for label in text.split(" · ")]  # coinciding points share a label
         assert len(speech) == 1 and sorted(shown) == sorted(p.label for p in points)
 

@@ -76,7 +76,7 @@ def _submit_and_check(page, tmp_path, name):
     assert players.count() == 5
     # the valence-arousal plane is the first tab: the star trace's legend entry, the speech emotions beside the music
     page.locator("#va-plane").get_by_text("your query").first.wait_for(timeout=30_000)
-    assert page.locator("#va-plane").get_by_text("speech emotions (×)").count() >= 1
+    assert page.locator("#va-plane").get_by_text("voices (×)").count() >= 1
     shot = tmp_path / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000
