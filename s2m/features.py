@@ -144,7 +144,7 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
                     level_norm: bool = False, denoise: bool = False) -> np.ndarray:  # fmt: skip
     """Features of records: their audio for audio encoders, their transcripts for text encoders (records heard in
     simulated rooms and records as recorded are cached apart, for text encoders too)."""
-    from .encoders import REGISTRY
+    from .encoders import modality_of
 
     # cached apart: adding copies in rooms never re-embeds the recordings, and a corpus is embedded once whichever
     # other corpora it is combined with
@@ -158,7 +158,7 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
                 out = np.empty((len(records), part.shape[1]), np.float32) if out is None else out
                 out[rows] = part
             return out
-    if encoder_name in REGISTRY and REGISTRY[encoder_name].modality == "text":
+    if modality_of(encoder_name) == "text":  # a text encoder reads the words (a concatenation or Hub id too)
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
     return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
                        starts=[r.start for r in records], rooms=[r.room for r in records], denoise=denoise)  # fmt: skip

@@ -51,6 +51,23 @@ def test_ctranslate2_reader_refuses_other_formats(tmp_path):
         read_ct2(tmp_path / "model.bin")
 
 
+def test_a_concatenated_text_encoder_reads_the_words_not_the_file_paths(tmp_path):
+    """Text features of recordings come from their transcripts, for a concatenation of text encoders too."""
+    import soundfile as sf
+
+    from s2m.data.records import Record
+    from s2m.features import record_features
+
+    path = tmp_path / "take.wav"
+    sf.write(path, tone(1.0, 16000), 16000)
+    said = Record(str(path), "happy", "a", "test", transcript="I am so happy today")
+    both = record_features([said], "minilm+e5-small", tmp_path / "cache")
+    expected = np.concatenate([encoders.load(n).embed(["I am so happy today"]) for n in ("minilm", "e5-small")], axis=1)
+    np.testing.assert_allclose(both, expected, atol=1e-5)
+    assert encoders.modality_of("minilm+e5-small") == "text"
+    assert encoders.modality_of("egemaps+whisper-base") == "speech"
+
+
 def test_minilm_text_encoder():
     enc = encoders.load("minilm")
     texts = ["I finally got the job!", "Everything is ruined and I hate it."]

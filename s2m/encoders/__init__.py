@@ -138,6 +138,15 @@ def available(modality: str | None = None) -> list[str]:
     return [n for n, e in REGISTRY.items() if modality in (None, e.modality)]
 
 
+def modality_of(name: str) -> str:
+    """"speech", "text" or "music": what an encoder name (registered, ``"a+b"``, a folder or a Hub id) reads. Only an
+    unregistered name is loaded to find out."""
+    parts = name.split("+") if "+" in name else [name]
+    if all(part in REGISTRY for part in parts):
+        return REGISTRY[parts[0]].modality
+    return load(name).modality
+
+
 def load(name: str, source: str | None = None, revision: str | None = None) -> Encoder:
     """An encoder by registry name, by local transformers folder, or by Hub id.
 
