@@ -77,6 +77,10 @@ EXAMPLE_DIR = ROOT / "assets" / "examples"
 EXAMPLES: list[Path] = []  # the example voices that decode (create() checks them; a damaged one is left out)
 UNAVAILABLE: list[str] = []  # what start-up left out (damaged files), said on the page
 MAX_K = 10
+# what a search shows, in the order its handlers return it: notices, transcript, emotions, VA line, map, plane, raw
+# result, then a player and a "why" per result slot (build() wires exactly these; rerun skips them all)
+SEARCH_OUTPUTS = ("notices", "heard", "emotions", "where", "map", "plane", "raw",
+                  *[f"player {i}" for i in range(MAX_K)], *[f"why {i}" for i in range(MAX_K)])  # fmt: skip
 MAX_HISTORY = 60  # a session's earlier queries kept on the class map
 SPOKEN = {"auto": "Detect automatically", **dict(sorted(LANGUAGE_NAMES.items(), key=lambda kv: kv[1]))}  # code: name
 COMPARED = ("triplet", "triplet_emosim")  # the side-by-side view: what the EmoSim regulariser changes
@@ -535,7 +539,7 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state, hi
     under the new model's name. The re-run recording's own entry is left off the class map it draws (the star
     shows it; :func:`relocate` then moves the entry)."""
     if not audio and not (text or "").strip():
-        return [gr.skip()] * (7 + 2 * MAX_K)
+        return [gr.skip()] * len(SEARCH_OUTPUTS)
     if isinstance(history, list) and history and last == query_id(audio, text):
         history = history[:-1]
     problem = query_problem(bool(audio), text, modality)
@@ -1031,6 +1035,7 @@ def build(engine: Engine) -> gr.Blocks:
                     raw = gr.JSON()
         inputs = [audio, text, modality, framework, top_k, calibration, engine_state, history, spoken]
         outputs = [notices, heard, emotions, where, map_plot, va_plot, raw, *players, *whys]
+        assert len(outputs) == len(SEARCH_OUTPUTS), "SEARCH_OUTPUTS names every output of a search"
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         for trigger, api in ((submit.click, {"api_name": "search"}), (text.submit, {"api_visibility": "private"})):

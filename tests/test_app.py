@@ -611,3 +611,13 @@ def test_switching_model_moves_the_recordings_star_instead_of_adding_one(engine)
     assert (moved[1]["x"], moved[1]["y"]) == (second["x"], second["y"])
     assert app.relocate(second, history, last, other, None) == history  # another recording: nothing moves
     assert app.relocate(second, history, "", voice, None) == history  # never searched: nothing moves
+
+
+def test_every_search_handler_returns_one_value_per_named_output(engine):
+    """search, a re-run with nothing to re-run, and clear all fill the same SEARCH_OUTPUTS slots (no hand count)."""
+    import app
+
+    n = len(app.SEARCH_OUTPUTS)
+    assert len(app._search(str(EXAMPLES / "sad.wav"), None, "audio", "Triplet", 3, None, engine)) == n
+    assert app.rerun(None, "", "audio", "Triplet", 3, None, engine) == [app.gr.skip()] * n
+    assert len(app.clear_history("audio", "Triplet", engine)) == 2 + n  # and the history and last query
