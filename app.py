@@ -160,11 +160,9 @@ HEAD = """<style>
 </script>"""
 
 INTRO = """# s2m: music for the emotion in your voice
-**1.** Type your name (it labels your point on the class map). **2.** Press the microphone, say a sentence with
-feeling (*"I finally got the job!"*), stop. **3.** Press **Find music**. Or just click an example voice.
-s2m reads *how* you speak (and, for the text and fusion models, *what* you say), puts you on the same map as the
-music, and plays the closest clips. No calibration is needed. Microphones only work on `localhost` or HTTPS pages;
-on plain HTTP use the examples or upload a file."""
+**1.** Type your name. **2.** Press the microphone, say something with feeling (*"I finally got the job!"*), stop.
+**3.** Press **Find music**, or click an example voice. s2m reads *how* you speak (text and fusion models: also
+*what* you say) and plays the music nearest to it on the map. Microphones need `localhost` or HTTPS."""
 
 # after a search, a page whose answer is off screen (a phone: the answer column comes after the controls) scrolls to it
 SCROLL_TO_ANSWER = """(...args) => {
@@ -932,7 +930,7 @@ def build(engine: Engine) -> gr.Blocks:
                 name = gr.Textbox(label="Your name (labels your point on the class map)", max_lines=1, max_length=30,
                                   elem_id="query-name")  # fmt: skip
                 audio = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath",
-                                                  label="Your voice: record (🎤 below) or upload a file (⬆)",
+                                                  label="Your voice: press Record, or upload a file (⬆ below)",
                                                   elem_id="query-audio"), RECORDING_ONLY)  # fmt: skip
                 spoken = OpenDropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
                                      label="Language you speak", elem_id="query-language",

@@ -373,6 +373,9 @@ def test_a_class_session_joins_a_students_phone_to_the_teachers_screen(url, tmp_
         teacher = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         teacher.goto(url)
         teacher.wait_for_selector("#submit", timeout=60_000)
+        for example in ("angry", "surprised"):  # the example voices show without scrolling on a 1366×768 laptop
+            box = teacher.get_by_text(example, exact=True).first.bounding_box()
+            assert box and box["y"] + box["height"] <= 768, (example, box)
         teacher.locator("#class-session").get_by_text("Class session").first.click()
         teacher.locator("#start-class").click()
         card = teacher.locator("#class-card")
@@ -382,6 +385,7 @@ def test_a_class_session_joins_a_students_phone_to_the_teachers_screen(url, tmp_
         assert len(code) == 6 and link.endswith(f"?class={code}") and link.startswith(url.rstrip("/"))
         assert card.locator("img[alt^='QR code']").bounding_box()["width"] >= 150  # the QR code is drawn
         teacher.locator("#class-roster", has_text="Waiting for the first voice").wait_for(timeout=30_000)
+        teacher.locator("#class-va").get_by_text(f"Class {code} on the valence").wait_for(timeout=30_000)  # drawn
         teacher.screenshot(path=str(tmp_path / "class-teacher-start.png"), full_page=True)
 
         student = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
