@@ -554,6 +554,16 @@ def _add_model_options(p) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs)
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help lines end with the option's default, unless it has none or the line already names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return super()._get_help_string(action) if text else "(default: %(default)s)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s2m", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -699,6 +709,8 @@ def main(argv: list[str] | None = None) -> int:
                    "music tracks (test data untouched), mean and std over folds x seeds; less noisy for choosing")
     p.set_defaults(func=_evaluate)
 
+    for command in sub.choices.values():  # every option's default in its help line
+        command.formatter_class = _Help
     args = parser.parse_args(argv)
     try:
         args.func(args)

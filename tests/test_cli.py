@@ -241,3 +241,11 @@ def test_app_help_and_argument_mistakes_answer_before_torch_and_gradio_load():
     for args, said in ((["--help"], "--ssl-certfile"), (["--port", "abc"], "invalid int value")):
         out = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True)
         assert said in out.stdout + out.stderr and out.stdout.strip().endswith("heavy False"), out
+
+
+def test_help_shows_each_options_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "weight of the EmoSim/RankSim term (default: 0.5)" in text and "``" not in text
+    assert "(default: ravdess)" in text  # --speech-format
