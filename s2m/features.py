@@ -34,6 +34,14 @@ FEATURE_VERSION = 2  # 2: silence judged after trimming; Whisper features withou
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "data" / "features"
 
 
+def _folder_name(encoder: str) -> str:
+    """The cache folder of an encoder: its name, or for a folder or Hub id ("org/model", "/path/to/model") its last
+    part and a short hash of the whole (never a path that leaves the cache)."""
+    if "/" not in encoder and "\\" not in encoder and encoder not in ("", ".", ".."):
+        return encoder
+    return f"{Path(encoder).name or 'model'}-{hashlib.sha256(encoder.encode()).hexdigest()[:8]}"
+
+
 def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
     h = hashlib.sha256(f"{encoder}|{FEATURE_VERSION}|{settings}|{len(items)}".encode())
     for item in items:
@@ -91,13 +99,14 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
     path = None
     if cache_dir is not None:
         settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
+        settings += f"|weights {encoder.weights}" if encoder.weights else ""  # a Hub model: which snapshot
         settings += f"|denoise: {noise_settings()}" if denoise else ""
         if any(starts):  # clips cut from longer files (the key of whole-file clips is unchanged)
             settings += "|starts:" + ",".join(f"{t:.3f}" for t in starts)
         if any(rooms) and encoder.modality == "speech":
             settings += f"|rooms{ROOMS_VERSION}:" + ",".join(rooms)
         key = _key(encoder_name, items, settings, files=not text)
-        path = Path(cache_dir) / encoder_name / f"{key}.npz"
+        path = Path(cache_dir) / _folder_name(encoder_name) / f"{key}.npz"
         cached = load_cached(path, "features")
         if cached is not None:
             return cached

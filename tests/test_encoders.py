@@ -244,6 +244,30 @@ def test_hub_encoders_with_tiny_random_weights(tiny_models, name, modality):
     assert type(encoders.load(str(tiny_models / name))) is type(enc)
 
 
+def test_features_of_a_hub_model_are_cached_per_weights_not_per_name(tiny_models, tmp_path):
+    """A Hub model's cached features are keyed by the weights found (its snapshot), so new weights under the same
+    name are embedded afresh instead of being served stale features."""
+    import shutil
+
+    from s2m.features import embed_items
+
+    folder = tmp_path / "distilbert"
+    shutil.copytree(tiny_models / "distilbert", folder)
+    encoders._load.cache_clear()
+    first = embed_items(str(folder), ["happy words"], tmp_path / "cache", progress=False)
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(1)
+    DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37)).save_pretrained(
+        folder)  # other weights under the same name
+    encoders._load.cache_clear()
+    second = embed_items(str(folder), ["happy words"], tmp_path / "cache", progress=False)
+    encoders._load.cache_clear()
+    assert not np.allclose(first, second)
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2
+
+
 def test_concatenation_stacks_features_of_one_modality():
     both = encoders.load("prosody+egemaps")
     x = [tone(1.5, 16_000, freq=150)]

@@ -22,6 +22,7 @@ class Encoder:
     modality: str = ""
     dim: int = 0
     sample_rate: int | None = None
+    weights: str = ""  # which weights, where a name alone does not pin them (a Hub snapshot); part of feature keys
 
     def embed(self, batch: Sequence) -> np.ndarray:
         """``batch``: list of 1-D float32 arrays at ``sample_rate`` Hz (or strings) -> float32 ``(N, dim)``."""

@@ -55,6 +55,20 @@ class _TorchEncoder(Encoder):
         self.model = AutoModel.from_pretrained(str(path), use_safetensors=True).eval()  # never unpickles a .bin
         self.config = self.model.config
         self.dim = int(self.config.hidden_size)
+        self.weights = weights_id(path)
+
+
+def weights_id(path: Path) -> str:
+    """A short hash of a model folder's weights as found (the folder — a Hub snapshot's is named by its commit — and
+    each weights file's name, size and modification time): features cached for other weights are never reused."""
+    import hashlib
+
+    path = Path(path).resolve()
+    h = hashlib.sha256(str(path).encode())
+    for f in sorted(path.glob("*.safetensors")):
+        stat = f.stat()
+        h.update(f"{f.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:12]
 
 
 class HFAudioEncoder(_TorchEncoder):
