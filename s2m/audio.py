@@ -33,7 +33,9 @@ MAX_SCAN_SECONDS = 20 * 60.0  # s, a song's window is chosen within its first 20
 SILENCE_DBFS = -60.0  # dBFS, a recording whose loudest 20-ms frame stays below this is called silent
 TRIM_BELOW_PEAK_DB = 40.0  # dB, leading/trailing frames this far below the loudest frame are trimmed
 NOISE_FFT = 1024  # samples, the noise reducer's analysis window (noisereduce's default; 64 ms at 16 kHz)
-SPEECH_LEVEL_DBFS = -23.0  # dBFS, active speech level after :func:`normalise_level` (EBU R 128's programme level)
+# dBFS, plain RMS of the active 20-ms frames after :func:`normalise_level` (the number EBU R 128 sets for programme
+# loudness, where it is K-weighted LUFS; this is not an R 128 measurement)
+SPEECH_LEVEL_DBFS = -23.0
 
 AudioSource = str | Path | bytes | bytearray | tuple
 
