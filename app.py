@@ -1077,8 +1077,10 @@ def build(engine: Engine) -> gr.Blocks:
                              api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
         cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private",
                          concurrency_limit=2, concurrency_id="search"
-                         ).success(rerun, inputs, outputs, api_visibility="private", concurrency_limit=2,
-                                   concurrency_id="search", validator=check_rerun)  # calibrating re-runs the query
+                         ).success(rerun, [*inputs, last_query], outputs, api_visibility="private",
+                                   concurrency_limit=2, concurrency_id="search", validator=check_rerun
+                                   ).success(relocate, [raw, history, last_query, audio, text], history,
+                                             api_visibility="private")  # calibrating re-runs the query: one star
         upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
                             api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
         folder_button.click(use_folder, [folder, engine_state], [engine_state, folder_status], api_visibility="private",
