@@ -37,8 +37,12 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
-    parser.add_argument("--allow-folders", default=None, metavar="DIR",
-                        help="let visitors index music folders inside DIR (off for remote visitors otherwise)")
+    parser.add_argument(
+        "--allow-folders",
+        default=None,
+        metavar="DIR",
+        help="let visitors index music folders inside DIR (off for remote visitors otherwise)",
+    )
     parser.add_argument("--ssl-certfile", default=None, metavar="FILE",
                         help="serve HTTPS with this certificate (browsers allow microphones only on HTTPS or "
                         "localhost; README 'In a class' makes a self-signed one in one command)")  # fmt: skip
@@ -120,6 +124,7 @@ def guarded(handler):
                            "tell whoever runs this page the id.", title="Sorry") from None  # fmt: skip
 
     return run
+
 
 # Browsers clean up microphone audio by default (echo cancellation, noise suppression, automatic gain), which
 # flattens exactly the loudness cues an emotion model reads; ask for the raw signal. Also: one clip plays at a time.
@@ -220,8 +225,10 @@ def _learned_from(model) -> str:
     if not corpora:
         return "A voice, language or recording far from the ones the models learned from may be read wrongly."
     speakers = sum(int(c.get("speakers", 0)) for c in corpora.values())
-    return (f"The voice models learned from {speakers} actors in {len(corpora)} collections of emotional speech "
-            f"({', '.join(corpora)}); a voice, language or recording far from theirs may be read wrongly.")
+    return (
+        f"The voice models learned from {speakers} actors in {len(corpora)} collections of emotional speech "
+        f"({', '.join(corpora)}); a voice, language or recording far from theirs may be read wrongly."
+    )
 
 
 def _engine(state: Engine | None) -> Engine:
@@ -328,8 +335,10 @@ def remember(result, name, history):
     if result is None:
         return history
     emotions = result.get("emotions") if isinstance(result, dict) else None
-    if not isinstance(emotions, dict) or not emotions or not all(
-        isinstance(k, str) and _finite(v) for k, v in emotions.items()
+    if (
+        not isinstance(emotions, dict)
+        or not emotions
+        or not all(isinstance(k, str) and _finite(v) for k, v in emotions.items())
     ):
         raise gr.Error("Nothing to put on the class map: the result has no emotions.")
     who = "".join(c for c in str(name or "") if c not in "<>&").strip()[:30] or f"query {len(history) + 1}"
@@ -421,8 +430,12 @@ def _result_slots(hits) -> tuple[list, list]:
             name = f"{h.title} — {h.artist}" if h.title and h.artist else words(h.mood)
             players.append(gr.Audio(value=value, label=f"#{i + 1} · {name}", visible=True))
             licence = f" <sub>Licence: {h.license}.</sub>" if h.license else ""
-            whys.append(gr.Markdown(f"{h.why}{licence}\n<details><summary>the numbers</summary>{h.clip_id}: "
-                                    f"{h.detail}</details>", visible=True))
+            whys.append(
+                gr.Markdown(
+                    f"{h.why}{licence}\n<details><summary>the numbers</summary>{h.clip_id}: {h.detail}</details>",
+                    visible=True,
+                )
+            )
         else:
             players.append(gr.Audio(value=None, visible=False))
             whys.append(gr.Markdown("", visible=False))
@@ -677,8 +690,10 @@ def _class_pictures(teacher, seen, hide, modality, framework, engine_state):
     marks = [SpeechPoint(p.reading if hide else f"{p.name} — {p.reading}", p.x, p.y, p.valence, p.arousal)
              for p in points]  # fmt: skip
     on_map = [m for m, p in zip(marks, points, strict=True) if p.model == model]
-    index, speech = engine.indexes[(modality, _framework_key(framework))], engine.speech_points(
-        modality, _framework_key(framework))
+    index, speech = (
+        engine.indexes[(modality, _framework_key(framework))],
+        engine.speech_points(modality, _framework_key(framework)),
+    )
     plane = va_plane(index, None, speech, marks, "the class (☆)")
     plane.update_layout(title=f"Class {code} on the valence–arousal plane<br><sub>→ more pleasant · ↑ more "
                         "energetic</sub>")  # fmt: skip
@@ -951,8 +966,9 @@ def build(engine: Engine) -> gr.Blocks:
                 framework = OpenRadio(labels, value=best, label="Training framework",
                                      info="default: the best on held-out speakers (see About the model)")  # fmt: skip
                 top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
-                with gr.Accordion("Class session: one map for the whole class", open=False,
-                                  elem_id="class-session") as class_box:
+                with gr.Accordion(
+                    "Class session: one map for the whole class", open=False, elem_id="class-session"
+                ) as class_box:
                     gr.Markdown("**Students:** type the code your teacher shows (or open the teacher's link). Your "
                                 "name and the emotion read from each of your recordings then appear on the "
                                 "teacher's class map; recordings never leave this page's search.")  # fmt: skip
@@ -961,9 +977,11 @@ def build(engine: Engine) -> gr.Blocks:
                                                 elem_id="class-code")  # fmt: skip
                         join_button = gr.Button("Join", scale=1, elem_id="join-class")
                     class_status = gr.Markdown(elem_id="class-status")
-                    gr.Markdown(f"**Teacher:** start a class and show its code or QR code; the **Class** tab then "
-                                "collects every student's reading, live. Kept in this server's memory only, until "
-                                f"you end the class or {IDLE_SECONDS // 3600} hours after its last reading.")
+                    gr.Markdown(
+                        f"**Teacher:** start a class and show its code or QR code; the **Class** tab then "
+                        "collects every student's reading, live. Kept in this server's memory only, until "
+                        f"you end the class or {IDLE_SECONDS // 3600} hours after its last reading."
+                    )
                     start_button = gr.Button("Start a class", elem_id="start-class")
                     page_url = gr.Textbox(visible=False)
                 with gr.Accordion("About the model (plain words)", open=False, elem_id="about"):
@@ -984,8 +1002,12 @@ def build(engine: Engine) -> gr.Blocks:
                     gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
                                 "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
                                 "for this session only and deleted when it ends.")  # fmt: skip
-                    uploads = refuse_malformed(gr.File(file_count="multiple", label="Your music",
-                                                       file_types=[*sorted(AUDIO_SUFFIXES), ".zip"]), FILES_ONLY)
+                    uploads = refuse_malformed(
+                        gr.File(
+                            file_count="multiple", label="Your music", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"]
+                        ),
+                        FILES_ONLY,
+                    )
                     upload_button = gr.Button("Use these clips")
                     upload_status = gr.Markdown()
                 # always wired, shown only where allowed: a client calling the handler directly gets the refusal
@@ -1005,8 +1027,10 @@ def build(engine: Engine) -> gr.Blocks:
                     with gr.Tab("Map of the joint space"):
                         map_plot = gr.Plot(value=start_map, elem_id="map", label="Which songs lie near your voice")
                     with gr.Tab("Triplet vs EmoSim"):
-                        gr.Markdown("The same query through two models trained without and with the EmoSim "
-                                    "regulariser (the paper's contribution): where it lands and what it plays.")
+                        gr.Markdown(
+                            "The same query through two models trained without and with the EmoSim "
+                            "regulariser (the paper's contribution): where it lands and what it plays."
+                        )
                         compare_button = gr.Button("Compare for the current query", elem_id="compare")
                         compare_note = gr.Markdown(elem_id="compare-note")
                         with gr.Row():
@@ -1075,12 +1099,24 @@ def build(engine: Engine) -> gr.Blocks:
         compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken],
                              [*compare_plots, compare_note],
                              api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
-        cal_button.click(calibrate, [reference, engine_state], [calibration, cal_status], api_visibility="private",
-                         concurrency_limit=2, concurrency_id="search"
-                         ).success(rerun, [*inputs, last_query], outputs, api_visibility="private",
-                                   concurrency_limit=2, concurrency_id="search", validator=check_rerun
-                                   ).success(relocate, [raw, history, last_query, audio, text], history,
-                                             api_visibility="private")  # calibrating re-runs the query: one star
+        cal_button.click(
+            calibrate,
+            [reference, engine_state],
+            [calibration, cal_status],
+            api_visibility="private",
+            concurrency_limit=2,
+            concurrency_id="search",
+        ).success(
+            rerun,
+            [*inputs, last_query],
+            outputs,
+            api_visibility="private",
+            concurrency_limit=2,
+            concurrency_id="search",
+            validator=check_rerun,
+        ).success(
+            relocate, [raw, history, last_query, audio, text], history, api_visibility="private"
+        )  # calibrating re-runs the query: one star
         upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
                             api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
         folder_button.click(use_folder, [folder, engine_state], [engine_state, folder_status], api_visibility="private",

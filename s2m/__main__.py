@@ -152,9 +152,11 @@ def _speech_records(args):
     if not root.exists():
         if root.resolve() == SPEECH_DIR:
             sys.exit("The synthetic speech corpus is not built yet: run `python -m s2m build-speech` (about 3 min).")
-        sys.exit(f"No speech data at {root}. RAVDESS (speech, 24 actors; free for non-commercial use) is published "
-                 "on Zenodo (record 1188976): unpack Audio_Speech_Actors_01-24 and pass --speech-root FOLDER or set "
-                 "S2M_RAVDESS; or evaluate your own recordings with --speech-csv FILE (path,label,speaker[,text]).")
+        sys.exit(
+            f"No speech data at {root}. RAVDESS (speech, 24 actors; free for non-commercial use) is published "
+            "on Zenodo (record 1188976): unpack Audio_Speech_Actors_01-24 and pass --speech-root FOLDER or set "
+            "S2M_RAVDESS; or evaluate your own recordings with --speech-csv FILE (path,label,speaker[,text])."
+        )
     readers = {"ravdess": data.read_ravdess, "iemocap": data.read_iemocap, "hikia": data.read_hikia,
                "sentences": lambda path: data.read_sentences(path, tuple(args.languages))}  # fmt: skip
     records = readers[args.speech_format](root)
@@ -303,8 +305,10 @@ def _refit_music(args) -> None:
         out = Path(args.out) / folder.name if args.out else folder
         new.save(out)
         valid = new.config.training["music_refit"]["valid"]
-        print(f"{folder.name}: valid P@5 {valid['precision_at_k']:.3f} nDCG@5 {valid['ndcg_at_k']:.3f} "
-              f"(a perfect reader; {valid['clips']} valid tracks) -> {out}")
+        print(
+            f"{folder.name}: valid P@5 {valid['precision_at_k']:.3f} nDCG@5 {valid['ndcg_at_k']:.3f} "
+            f"(a perfect reader; {valid['clips']} valid tracks) -> {out}"
+        )
 
 
 def _base_config(args):
@@ -343,8 +347,9 @@ def _test_sets(args, speech):
 
 
 def _calibrations(args) -> list[str]:
-    return {"both": ["none", "speaker"], "all": ["none", "speaker", "session"]}.get(args.calibration,
-                                                                                  [args.calibration])
+    return {"both": ["none", "speaker"], "all": ["none", "speaker", "session"]}.get(
+        args.calibration, [args.calibration]
+    )
 
 
 def _train(args) -> None:
@@ -377,8 +382,10 @@ def _evaluate(args) -> None:
         sys.exit(f"error: --rooms must be 0 or more, got {args.rooms}")
     if args.folds and (args.folds < 2 or args.split != "valid" or args.checkpoints or args.rooms
                        or args.save_checkpoints):  # fmt: skip
-        sys.exit("error: --folds K needs K >= 2 and --split valid, and trains its own models (no --checkpoints, "
-                 "--rooms or --save-checkpoints)")
+        sys.exit(
+            "error: --folds K needs K >= 2 and --split valid, and trains its own models (no --checkpoints, "
+            "--rooms or --save-checkpoints)"
+        )
     if args.checkpoints:
         _checkpoint_folders(args.checkpoints)  # a wrong folder ends the command before any data is read
     speech, music = _speech_records(args), _music_records(args)
@@ -395,8 +402,10 @@ def _evaluate(args) -> None:
         from .evaluate import run_folds
 
         if test_sets is not None:
-            sys.exit("error: --folds scores a data set's whole validation split; it does not combine with per-voice "
-                     "or per-language test sets (the synthetic corpus, --speech-format sentences)")
+            sys.exit(
+                "error: --folds scores a data set's whole validation split; it does not combine with per-voice "
+                "or per-language test sets (the synthetic corpus, --speech-format sentences)"
+            )
         summary = run_folds(speech, music, base, args.frameworks, args.modalities, args.seeds, args.folds,
                             calibrations=_calibrations(args), transcripts=args.transcripts)  # fmt: skip
     else:
@@ -493,14 +502,23 @@ def _add_model_options(p) -> None:
     p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia", "sentences"],
                    help="sentences: the project's typed emotion sentences (assets/sentences; text models), tested "
                    "per language")  # fmt: skip
-    p.add_argument("--languages", nargs="+", default=["en"], choices=["en", "ko", "de", "es"],
-                   help="with --speech-format sentences: the languages of the validation and test sentences")
+    p.add_argument(
+        "--languages",
+        nargs="+",
+        default=["en"],
+        choices=["en", "ko", "de", "es"],
+        help="with --speech-format sentences: the languages of the validation and test sentences",
+    )
     p.add_argument("--extra-train", default=None, help="also train on the training speakers of this RAVDESS-named "
                    "folder (e.g. data/speech, the synthetic corpus)")  # fmt: skip
     p.add_argument("--speech-csv", default=None, help="instead of --speech-root: a CSV of path,label,speaker[,text]"
                    "[,split] (rows without split are test items)")  # fmt: skip
-    p.add_argument("--transcripts", default="asr", choices=["asr", "given"],
-                   help="text/fusion read the app's own ASR (default) or the data set's transcripts")
+    p.add_argument(
+        "--transcripts",
+        default="asr",
+        choices=["asr", "given"],
+        help="text/fusion read the app's own ASR (default) or the data set's transcripts",
+    )
     p.add_argument("--calibration", default="both", choices=["none", "speaker", "session", "both", "all"],
                    help="evaluate uncalibrated, with each speaker's neutral references, with each speaker's mean "
                    "utterance (session: no reference, assumes the utterances cover the emotions evenly), both "
@@ -512,29 +530,61 @@ def _add_model_options(p) -> None:
                    "AudioSet layout file,label,group[,split]")  # fmt: skip
     p.add_argument("--audio-encoder", default=d.audio_encoder, help="speech encoder; a+b concatenates")
     p.add_argument("--text-encoder", default=d.text_encoder, help="text models and the label-word tags")
-    p.add_argument("--reader-encoder", default=d.reader_encoder,
-                   help="late fusion: the text encoder of the text reader (reads transcripts in any language)")
+    p.add_argument(
+        "--reader-encoder",
+        default=d.reader_encoder,
+        help="late fusion: the text encoder of the text reader (reads transcripts in any language)",
+    )
     p.add_argument("--music-encoder", default=d.music_encoder)
-    p.add_argument("--level-norm", action=argparse.BooleanOptionalAction, default=d.level_norm,
-                   help="scale speech to a fixed active level before the speech encoder")
-    p.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=d.denoise,
-                   help="remove steady background noise from speech before the speech encoder")
-    p.add_argument("--calibrated-training", action=argparse.BooleanOptionalAction, default=d.calibrate,
-                   help="train on speaker-relative audio features (each training speaker's neutral mean moved onto "
-                   "the population's); the model is still used uncalibrated unless a reference is given")
-    p.add_argument("--music-triplet", type=float, default=d.music_triplet, metavar="W",
-                   help="weight of the music-side triplet term (clips of one mood together, other moods apart; "
-                   f"0: the paper's loss alone; default {d.music_triplet})")
-    p.add_argument("--speaker-shift", type=float, default=d.speaker_shift,
-                   help="probability of giving a training item another training speaker's neutral offset")
+    p.add_argument(
+        "--level-norm",
+        action=argparse.BooleanOptionalAction,
+        default=d.level_norm,
+        help="scale speech to a fixed active level before the speech encoder",
+    )
+    p.add_argument(
+        "--denoise",
+        action=argparse.BooleanOptionalAction,
+        default=d.denoise,
+        help="remove steady background noise from speech before the speech encoder",
+    )
+    p.add_argument(
+        "--calibrated-training",
+        action=argparse.BooleanOptionalAction,
+        default=d.calibrate,
+        help="train on speaker-relative audio features (each training speaker's neutral mean moved onto "
+        "the population's); the model is still used uncalibrated unless a reference is given",
+    )
+    p.add_argument(
+        "--music-triplet",
+        type=float,
+        default=d.music_triplet,
+        metavar="W",
+        help="weight of the music-side triplet term (clips of one mood together, other moods apart; "
+        f"0: the paper's loss alone; default {d.music_triplet})",
+    )
+    p.add_argument(
+        "--speaker-shift",
+        type=float,
+        default=d.speaker_shift,
+        help="probability of giving a training item another training speaker's neutral offset",
+    )
     p.add_argument("--augment-rooms", type=int, default=d.augment_rooms, metavar="N",
                    help="also train on N copies of each training speaker, each heard through its own simulated room "
                    "and microphone (reverberation, band, noise; s2m.rooms)")  # fmt: skip
-    p.add_argument("--speech-hidden", type=int, default=d.speech_hidden,
-                   help="hidden width of the speech head (0: its input width, as in the paper)")
-    p.add_argument("--placement", type=float, default=d.placement,
-                   help="place each query at a softmax mix of per-label targets with this temperature "
-                   "(0: at its projection, as in the paper)")
+    p.add_argument(
+        "--speech-hidden",
+        type=int,
+        default=d.speech_hidden,
+        help="hidden width of the speech head (0: its input width, as in the paper)",
+    )
+    p.add_argument(
+        "--placement",
+        type=float,
+        default=d.placement,
+        help="place each query at a softmax mix of per-label targets with this temperature "
+        "(0: at its projection, as in the paper)",
+    )
     p.add_argument("--place-at", default=None, choices=["music", "speech"],
                    help=f"the placement targets: each emotion's VA-nearest mood among the training music, or the "
                    f"speech-label prototypes (default {d.place_at} in training; with --checkpoints: replaces the "
@@ -568,12 +618,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m s2m", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build-library", help="the bundled library: one 10-s clip per track of a listener-labelled "
-                       "music CSV (default Emotify), or the optional AI-generated immich library")
+    p = sub.add_parser(
+        "build-library",
+        help="the bundled library: one 10-s clip per track of a listener-labelled "
+        "music CSV (default Emotify), or the optional AI-generated immich library",
+    )
     p.add_argument("--library", default=str(ROOT / "assets" / "library"))
     p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
-    p.add_argument("--immich", action="store_true", help="instead: cut the immich-memories-music tracks (an "
-                   "optional library of AI-generated music; write it to another --library folder)")
+    p.add_argument(
+        "--immich",
+        action="store_true",
+        help="instead: cut the immich-memories-music tracks (an "
+        "optional library of AI-generated music; write it to another --library folder)",
+    )
     p.add_argument("--seed", type=int, default=0, help="--immich: the seed of its split")
     p.set_defaults(func=_build_library)
 
@@ -654,27 +711,53 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frameworks", nargs="+", default=["triplet_emosim"], choices=FRAMEWORKS)
     p.add_argument("--modalities", nargs="+", default=["audio", "text", "fusion"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--max-queries", type=int, default=0, metavar="N",
-                   help="at most N held-out clips per corpus (a seeded choice; 0: all)")
+    p.add_argument(
+        "--max-queries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="at most N held-out clips per corpus (a seeded choice; 0: all)",
+    )
     p.add_argument("--variance", nargs="+", default=None, metavar="ENCODER",
                    help="instead: how much of these speech encoders' feature variance is corpus, speaker, sentence and "
                    "emotion")  # fmt: skip
-    p.add_argument("--text-weights", type=float, nargs="*", default=[], metavar="W",
-                   help="fusion: also score each model with the words' evidence raised to these powers")
+    p.add_argument(
+        "--text-weights",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="W",
+        help="fusion: also score each model with the words' evidence raised to these powers",
+    )
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.set_defaults(func=_crosscorpus, corpora=[])
 
-    p = sub.add_parser("music-probe", help="which music encoder hears what listeners felt: linear read-outs on "
-                       "held-out tracks of a listener-labelled music CSV, beside a genre-only baseline")
+    p = sub.add_parser(
+        "music-probe",
+        help="which music encoder hears what listeners felt: linear read-outs on "
+        "held-out tracks of a listener-labelled music CSV, beside a genre-only baseline",
+    )
     p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
-    p.add_argument("--encoders", nargs="+", default=["mood-dsp", "musicnn-msd", "musicnn-mtt"],
-                   metavar="ENCODER", help="music encoders to compare (a+b concatenates)")
-    p.add_argument("--split", default="valid", choices=["valid", "test"],
-                   help="score the validation tracks (to choose) or the test tracks (to report, once)")
+    p.add_argument(
+        "--encoders",
+        nargs="+",
+        default=["mood-dsp", "musicnn-msd", "musicnn-mtt"],
+        metavar="ENCODER",
+        help="music encoders to compare (a+b concatenates)",
+    )
+    p.add_argument(
+        "--split",
+        default="valid",
+        choices=["valid", "test"],
+        help="score the validation tracks (to choose) or the test tracks (to report, once)",
+    )
     p.set_defaults(func=_music_probe)
 
-    p = sub.add_parser("refit-music", help="give saved checkpoints a music side trained on listener-labelled music "
-                       "(their speech side, which reads the emotion, is kept)")
+    p = sub.add_parser(
+        "refit-music",
+        help="give saved checkpoints a music side trained on listener-labelled music "
+        "(their speech side, which reads the emotion, is kept)",
+    )
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder of checkpoint folders")
     p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
     p.add_argument("--music-encoder", default="mood-dsp", help="music encoder of the new music side")
@@ -699,14 +782,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-checkpoints", default=None, help="save each seed-0 model under this folder")
     p.add_argument("--checkpoints", default=None, help="evaluate these saved checkpoints instead of training")
     p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
-    p.add_argument("--split", default="test", choices=["valid", "test"],
-                   help="score validation speakers against validation music (to choose models) or the test split")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["valid", "test"],
+        help="score validation speakers against validation music (to choose models) or the test split",
+    )
     p.add_argument("--rooms", type=int, nargs="?", const=1, default=0, metavar="N",
                    help="also score the held-out speakers heard through simulated rooms (N rooms per speaker, "
                    "default 1; rows with test_set '<split> in a room')")  # fmt: skip
-    p.add_argument("--folds", type=int, default=0, metavar="K",
-                   help="with --split valid: cross-validate over K re-splits of the train + valid speakers and "
-                   "music tracks (test data untouched), mean and std over folds x seeds; less noisy for choosing")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --split valid: cross-validate over K re-splits of the train + valid speakers and "
+        "music tracks (test data untouched), mean and std over folds x seeds; less noisy for choosing",
+    )
     p.set_defaults(func=_evaluate)
 
     for command in sub.choices.values():  # every option's default in its help line

@@ -250,9 +250,11 @@ def check_budget(channels: int, sample_rate: int, name: str = "the audio") -> No
         )
     if channels * sample_rate > MAX_SAMPLES_PER_SECOND:
         who = name if name.startswith("the ") else f"the file {name}"
-        raise AudioError(f"{who[:1].upper() + who[1:]} has {channels} channels at {sample_rate} Hz: more than "
-                         f"this server decodes (at most {MAX_SAMPLES_PER_SECOND:,} samples per second over all "
-                         "channels, e.g. stereo at 192 kHz or 8 channels at 48 kHz). Please send mono or stereo.")
+        raise AudioError(
+            f"{who[:1].upper() + who[1:]} has {channels} channels at {sample_rate} Hz: more than "
+            f"this server decodes (at most {MAX_SAMPLES_PER_SECOND:,} samples per second over all "
+            "channels, e.g. stereo at 192 kHz or 8 channels at 48 kHz). Please send mono or stereo."
+        )
 
 
 @contextlib.contextmanager

@@ -120,8 +120,10 @@ def index_speed(songs: int = 6, seconds: float = 180.0, encoder: str = "mood-dsp
         record_features(windowed, encoder, cache_dir=None)
         took = time.perf_counter() - t
     total = songs * seconds
-    return (f"| index a user's songs ({songs} × {seconds / 60:.0f} min, `{encoder}`: window + features) | "
-            f"{took:.1f} s, {total / took:.0f}× real time |")
+    return (
+        f"| index a user's songs ({songs} × {seconds / 60:.0f} min, `{encoder}`: window + features) | "
+        f"{took:.1f} s, {total / took:.0f}× real time |"
+    )
 
 
 GERMAN = "Ich habe endlich den Job bekommen, den ich wollte, und ich freue mich so sehr darauf."

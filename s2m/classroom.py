@@ -138,9 +138,12 @@ class Classroom:
         point = replace(point, name=clean_name(point.name))
         with self._lock:
             found = self._live(code)
-            kept = [p for p in found.points
-                    if not (point.recording and p.member == point.member and p.recording == point.recording)]
-            found.points = [*kept, point][-self.max_points:]
+            kept = [
+                p
+                for p in found.points
+                if not (point.recording and p.member == point.member and p.recording == point.recording)
+            ]
+            found.points = [*kept, point][-self.max_points :]
             found.touched, found.version = self.clock(), found.version + 1
             return len(found.points)
 

@@ -391,9 +391,19 @@ def fold_splits(speech: Sequence[Record], music: Sequence[Record], folds: int, f
             [split(r, (r.label, r.group) in held_music) for r in music])  # fmt: skip
 
 
-def run_folds(speech: Sequence[Record], music: Sequence[Record], base: TrainConfig, frameworks: Sequence[str],
-              modalities: Sequence[str], seeds: Sequence[int], folds: int, cache_dir: Path | None = DEFAULT_CACHE,
-              progress: bool = True, calibrations: Sequence[str] = CALIBRATIONS, **labels) -> list[dict]:
+def run_folds(
+    speech: Sequence[Record],
+    music: Sequence[Record],
+    base: TrainConfig,
+    frameworks: Sequence[str],
+    modalities: Sequence[str],
+    seeds: Sequence[int],
+    folds: int,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    progress: bool = True,
+    calibrations: Sequence[str] = CALIBRATIONS,
+    **labels,
+) -> list[dict]:
     """:func:`run_protocol` on each of the ``folds`` re-splits of :func:`fold_splits`, scored on that fold's
     validation speakers against its validation music; summary rows over folds × seeds (``seeds`` then counts the
     runs), test set "valid, N folds", queries = all folds' queries (each train + valid speaker is a query once)."""

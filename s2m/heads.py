@@ -259,8 +259,10 @@ class JointModel(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         dtype = getattr(torch, self.config.weights_dtype)
-        state = {k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
-                 for k, v in sorted(self.state_dict().items())}  # stable file bytes; fmt: skip
+        state = {
+            k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
+            for k, v in sorted(self.state_dict().items())
+        }  # stable file bytes; fmt: skip
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "s2m"})
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True) + "\n")
         return directory

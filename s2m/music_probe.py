@@ -80,8 +80,9 @@ def probe(features: np.ndarray, clips: Sequence[Record], tracks: Sequence[Track]
     seen = np.isin(moods[score], classes)
     with warnings.catch_warnings():  # a mood predicted but absent from the held-out tracks is expected
         warnings.simplefilter("ignore")
-        out["mood_balanced_accuracy"] = float(balanced_accuracy_score(moods[score][seen],
-                                                                      logistic.predict(features[score][seen])))
+        out["mood_balanced_accuracy"] = float(
+            balanced_accuracy_score(moods[score][seen], logistic.predict(features[score][seen]))
+        )
     return out
 
 

@@ -95,12 +95,21 @@ def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict
             text=[m[0] for m in merged], textposition=chosen,
             textfont=dict(size=11, color=marker["color"]), hovertemplate=hover + ": %{text}<extra></extra>",
         ))  # fmt: skip
-    return boxes[len(occupied):]
+    return boxes[len(occupied) :]
 
 
-def _moods_and_query(fig, xs: np.ndarray, ys: np.ndarray, index: LibraryIndex, result: Result | None, qx, qy,
-                     speech: list[tuple[str, float, float]] = (), earlier: list[tuple[str, float, float]] = (),
-                     earlier_name: str = "earlier queries (☆)"):
+def _moods_and_query(
+    fig,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    index: LibraryIndex,
+    result: Result | None,
+    qx,
+    qy,
+    speech: list[tuple[str, float, float]] = (),
+    earlier: list[tuple[str, float, float]] = (),
+    earlier_name: str = "earlier queries (☆)",
+):
     """Music clips by mood, then the speech emotions (×), a session's earlier queries (☆, legend ``earlier_name``)
     and the query (★)."""
     import plotly.graph_objects as go

@@ -191,8 +191,10 @@ def reader_report(speech: list[Record], encoders: list[str], languages: tuple[st
                       for v in valid.values()]  # fmt: skip
             rows.append([f"`{encoder}`", " + ".join(langs), *scores, float(np.mean(scores))])
     counts = ", ".join(f"{len(v)} {lang}" for lang, v in valid.items())
-    return (_table(["text encoder", "training sentences", *[f"{lang} accuracy" for lang in languages], "mean"], rows)
-            + f"\n\nValidation sentences: {counts}; training transcripts: {len(heard)} (ASR).")
+    return (
+        _table(["text encoder", "training sentences", *[f"{lang} accuracy" for lang in languages], "mean"], rows)
+        + f"\n\nValidation sentences: {counts}; training transcripts: {len(heard)} (ASR)."
+    )
 
 
 def variance_shares(features: np.ndarray, factors: dict[str, list[str]]) -> dict[str, float]:

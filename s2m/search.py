@@ -40,8 +40,12 @@ NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax te
 NEAR_FRACTION = 0.15  # star placement: neighbours within this share of the map's extent of the best match
 MIN_UMAP_CLIPS = 5  # smaller libraries are mapped by their two principal axes
 MAP_DRIFT = 0.045  # the most a model's map may differ from the reference map: median clip move / map extent
-FRAMEWORKS = {"Triplet": "triplet", "Triplet + SP": "triplet_sp", "Triplet + EmoSim": "triplet_emosim",
-              "Triplet + SP + EmoSim": "triplet_sp_emosim"}
+FRAMEWORKS = {
+    "Triplet": "triplet",
+    "Triplet + SP": "triplet_sp",
+    "Triplet + EmoSim": "triplet_emosim",
+    "Triplet + SP + EmoSim": "triplet_sp_emosim",
+}
 
 
 @dataclass
@@ -208,8 +212,10 @@ def plain_why(mood: str, heard: str, about: ClipRow | None = None, modality: str
     what = f"“{about.title}” by {about.artist}" if about and about.title and about.artist else "This clip"
     feel = (f"{about.felt[0].upper()}{about.felt[1:]}." if about and about.felt
             else f"It sounds {words(mood)}." if mood else "")  # fmt: skip
-    return (f"{what}. {feel} {READ_AS.get(modality, READ_AS['audio'])} {heard}: this is among the music that feels "
-            "closest to that.").replace("  ", " ")
+    return (
+        f"{what}. {feel} {READ_AS.get(modality, READ_AS['audio'])} {heard}: this is among the music that feels "
+        "closest to that."
+    ).replace("  ", " ")
 
 
 def _clock(seconds: float) -> str:

@@ -39,6 +39,7 @@ from .metrics import ranking_metrics, retrieval_targets
 MEMBER_SEED_STEP = 1000  # an ensemble's member i trains from seed + MEMBER_SEED_STEP × i
 MIN_TARGET_TRACKS = 5  # a music refit places queries only at moods of at least this many training tracks
 
+
 @dataclass
 class FeatureSet:
     """Features of one side. features: float32 ``(N, d)``; labels / groups / splits: N strings each.
@@ -749,4 +750,3 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
         "train": {"clips": len(m_train.labels), "tracks": len(set(m_train.groups))},
         "valid": {"clips": len(m_valid.labels), **{k: round(v, 4) for k, v in valid.items()}}}  # fmt: skip
     return new
-

@@ -167,7 +167,8 @@ def test_class_map_keeps_each_named_query_until_cleared(engine):
         many = app.remember(result.to_dict(), "x", many)
     assert len(many) == app.MAX_HISTORY and many[-1]["label"].startswith("x — ")
     cleared, last, notices, heard, emotions, where, map_fig, va_fig, raw, *slots = app.clear_history(
-        "audio", "Triplet + SP", engine)
+        "audio", "Triplet + SP", engine
+    )
     assert cleared == [] and last == "" and raw is None and not (notices or heard or where or emotions.value)
     assert all(not [t for t in f.data if t.name.startswith(("earlier", "your", "top"))] for f in (map_fig, va_fig))
     assert len(slots) == 2 * app.MAX_K and not any(s.visible for s in slots)  # no result player or "why" left

@@ -112,7 +112,6 @@ def test_level_normalisation_removes_the_recording_gain(make_tone):
     assert np.max(np.abs(normalise_level(x, target_dbfs=0.0))) <= 1.0
 
 
-
 def _voice(seconds: float) -> np.ndarray:
     """float32 (T,) 16 kHz: speech-like syllables, 4 per second, of a buzz whose pitch glides around 150 Hz
     (harmonics up to 4 kHz), peak 0.3."""

@@ -103,7 +103,6 @@ def test_example_query_in_browser(url, tmp_path):
 def test_fake_microphone_records_and_retrieves(url, tmp_path):
     from playwright.sync_api import sync_playwright
 
-
     wav = _microphone_file(tmp_path, "sad")
     with sync_playwright() as p:
         browser, page = _page(p, url, [f"--use-file-for-fake-audio-capture={wav}"])
@@ -324,7 +323,6 @@ def test_microphone_works_over_https_on_the_network_with_a_self_signed_certifica
     import sys
 
     from playwright.sync_api import sync_playwright
-
 
     host = _lan_address()
     if host is None:

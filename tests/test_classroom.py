@@ -56,7 +56,10 @@ def test_the_same_recording_moves_its_point_and_names_are_cleaned():
     room.add(code, _point(member="m2"))  # another device's same-named recording: its own point
     points = room.points(code, key)
     assert [(p.name, p.reading, p.recording, p.member) for p in points] == [
-        ("Ana", "calm", "r1", "m1"), ("Ana", "happy", "r2", "m1"), ("Ana", "happy", "r1", "m2")]
+        ("Ana", "calm", "r1", "m1"),
+        ("Ana", "happy", "r2", "m1"),
+        ("Ana", "happy", "r1", "m2"),
+    ]
     assert room.version(code, key) == v0 + 4
     with pytest.raises(ClassError, match="no position"):
         room.add(code, _point(v=float("nan")))

@@ -30,8 +30,16 @@ def _class_csv(folder: Path) -> Path:
     """A teacher's recordings: two speakers, labels the VA table knows (some not RAVDESS words), transcripts."""
     rows = ["path,label,speaker,text"]
     for speaker, base in (("ana", 140), ("ben", 110)):
-        for i, (label, freq, amp) in enumerate([("neutral", 1.0, 0.1), ("neutral", 1.02, 0.1), ("bored", 0.9, 0.05),
-                                                ("excited", 1.6, 0.4), ("angry", 1.3, 0.5), ("sad", 0.85, 0.05)]):
+        for i, (label, freq, amp) in enumerate(
+            [
+                ("neutral", 1.0, 0.1),
+                ("neutral", 1.02, 0.1),
+                ("bored", 0.9, 0.05),
+                ("excited", 1.6, 0.4),
+                ("angry", 1.3, 0.5),
+                ("sad", 0.85, 0.05),
+            ]
+        ):
             name = f"{speaker}_{i}.wav"
             sf.write(folder / name, tone(1.5, 16_000, freq=base * freq, amp=amp), 16_000)
             rows.append(f"{name},{label},{speaker},I feel {label} today")
@@ -79,10 +87,15 @@ def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, c
         main(["evaluate", "--checkpoints", str(ckpts), "--speech-format", "sentences", "--rooms"])
 
 
-@pytest.mark.parametrize(("flag", "value", "says"), [("--augment-rooms", "-1", "augment_rooms must be 0 or more"),
-                                                      ("--members", "0", "members must be at least 1"),
-                                                      ("--rooms", "-1", "--rooms must be 0 or more"),
-                                                      ("--text-weight", "-1", "text_weight must be 0 or more")])
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--augment-rooms", "-1", "augment_rooms must be 0 or more"),
+        ("--members", "0", "members must be at least 1"),
+        ("--rooms", "-1", "--rooms must be 0 or more"),
+        ("--text-weight", "-1", "text_weight must be 0 or more"),
+    ],
+)
 def test_impossible_training_options_end_with_their_message(flag, value, says):
     with pytest.raises(SystemExit, match=says):
         main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])
@@ -163,8 +176,26 @@ def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
     csv, out = _class_csv(tmp_path), tmp_path / "rows.json"
     rows = {}
     for weight in ("0", "50"):
-        main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(csv), "--transcripts", "given",
-              "--calibration", "none", "--modalities", "audio", "fusion", "--text-weight", weight, "--json", str(out)])
+        main(
+            [
+                "evaluate",
+                "--checkpoints",
+                str(ckpts),
+                "--speech-csv",
+                str(csv),
+                "--transcripts",
+                "given",
+                "--calibration",
+                "none",
+                "--modalities",
+                "audio",
+                "fusion",
+                "--text-weight",
+                weight,
+                "--json",
+                str(out),
+            ]
+        )
         rows[weight] = {r["modality"]: r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp"}
     keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
     assert [rows["0"]["fusion"][k] for k in keys] == pytest.approx([rows["0"]["audio"][k] for k in keys])
@@ -187,8 +218,15 @@ def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path)
     assert [rows["speech"][k] for k in keys] != pytest.approx([rows["music"][k] for k in keys])
 
 
-@pytest.mark.parametrize("extra", [["--split", "test"], ["--split", "valid", "--checkpoints", "checkpoints"],
-                                   ["--split", "valid", "--rooms"], ["--folds", "1", "--split", "valid"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--split", "test"],
+        ["--split", "valid", "--checkpoints", "checkpoints"],
+        ["--split", "valid", "--rooms"],
+        ["--folds", "1", "--split", "valid"],
+    ],
+)
 def test_folds_need_the_validation_split_and_their_own_models(extra):
     with pytest.raises(SystemExit, match="--folds K needs"):
         main(["evaluate", "--modalities", "audio", "--folds", "2", *extra])

@@ -11,8 +11,16 @@ from s2m.encoders import EncoderUnavailable
 
 from .conftest import tone
 
-BUNDLED_AUDIO = ["prosody", "egemaps", "whisper-tiny", "whisper-base", "whisper-base-stats",
-                 "whisper-base-layers", "whisper-tiny-layers", "mood-dsp"]
+BUNDLED_AUDIO = [
+    "prosody",
+    "egemaps",
+    "whisper-tiny",
+    "whisper-base",
+    "whisper-base-stats",
+    "whisper-base-layers",
+    "whisper-tiny-layers",
+    "mood-dsp",
+]
 
 
 def _clips(rate):
@@ -260,7 +268,8 @@ def test_features_of_a_hub_model_are_cached_per_weights_not_per_name(tiny_models
 
     torch.manual_seed(1)
     DistilBertModel(DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37)).save_pretrained(
-        folder)  # other weights under the same name
+        folder
+    )  # other weights under the same name
     encoders._load.cache_clear()
     second = embed_items(str(folder), ["happy words"], tmp_path / "cache", progress=False)
     encoders._load.cache_clear()
@@ -275,7 +284,6 @@ def test_concatenation_stacks_features_of_one_modality():
     np.testing.assert_array_equal(both.embed(x), np.hstack([encoders.load(n).embed(x) for n in ("prosody", "egemaps")]))
     with pytest.raises(ValueError, match="one modality"):
         encoders.load("prosody+mood-dsp")
-
 
 
 def _fake_parts(root, parts: dict[str, bytes]):

@@ -63,9 +63,12 @@ def test_placement_at_music_goes_to_the_training_music_of_the_nearest_mood():
     music = {"angry": unit[10], "calm": unit[11], "nostalgic": unit[12], "sad": unit[13]}
     from s2m.emotions import nearest_label
 
-    model.config.training = {"speech_prototypes": {k: v.tolist() for k, v in speech.items()},
-                             "music_prototypes": {k: v.tolist() for k, v in music.items()}, "placement": 0.02,
-                             "mapping": {k: nearest_label(k, sorted(music)) for k in speech}}  # as training stores it
+    model.config.training = {
+        "speech_prototypes": {k: v.tolist() for k, v in speech.items()},
+        "music_prototypes": {k: v.tolist() for k, v in music.items()},
+        "placement": 0.02,
+        "mapping": {k: nearest_label(k, sorted(music)) for k in speech},
+    }  # as training stores it
     query = np.stack([unit[0], unit[1], unit[2]])  # read as angry, fearful, neutral
     np.testing.assert_allclose(model.place(query), query, atol=1e-6)  # no place_at (older checkpoints): speech
     model.config.training["place_at"] = "music"

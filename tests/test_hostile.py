@@ -53,8 +53,12 @@ AUDIO_CASES = [  # (name, writer, suffix, expected message or OK)
     ("flac", _write(tone(1.5, 16_000)), ".flac", OK),
     ("ogg", _write(tone(1.5, 16_000), format="OGG"), ".ogg", OK),
     ("corrupt header", _bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 50), ".wav", "not an audio file"),
-    ("JPEG renamed .wav", _bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 20), ".wav",
-     "not an audio file"),
+    (
+        "JPEG renamed .wav",
+        _bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 20),
+        ".wav",
+        "not an audio file",
+    ),
     ("HTML renamed .wav", _bytes(b"<html><script>alert(1)</script></html>" * 30), ".wav", "not an audio file"),
     ("text file", _bytes(b"just some text, not audio"), ".wav", "not an audio file"),
     ("truncated FLAC", _truncated_flac, ".flac", "not an audio file|too short|silent|" + "OK"),
@@ -225,15 +229,31 @@ RAW_CASES = [  # (name, handler, inputs, expected message: a regular expression,
     ("text list", "search", _query(text=["I am happy"]), OK),
     ("audio a number", "search", _query(audio=5, modality="audio"), "uploaded audio file"),
     ("audio a dict without a path", "search", _query(audio={"url": "x"}, modality="audio"), "uploaded audio file"),
-    ("a file never uploaded", "search", _query(audio={"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
-                                               modality="audio"), "not uploaded"),  # fmt: skip
-    ("remember x 'A'", "remember", [{"emotions": {"happy": 1.0}, "x": "A", "y": 0, "valence": 0.5, "arousal": 0.5},
-                                    "Ana", None], "finite numbers"),  # fmt: skip
-    ("remember x NaN", "remember", [{"emotions": {"happy": 1.0}, "x": float("nan"), "y": 0, "valence": 0.5,
-                                     "arousal": 0.5}, "Ana", None], "finite numbers"),  # fmt: skip
+    (
+        "a file never uploaded",
+        "search",
+        _query(audio={"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, modality="audio"),
+        "not uploaded",
+    ),  # fmt: skip
+    (
+        "remember x 'A'",
+        "remember",
+        [{"emotions": {"happy": 1.0}, "x": "A", "y": 0, "valence": 0.5, "arousal": 0.5}, "Ana", None],
+        "finite numbers",
+    ),  # fmt: skip
+    (
+        "remember x NaN",
+        "remember",
+        [{"emotions": {"happy": 1.0}, "x": float("nan"), "y": 0, "valence": 0.5, "arousal": 0.5}, "Ana", None],
+        "finite numbers",
+    ),  # fmt: skip
     ("remember emotions list", "remember", [{"emotions": ["happy"], "x": 0, "y": 0}, "Ana", None], "no emotions"),
-    ("remember emotion Infinity", "remember", [{"emotions": {"happy": float("inf")}, "x": 0, "y": 0, "valence": 0,
-                                                "arousal": 0}, None, None], "no emotions"),  # fmt: skip
+    (
+        "remember emotion Infinity",
+        "remember",
+        [{"emotions": {"happy": float("inf")}, "x": 0, "y": 0, "valence": 0, "arousal": 0}, None, None],
+        "no emotions",
+    ),  # fmt: skip
     ("remember a string", "remember", ["happy", "Ana", None], "no emotions"),
     ("remember nothing", "remember", [None, "Ana", None], OK),
     ("clear modality list", "clear_history", [["audio"], "Triplet", None], "Unknown model of type list"),

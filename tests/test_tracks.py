@@ -25,8 +25,16 @@ def test_gems_words_sit_where_their_norms_put_them_and_speech_maps_to_the_expect
         assert va(gems) == pytest.approx(((v - 1) / 8, (a - 1) / 8), abs=1e-3)
     assert va("calmness")[1] < va("tenderness")[1] < va("power")[1]  # arousal: calm < tender < power
     assert va("sadness")[0] < va("tension")[0] < va("joyful_activation")[0]  # valence
-    expected = {"neutral": "solemnity", "calm": "calmness", "happy": "joyful_activation", "sad": "sadness",
-                "angry": "tension", "fearful": "tension", "disgust": "tension", "surprised": "amazement"}
+    expected = {
+        "neutral": "solemnity",
+        "calm": "calmness",
+        "happy": "joyful_activation",
+        "sad": "sadness",
+        "angry": "tension",
+        "fearful": "tension",
+        "disgust": "tension",
+        "surprised": "amazement",
+    }
     assert {lab: nearest_label(lab, GEMS_LABELS) for lab in RAVDESS_LABELS} == expected
 
 
@@ -34,7 +42,7 @@ def test_position_is_the_share_weighted_mean_of_the_gems_points():
     shares = np.zeros(9)
     shares[GEMS_LABELS.index("calmness")], shares[GEMS_LABELS.index("sadness")] = 0.6, 0.2
     v, a = gems_position(shares)
-    expected = (0.75 * np.asarray(GEMS["calmness"]) + 0.25 * np.asarray(GEMS["sadness"]))
+    expected = 0.75 * np.asarray(GEMS["calmness"]) + 0.25 * np.asarray(GEMS["sadness"])
     assert (v, a) == pytest.approx(tuple(expected), abs=1e-3)
     assert gems_position(np.zeros(9)) == (0.5, 0.5)
 
@@ -113,7 +121,12 @@ def test_training_tracks_give_every_window_and_held_out_tracks_one(tmp_path):
                                   [names[2], "sad", "train", "c"]]))  # fmt: skip
     clips = track_records(tracks, {tracks[0].path: 35.0}, {tracks[1].path: 12.5})
     assert [(c.group, c.start, c.split) for c in clips] == [
-        ("a", 0.0, "train"), ("a", 10.0, "train"), ("a", 20.0, "train"), ("b", 12.5, "test"), ("c", 0.0, "train")]
+        ("a", 0.0, "train"),
+        ("a", 10.0, "train"),
+        ("a", 20.0, "train"),
+        ("b", 12.5, "test"),
+        ("c", 0.0, "train"),
+    ]
 
 
 def test_relevance_rule_on_a_gems_gallery():
@@ -201,4 +214,5 @@ def test_emotify_is_read_and_split_by_genre_as_the_committed_library_says():
         assert Counter(t.split for t in tracks if t.genre == genre) == {"train": 54, "valid": 18, "test": 18}
     committed = {r.group: r for r in read_metadata(LIBRARY_DIR)}
     assert {t.track_id: (t.split, t.mood, t.title) for t in tracks} == {
-        g: (r.split, r.mood, r.title) for g, r in committed.items()}
+        g: (r.split, r.mood, r.title) for g, r in committed.items()
+    }

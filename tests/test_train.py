@@ -344,9 +344,13 @@ def _two_corpora(rng):
     """Corpus "big" (four emotions, 3× the items) and corpus "small" (two emotions), features of one population."""
     big = _set(SPEECH, 9, 10, rng, shift=3.0)
     small = _set(["happy", "sad"], 3, 10, rng, shift=3.0)
-    merged = FeatureSet(np.concatenate([big.features, small.features]), big.labels + small.labels,
-                        [f"big/{g}" for g in big.groups] + [f"small/{g}" for g in small.groups],
-                        big.splits + small.splits, corpora=["big"] * len(big.labels) + ["small"] * len(small.labels))
+    merged = FeatureSet(
+        np.concatenate([big.features, small.features]),
+        big.labels + small.labels,
+        [f"big/{g}" for g in big.groups] + [f"small/{g}" for g in small.groups],
+        big.splits + small.splits,
+        corpora=["big"] * len(big.labels) + ["small"] * len(small.labels),
+    )
     return merged
 
 

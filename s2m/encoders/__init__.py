@@ -18,8 +18,17 @@ import numpy as np
 
 from .base import Encoder, EncoderUnavailable, bundled_path
 
-__all__ = ["ASR_MODEL", "Concatenation", "Encoder", "EncoderUnavailable", "available", "load", "recognise",
-           "transcribe", "REGISTRY"]
+__all__ = [
+    "ASR_MODEL",
+    "Concatenation",
+    "Encoder",
+    "EncoderUnavailable",
+    "available",
+    "load",
+    "recognise",
+    "transcribe",
+    "REGISTRY",
+]
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ def available(modality: str | None = None) -> list[str]:
 
 
 def modality_of(name: str) -> str:
-    """"speech", "text" or "music": what an encoder name (registered, ``"a+b"``, a folder or a Hub id) reads. Only an
+    """ "speech", "text" or "music": what an encoder name (registered, ``"a+b"``, a folder or a Hub id) reads. Only an
     unregistered name is loaded to find out."""
     parts = name.split("+") if "+" in name else [name]
     if all(part in REGISTRY for part in parts):

@@ -135,4 +135,3 @@ class MusicnnEncoder(Encoder):
     def _embed_one(self, x: np.ndarray) -> np.ndarray:
         penultimate, logits = self.model(torch.from_numpy(patches(log_mel(x))))
         return torch.cat([penultimate, torch.sigmoid(logits)], dim=1).mean(0).numpy()
-

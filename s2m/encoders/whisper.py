@@ -47,8 +47,11 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
     out = (cache or cache_root()) / "whisper-base"
     model = out / "model.bin"
     stamp = out / "model.bin.sha256"
-    if model.is_file() and stamp.is_file() and stamp.read_text().split() == [WHISPER_BASE_SHA256,
-                                                                              str(model.stat().st_size)]:
+    if (
+        model.is_file()
+        and stamp.is_file()
+        and stamp.read_text().split() == [WHISPER_BASE_SHA256, str(model.stat().st_size)]
+    ):
         return out
     dirs = []
     for i, module in enumerate(WHISPER_BASE_PARTS, start=1):
@@ -102,8 +105,10 @@ class Heard:
 
 def decoding_settings() -> str:
     """How transcripts are decoded, for cache keys: a change of window or repeat rule must not reuse old ones."""
-    return (f"English-only window>={DECODE_MIN_SECONDS:g}s+{DECODE_MARGIN_SECONDS:g}s, multilingual "
-            f">={MULTILINGUAL_MIN_SECONDS:g}s, no-repeat {NO_REPEAT_NGRAM}, language detected first")
+    return (
+        f"English-only window>={DECODE_MIN_SECONDS:g}s+{DECODE_MARGIN_SECONDS:g}s, multilingual "
+        f">={MULTILINGUAL_MIN_SECONDS:g}s, no-repeat {NO_REPEAT_NGRAM}, language detected first"
+    )
 
 
 def mel_frames(seconds: float) -> int:
