@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,7 +331,8 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state, 
 @guarded
 def remember(result, name, history):
     """After a search from the Find-music button: the query joins the session's class map as a labelled marker
-    ("Ana — happy"); the newest MAX_HISTORY are kept. Markup characters are dropped from the name."""
+    ("Ana — happy"); the newest MAX_HISTORY are kept. The name is cleaned as a class session's
+    (:func:`s2m.classroom.clean_name`: no markup characters, at most 30 characters)."""
     history = [h for h in history or [] if _entry_problem(h) is None] if isinstance(history, list) else []
     if result is None:
         return history
@@ -341,7 +343,7 @@ def remember(result, name, history):
         or not all(isinstance(k, str) and _finite(v) for k, v in emotions.items())
     ):
         raise gr.Error("Nothing to put on the class map: the result has no emotions.")
-    who = "".join(c for c in str(name or "") if c not in "<>&").strip()[:30] or f"query {len(history) + 1}"
+    who = clean_name(name) or f"query {len(history) + 1}"
     top = max(emotions, key=emotions.get)
     entry = {"label": f"{who} — {top}"[:80], **{k: result.get(k) for k in ("x", "y", "valence", "arousal")}}
     problem = _entry_problem(entry)
@@ -374,9 +376,16 @@ def clear_history(modality, framework, engine_state):
     problem = _model_problem(engine, modality, framework)
     if problem:
         raise gr.Error(problem)
+    return [[], "", *_emptied(engine, modality, framework)]
+
+
+def _emptied(engine: Engine, modality, framework, history=None, notice: str = "",
+             label: str = "Emotion in your voice") -> list:  # fmt: skip
+    """The SEARCH_OUTPUTS of no result: ``notice``, no transcript, reading, results or star; the pictures with
+    ``history``."""
     players, whys = _result_slots([])
-    return [[], "", "", "", gr.Label(None, label="Emotion in your voice"), "", *_maps(engine, modality, framework),
-            None, *players, *whys]  # fmt: skip
+    return [notice, "", gr.Label(None, label=label), "", *_maps(engine, modality, framework, None, history), None,
+            *players, *whys]  # fmt: skip
 
 
 @guarded
@@ -555,9 +564,7 @@ def rerun(audio, text, modality, framework, top_k, calibration, engine_state, hi
         history = history[:-1]
     problem = query_problem(bool(audio), text, modality)
     if problem:
-        players, whys = _result_slots([])
-        return [f"⚠️ {problem}", "", gr.Label(None, label="Emotion"), "",
-                *_maps(_engine(engine_state), modality, framework, None, history), None, *players, *whys]  # fmt: skip
+        return _emptied(_engine(engine_state), modality, framework, history, f"⚠️ {problem}", "Emotion")
     return search(audio, text, modality, framework, top_k, calibration, engine_state, history, language)
 
 
@@ -585,6 +592,11 @@ def class_card(code: str, link: str) -> str:
     return (f'<div id="class-card"><p style="font-size:2.4em;letter-spacing:0.15em;margin:0"><b>{code}</b></p>'
             f'<p>Students: open <a href="{html.escape(link)}">{html.escape(link)}</a> or type the code.</p>'
             f'<img src="{qr}" alt="QR code of the class link" width="200" height="200"></div>')  # fmt: skip
+
+
+def _model_tag(modality: str, framework_key: str) -> str:
+    """Which model's map a class point lies on ("audio/triplet")."""
+    return f"{modality}/{framework_key}"
 
 
 def _member(code: str) -> dict:
@@ -659,7 +671,7 @@ def share(result, name, member, recording, modality, framework, engine_state):
         return gr.skip()
     emotions = result.get("emotions") or {}
     reading = max(emotions, key=emotions.get) if isinstance(emotions, dict) and emotions else ""
-    model = "" if engine_state is not None else f"{modality}/{_framework_key(framework)}"  # own library: own map
+    model = "" if engine_state is not None else _model_tag(modality, _framework_key(framework))  # own library: own map
     point = ClassPoint(name=clean_name(name) or "someone", reading=reading, model=model, member=member["id"],
                        recording=str(recording or ""),
                        **{k: result.get(k) for k in ("valence", "arousal", "x", "y")})  # fmt: skip
@@ -686,27 +698,19 @@ def _class_pictures(teacher, seen, hide, modality, framework, engine_state):
     if problem:
         raise gr.Error(problem)
     points = CLASSES.points(code, key)
-    model = f"{modality}/{_framework_key(framework)}"
+    framework = _framework_key(framework)
     marks = [SpeechPoint(p.reading if hide else f"{p.name} — {p.reading}", p.x, p.y, p.valence, p.arousal)
              for p in points]  # fmt: skip
-    on_map = [m for m, p in zip(marks, points, strict=True) if p.model == model]
-    index, speech = (
-        engine.indexes[(modality, _framework_key(framework))],
-        engine.speech_points(modality, _framework_key(framework)),
-    )
-    plane = va_plane(index, None, speech, marks, "the class (☆)")
-    plane.update_layout(title=f"Class {code} on the valence–arousal plane<br><sub>→ more pleasant · ↑ more "
-                        "energetic</sub>")  # fmt: skip
-    picture = library_map(index, None, speech, on_map, "the class (☆)")
-    picture.update_layout(title=f"Class {code} on the map of the {modality} model<br><sub>music (shapes) and "
-                          "speech (×) of similar emotion lie close</sub>")  # fmt: skip
-    counts: dict[str, int] = {}
-    for p in points:
-        counts[p.reading] = counts.get(p.reading, 0) + 1
+    on_map = [m for m, p in zip(marks, points, strict=True) if p.model == _model_tag(modality, framework)]
+    index, speech = engine.indexes[(modality, framework)], engine.speech_points(modality, framework)
+    plane = va_plane(index, None, speech, marks, "the class (☆)", f"Class {code} on the valence–arousal plane")
+    picture = library_map(index, None, speech, on_map, "the class (☆)", f"Class {code} on the map of the {modality} "
+                          "model")  # fmt: skip
+    counts = Counter(p.reading for p in points).most_common()
     people = len({p.member for p in points})
     roster = (f"**Class {code}**: {len(points)} reading(s) from {people} device(s)"
-              + (": " + " · ".join(f"{n} {e}" for e, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-                 if counts else ". Waiting for the first voice…"))  # fmt: skip
+              + (": " + " · ".join(f"{n} {e}" for e, n in counts) if counts
+                 else ". Waiting for the first voice…"))  # fmt: skip
     if len(on_map) < len(points):
         roster += (f"\n\n{len(points) - len(on_map)} reading(s) by another model are on the valence–arousal plane "
                    "only (each model has its own map).")  # fmt: skip

@@ -81,8 +81,9 @@ def run(repeats: int = 20) -> str:
         index.place(index.embeddings[i % len(index.embeddings)])
     per_call_ms = (time.perf_counter() - t) / 1000 * 1000
     lines.append(f"| star placement (mean of 1000) | {per_call_ms:.3f} ms |")
-    lines += language_times(engine, framework, examples)
-    asr = asr_times(examples)
+    clips = speech_clips(examples)
+    lines += language_times(engine, framework, clips)
+    asr = asr_times(clips)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the paper's encoders are loaded
     lines.append(f"| peak resident memory (this process, every model and encoder loaded) | {peak:.0f} MB |")
     lines += asr
@@ -154,9 +155,9 @@ def speech_clips(examples: list[Path], seconds: float = 5.0) -> dict[str, np.nda
     return clips
 
 
-def language_times(engine, framework: str, examples: list[Path], repeats: int = 5) -> list[str]:
+def language_times(engine, framework: str, clips: dict[str, np.ndarray], repeats: int = 5) -> list[str]:
     """Rows: warm p50 of a whole audio and fusion query (decoding, noise removal, features, speech recognition,
-    projection, ranking) on 5 s of speech in each language of :func:`speech_clips`."""
+    projection, ranking) on each of :func:`speech_clips`'s ``clips``."""
     import tempfile
 
     import soundfile as sf
@@ -165,7 +166,7 @@ def language_times(engine, framework: str, examples: list[Path], repeats: int = 
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, x) in enumerate(speech_clips(examples).items()):
+        for i, (name, x) in enumerate(clips.items()):
             path = str(Path(tmp) / f"query{i}.wav")
             sf.write(path, x, SPEECH_SAMPLE_RATE)
             ms = [warm_median_ms(lambda m=m, q=path: engine.search(audio=q, modality=m, framework=framework), repeats)
@@ -176,14 +177,14 @@ def language_times(engine, framework: str, examples: list[Path], repeats: int = 
     return rows
 
 
-def asr_times(examples: list[Path], repeats: int = 5, seconds: float = 5.0) -> list[str]:
-    """Rows: the app's recogniser on 5 s of speech per language (:func:`speech_clips`), p50 of ``repeats`` (warm),
-    with the language it heard; and each text encoder per sentence."""
+def asr_times(clips: dict[str, np.ndarray], repeats: int = 5) -> list[str]:
+    """Rows: the app's recogniser on each of :func:`speech_clips`'s ``clips``, p50 of ``repeats`` (warm), with the
+    language it heard; and each text encoder per sentence."""
     from .audio import SPEECH_SAMPLE_RATE
     from .encoders import load, recognise
 
     rows = []
-    for name, x in speech_clips(examples, seconds).items():
+    for name, x in clips.items():
         ms = warm_median_ms(lambda x=x: recognise(x, SPEECH_SAMPLE_RATE), repeats)
         rows.append(f"| speech recognition, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech, p50 | "
                     f"{ms:.0f} ms (heard: {recognise(x, SPEECH_SAMPLE_RATE).language}) |")  # fmt: skip

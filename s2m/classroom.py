@@ -73,6 +73,10 @@ def normalise_code(code: str | None) -> str:
     return cleaned
 
 
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
 def clean_name(name: str | None) -> str:
     """A student's name as shown on the class map: markup characters dropped, at most :data:`MAX_NAME`."""
     return "".join(c for c in str(name or "") if c not in "<>&" and c.isprintable()).strip()[:MAX_NAME]
@@ -103,9 +107,9 @@ class Classroom:
             self._prune()
             if len(self._classes) >= self.max_classes:
                 raise ClassError("This server already runs as many classes as it can; try again later.")
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            code = _new_code()
             while code in self._classes:
-                code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+                code = _new_code()
             self._classes[code] = _Class(key=secrets.token_urlsafe(16), points=[], touched=self.clock())
             return code, self._classes[code].key
 

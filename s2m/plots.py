@@ -141,9 +141,10 @@ def _moods_and_query(
 
 
 def library_map(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
-                earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)"):  # fmt: skip
+                earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)",
+                heading: str = "Map of the joint space"):  # fmt: skip
     """The library in 2-D (UMAP of the joint-space music embeddings) with where each speech emotion goes (×), a
-    session's ``earlier`` queries (☆), the query as a star and its results ringed."""
+    session's ``earlier`` queries (☆), the query as a star and its results ringed; titled ``heading``."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -152,15 +153,16 @@ def library_map(index: LibraryIndex, result: Result | None = None, speech: list[
                      [(p.label, p.x, p.y) for p in speech], [(p.label, p.x, p.y) for p in earlier],
                      earlier_name)  # fmt: skip
     axis = dict(showticklabels=False, title="", zeroline=False)
-    return _layout(fig, "Map of the joint space<br><sub>music (shapes) and speech (×) of similar emotion lie close"
-                   "</sub>", axis, axis)  # fmt: skip
+    return _layout(fig, f"{heading}<br><sub>music (shapes) and speech (×) of similar emotion lie close</sub>", axis,
+                   axis)  # fmt: skip
 
 
 def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
-             earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)"):  # fmt: skip
+             earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)",
+             heading: str = "Valence–arousal plane"):  # fmt: skip
     """The same clips at their (valence, arousal) (:attr:`LibraryIndex.va_points`: a listener-labelled clip's own
     point, else its mood's), jittered; the speech emotions at theirs (×), a session's
-    ``earlier`` queries (☆) and the query (★) at their predicted VA points."""
+    ``earlier`` queries (☆) and the query (★) at their predicted VA points; titled ``heading``."""
     import plotly.graph_objects as go
 
     rng = np.random.default_rng(0)  # fixed jitter: the picture never moves between queries
@@ -175,6 +177,6 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
                            font=dict(size=13, color="#555555"))  # fmt: skip
     for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
-    return _layout(fig, "Valence–arousal plane<br><sub>→ more pleasant · ↑ more energetic</sub>",
+    return _layout(fig, f"{heading}<br><sub>→ more pleasant · ↑ more energetic</sub>",
                    dict(title="valence: unpleasant → pleasant", range=[-0.1, 1.1]),  # room for edge labels
                    dict(title="arousal: calm → energetic", range=[-0.05, 1.05]), legend_y=-0.17)  # fmt: skip

@@ -196,11 +196,12 @@ class Whisper(Encoder):
             if not (known if self.multilingual else language == "en"):
                 raise ValueError(f"{self.name} cannot transcribe language {language!r}")
         encoded = self.listen(samples) if encoded is None else encoded
+        if self.multilingual and not language:
+            chances = self.languages(encoded)
+            language = max(chances, key=chances.get)
         prompt, tag = [token("<|startoftranscript|>")], f"<|{language or 'en'}|>"
         with self._lock:
             if self.multilingual:
-                if not language:
-                    tag = self._model.detect_language(encoded)[0][0][0]
                 prompt += [token(tag), token("<|transcribe|>")]
             prompt.append(token("<|notimestamps|>"))
             result = self._model.generate(encoded, [prompt], beam_size=1, return_scores=True,
