@@ -199,7 +199,7 @@ def about(engine: Engine) -> str:
     """The "About the model" panel: plain words with the precise term beside them, and how the speech emotions
     map onto the library's music moods (from the default model's training record)."""
     model = engine.model(*engine.reference_key)
-    mapping = model.config.training.get("mapping", {})
+    mapping = model.config.readout.mapping
     rows = "\n".join(f"| {speech} | {words(music)} |" for speech, music in mapping.items())
     return (
         "**What the models listen to**\n\n" + "\n".join(f"* {MODALITY_WORDS[m]}" for m in engine.modalities)

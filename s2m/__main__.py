@@ -281,8 +281,9 @@ def _refit_music(args) -> None:
     from .data.tracks import read_music_csv
     from .emotions import GEMS_LABELS
     from .features import record_features, track_clips
+    from .featuresets import FeatureSet
     from .heads import load
-    from .train import FeatureSet, refit_music
+    from .train import refit_music
 
     folders = _checkpoint_folders(args.checkpoints)
     csv_path = _tracks_csv(args)
@@ -355,7 +356,8 @@ def _calibrations(args) -> list[str]:
 def _train(args) -> None:
     from dataclasses import replace
 
-    from .evaluate import evaluate_both, load_data, markdown, summarise, train_on
+    from .evaluate import evaluate_both, markdown, summarise, train_on
+    from .featuresets import load_data
     from .train import for_inference
 
     config = replace(_base_config(args), modality=args.modality, framework=args.framework, seed=args.seed)
@@ -442,7 +444,8 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
     from dataclasses import replace
 
     from .config import TrainConfig, saved_config
-    from .evaluate import ceiling_rows, constant_rows, evaluate_both, load_data, per_label_precision, summarise
+    from .evaluate import ceiling_rows, constant_rows, evaluate_both, per_label_precision, summarise
+    from .featuresets import load_data
     from .heads import load
 
     folders = _checkpoint_folders(args.checkpoints)
@@ -454,9 +457,9 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         if model.config.modality not in args.modalities:
             continue
         if args.text_weight is not None and model.text_reader is not None:
-            model.config.training["text_weight"] = args.text_weight
+            model.config.readout = replace(model.config.readout, text_weight=args.text_weight)
         if args.place_at is not None:
-            model.config.training["place_at"] = args.place_at
+            model.config.readout = replace(model.config.readout, place_at=args.place_at)
         trained = saved_config(model.config.training["config"])
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
                                                 if k in trained})  # fmt: skip

@@ -33,7 +33,7 @@ class TrainConfig:
     of the speech head, at most its input width (None: the input width, as in the paper; the 3,584-d layer-stacked
     Whisper features need a narrower one).
     placement: temperature τ with which a query is placed at a softmax mix of per-label targets
-    (:meth:`s2m.heads.JointModel.place`); None places it at its projection, as in the paper. place_at: those
+    (:meth:`s2m.readout.Readout.place`); None places it at its projection, as in the paper. place_at: those
     targets: "music" (each speech label's VA-nearest mood among the training music, at that mood's mean training
     embedding) or "speech" (the speech-label prototypes: where the training speech of that emotion lies).
     reader_encoder: the text encoder of a late-fusion model's text reader (the words of a transcript in any language);

@@ -9,93 +9,23 @@ natural Piper voice and the held-out espeak voice).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .calibration import speaker_means
 from .config import TrainConfig
 from .data.records import Record
 from .emotions import nearest_label
-from .features import DEFAULT_CACHE, embed_items, record_features
+from .features import DEFAULT_CACHE
+from .featuresets import Data, FeatureSet, load_data
 from .heads import CheckpointError, JointModel
 from .metrics import classification_metrics, ranking_metrics, retrieval_targets
-from .rooms import in_rooms
-from .train import FeatureSet, calibration_references, speaker_means, train
+from .train import train
 
 METRICS = ("precision_at_k", "mrr", "ndcg_at_k")
 CORPUS_TEST_SETS = {"natural voice (Piper)": {"actor24"}, "espeak voice": {"actor23"}}
-
-
-@dataclass
-class Data:
-    """Everything one modality's training and evaluation needs. speech.features are raw (uncalibrated), with
-    speech.speaker_means set for calibration."""
-
-    speech: FeatureSet
-    music: FeatureSet
-    reference: np.ndarray  # bool (N,): calibration references, never used as queries
-    tags: dict[str, np.ndarray]
-    text_examples: tuple[np.ndarray, list[str]] | None = None  # late fusion: more sentences for the text reader
-    scoring_only: np.ndarray | None = None  # bool (N,): held-out speakers heard in simulated rooms
-
-    def for_training(self) -> FeatureSet:
-        """The speech a model trains and is selected on: without the held-out speakers' copies in simulated rooms
-        (scored, never used to choose an epoch)."""
-        return self.speech if self.scoring_only is None else self.speech.where(~self.scoring_only)
-
-
-READER_LANGUAGES = ("en", "ko")  # the languages the training sentences are written or translated in
-
-
-def reader_sentences() -> tuple[list[str], list[str]]:
-    """(sentences, labels): the training split of the project's own emotion sentences (``assets/sentences``,
-    written for s2m) in English and Korean, which a late-fusion model's text reader learns from besides the
-    training speech's transcripts."""
-    from .data import read_sentences
-
-    train = [r for r in read_sentences(languages=READER_LANGUAGES) if r.split == "train"]
-    return [r.transcript for r in train], [r.label for r in train]
-
-
-def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainConfig,
-              cache_dir: Path | None = DEFAULT_CACHE) -> Data:  # fmt: skip
-    """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side; with
-    ``config.augment_rooms``, audio and fusion also get the training speakers' copies in simulated rooms."""
-    copies = []
-    if config.augment_rooms and config.modality != "text":
-        copies = in_rooms([r for r in speech if r.split == "train"], config.augment_rooms)
-        speech = list(speech) + copies
-    labels, groups, splits = [r.label for r in speech], [r.group for r in speech], [r.split for r in speech]
-    reference = calibration_references(labels, groups) & np.asarray([bool(r.path) for r in speech], bool)
-    parts, means, examples = [], None, None
-    if config.modality in ("audio", "fusion"):
-        audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm,
-                                denoise=config.denoise)  # fmt: skip
-        means = speaker_means(audio, groups, reference)
-        if copies:  # a training copy keeps its studio twin's neutral voice: calibrated training removes who
-            first = {g: i for i, g in reversed(list(enumerate(groups)))}  # speaks, not the room they speak in
-            twins = [first[r.group.rsplit("~", 1)[0]] for r in copies]
-            means[len(speech) - len(copies) :] = means[twins]
-        parts.append(audio)
-    late = config.modality == "fusion" and config.fusion == "late"
-    words_encoder = config.reader_encoder if late else config.text_encoder
-    if config.modality in ("text", "fusion"):
-        parts.append(record_features(speech, words_encoder, cache_dir))
-    if late:
-        sentences, sentence_labels = reader_sentences()
-        examples = embed_items(words_encoder, sentences, cache_dir), sentence_labels
-    m = record_features(music, config.music_encoder, cache_dir)
-    words = sorted(set(labels) | {r.label for r in music})
-    tag_feats = embed_items(config.text_encoder, words, cache_dir)
-    text_columns = parts[-1].shape[1] if config.modality == "fusion" else 0
-    return Data(
-        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means, text_columns,
-                   [r.corpus for r in speech] if any(r.corpus for r in speech) else None),
-        FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
-        reference, dict(zip(words, tag_feats, strict=True)), examples,
-        np.asarray([bool(r.room) and r.split != "train" for r in speech], bool),
-    )  # fmt: skip
 
 
 def _accuracy(classes: list[str], scores: np.ndarray, labels: list[str], table: str) -> float:
@@ -108,7 +38,7 @@ def _accuracy(classes: list[str], scores: np.ndarray, labels: list[str], table: 
 
 def _music_accuracy(model: JointModel, emb: np.ndarray, labels: list[str]) -> float:
     """Accuracy of the nearest stored music prototype for projected music float32 ``(N, out_dim)``."""
-    protos = model.config.training.get("music_prototypes", {})
+    protos = model.config.readout.music_prototypes
     if not protos or not labels:
         return float("nan")
     return _accuracy(list(protos), emb @ np.asarray(list(protos.values()), np.float32).T, labels,
@@ -140,7 +70,7 @@ def _read_queries(model: JointModel, data: Data, groups: set[str], split: str, c
     (each speaker's mean over *all* their ``split`` utterances, every emotion, moved onto the mean training item:
     no reference needed, but it assumes a speaker's utterances cover the emotions evenly, as RAVDESS's do)."""
     if calibration == "session":
-        target = model.config.training.get("feature_mean")
+        target = model.config.readout.feature_mean
         if target is None:
             raise CheckpointError("this checkpoint has no feature_mean (trained before session calibration existed); "
                                   "retrain it to evaluate --calibration session")  # fmt: skip
@@ -154,7 +84,7 @@ def _read_queries(model: JointModel, data: Data, groups: set[str], split: str, c
 
 
 def _reference_mean(model: JointModel) -> np.ndarray | None:
-    ref = model.config.training.get("reference_mean")
+    ref = model.config.readout.reference_mean
     return None if ref is None else np.asarray(ref, np.float32)
 
 
@@ -210,9 +140,9 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
 def ceiling_rows(model: JointModel, data: Data, test_sets: dict[str, set[str]] | None = None, split: str = "test",
                  **labels) -> list[dict]:  # fmt: skip
     """What a perfect reader of speech emotion would score with this model's joint space: every query replaced by
-    the point a query read as its true label is placed at (:meth:`JointModel.targets`; the music side and the
+    the point a query read as its true label is placed at (:meth:`s2m.readout.Readout.targets`; the music side and the
     speech→music mapping set this ceiling)."""
-    protos = model.config.training.get("speech_prototypes", {})
+    protos = model.config.readout.speech_prototypes
     gallery = data.music.subset(split)
     m = model.project("music", gallery.features)
     rows = []
@@ -222,7 +152,7 @@ def ceiling_rows(model: JointModel, data: Data, test_sets: dict[str, set[str]] |
         if not known:
             continue
         relevant, gains = retrieval_targets(known, gallery.labels, model.config.va_table)
-        queries = model.targets(known, np.asarray([protos[lab] for lab in known], np.float32))
+        queries = model.config.readout.targets(known, np.asarray([protos[lab] for lab in known], np.float32))
         rows.append({**labels, "framework": f"{labels.get('framework', model.config.framework)} (true-label "
                      "placement: ceiling)", "calibration": "–", "test_set": name, "queries": len(known),
                      "gallery": len(gallery.labels), **ranking_metrics(queries @ m.T, relevant, gains, k=5),
@@ -331,13 +261,13 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
                 results += ceiling_rows(model, data, test_sets, split, framework=config.label,
                                         modality=modality, seed=seed, **labels)  # fmt: skip
                 if model.text_reader is not None and text_weights:
-                    trained_weight = model.config.training["text_weight"]
+                    trained = model.config.readout
                     for weight in text_weights:
-                        model.config.training["text_weight"] = float(weight)
+                        model.config.readout = replace(trained, text_weight=float(weight))
                         results += evaluate_both(model, data, test_sets, calibrations, split=split,
                                                  framework=f"{config.label}, words ×{weight:g}",
                                                  modality=modality, seed=seed, **labels)  # fmt: skip
-                    model.config.training["text_weight"] = trained_weight
+                    model.config.readout = trained
     return results, models
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .readout import DEFAULT_TEMPERATURE, Readout, mix, upgrade
+
 MODALITIES = ("audio", "text", "fusion")
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
@@ -89,7 +91,9 @@ class HeadsConfig:
     speech_hidden: hidden width of the speech head; None = its input width (the paper's head).
     members: heads per side (an ensemble of models trained from different seeds); the joint space then has
     ``members × out_dim`` dimensions. weights_dtype: how the checkpoint file stores floating-point weights
-    ("float16" halves an ensemble's file; they are used as float32).
+    ("float16" halves an ensemble's file; they are used as float32). readout: how a query is read and placed at
+    inference (:class:`s2m.readout.Readout`). training: what the model was trained on and how it scored
+    (options, corpora, epochs, validation metrics): a record for people, never read to answer a query.
     """
 
     modality: str
@@ -107,9 +111,14 @@ class HeadsConfig:
     va_table: str = "lexicon"
     speech_labels: list[str] = field(default_factory=list)
     music_labels: list[str] = field(default_factory=list)
-    training: dict = field(default_factory=dict)  # hyper-parameters, data, seed, metrics: free-form record
+    readout: Readout = field(default_factory=Readout)
+    training: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if isinstance(self.readout, dict):  # from config.json
+            self.readout = Readout(**self.readout)
+        if not isinstance(self.readout, Readout):
+            raise ValueError(f"readout must be a Readout or its fields, got {type(self.readout).__name__}")
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         if self.weights_dtype not in ("float32", "float16"):
@@ -166,27 +175,15 @@ class JointModel(nn.Module):
         self.train(was_training)
         return nn.functional.normalize(out, dim=-1).numpy()
 
-    def prototype_weights(self, speech: np.ndarray, temperature: float):
-        """How projected speech float32 ``(N, out_dim)`` reads against the stored speech-label prototypes: (labels,
-        prototypes float32 ``(C, out_dim)``, softmax(cosine / ``temperature``) float32 ``(N, C)``), or None for a
-        model without prototypes."""
-        protos = self.config.training.get("speech_prototypes")
-        if not protos:
-            return None
-        p = np.asarray(list(protos.values()), np.float32)
-        logits = np.asarray(speech, np.float32) @ p.T / temperature
-        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return list(protos), p, weights / weights.sum(axis=1, keepdims=True)
-
     @torch.no_grad()
     def text_evidence(self, text: np.ndarray) -> np.ndarray:
         """Late fusion: text features float32 ``(N, text_dim)`` -> float32 ``(N, C)`` how much more likely each
         speech label is after the words than before (the reader's probabilities at its calibrated temperature
-        ``training["text_temperature"]`` / the training label frequencies; all ones for words that carry no
-        emotion). Labels in ``speech_labels`` order."""
-        tau = float(self.config.training.get("text_temperature", 1.0))
-        logits = self.text_reader(torch.as_tensor(np.asarray(text, np.float32))) / tau
-        prior = np.asarray(self.config.training["text_prior"], np.float32)
+        ``readout.text_temperature`` / the training label frequencies ``readout.text_prior``; all ones for words
+        that carry no emotion). Labels in ``speech_labels`` order."""
+        readout = self.config.readout
+        logits = self.text_reader(torch.as_tensor(np.asarray(text, np.float32))) / float(readout.text_temperature)
+        prior = np.asarray(readout.text_prior, np.float32)
         return (torch.softmax(logits, dim=-1).numpy() / prior).astype(np.float32)
 
     def read(self, features: np.ndarray, temperature: float | None = None):
@@ -195,61 +192,30 @@ class JointModel(nn.Module):
 
         The audio (or text, or early-fusion) head's softmax over prototype cosines at ``temperature`` (default the
         placement temperature, else 0.1). A late-fusion model first reads the audio at its calibrated temperature
-        (``training["read_temperature"]``, fitted on validation speakers), multiplies that by :meth:`text_evidence`
-        raised to ``training["text_weight"]``, and then sharpens or softens the product to ``temperature`` (without
-        words' evidence this is exactly the softmax at ``temperature``).
+        and weighs in the words' evidence (:meth:`s2m.readout.Readout.fuse`).
         """
-        tau = temperature or self.config.training.get("placement") or 0.1
+        readout = self.config.readout
+        tau = temperature or readout.placement or DEFAULT_TEMPERATURE
+        speech = self.project("speech", features)
         if self.text_reader is None:
-            return self.prototype_weights(self.project("speech", features), tau)
-        calibrated = float(self.config.training["read_temperature"])
-        read = self.prototype_weights(self.project("speech", features), calibrated)
+            return readout.weights(speech, tau)
+        read = readout.weights(speech, readout.read_temperature)
         if read is None:
             return None
         labels, p, weights = read
         evidence = self.text_evidence(np.asarray(features)[:, self.config.speech_dim :])
         index = [self.config.speech_labels.index(lab) for lab in labels]
-        weight = float(self.config.training.get("text_weight", 1.0))
-        logits = (np.log(weights + 1e-30) + weight * np.log(evidence[:, index])) * calibrated / tau
-        mixed = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return labels, p, (mixed / mixed.sum(axis=1, keepdims=True)).astype(np.float32)
+        return labels, p, readout.fuse(weights, evidence[:, index], tau)
 
     def query(self, features: np.ndarray) -> np.ndarray:
         """Raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` -> where each query sits in the joint
-        space, float32 ``(N, out_dim)``, L2-normalised: :meth:`place` of the projection, with a late-fusion model's
-        words weighing in on the mix."""
-        tau = self.config.training.get("placement")
-        if self.text_reader is None or not tau:
-            return self.place(self.project("speech", features))
-        read = self.read(features, tau)
-        return self.project("speech", features) if read is None else _mix(read[2], self.targets(read[0], read[1]))
-
-    def place(self, speech: np.ndarray) -> np.ndarray:
-        """Projected speech float32 ``(N, out_dim)`` -> where each query sits in the joint space, L2-normalised.
-
-        Models trained with a placement temperature τ (``training["placement"]``) put a query at the mix of the
-        :meth:`targets` of the speech labels, weighted by softmax(cosine to the speech-label prototypes / τ): the
-        head says which emotion it hears, and the query goes where that emotion's music lies, so that a voice the
-        model was not trained on lands among the music of that emotion rather than at a point between moods.
-        Other models (the paper's) use the projection itself.
-        """
-        tau = self.config.training.get("placement")
-        read = self.prototype_weights(speech, tau) if tau else None
-        return speech if read is None else _mix(read[2], self.targets(read[0], read[1]))
-
-    def targets(self, labels: list[str], prototypes: np.ndarray) -> np.ndarray:
-        """Where a query read as each of the speech ``labels`` is placed, float32 ``(C, out_dim)``.
-
-        ``training["place_at"] == "music"``: the music prototype (mean training-music embedding) of the mood each
-        label was paired with in training (``training["mapping"]``: its VA-nearest training music label) — angry
-        speech goes to the angry training music, neutral speech to the nostalgic. Otherwise (``"speech"``, and every
-        checkpoint saved before the setting existed): the speech-label ``prototypes`` float32 ``(C, out_dim)``
-        themselves, where the training speech of that emotion lies.
-        """
-        music, mapping = self.config.training.get("music_prototypes"), self.config.training.get("mapping")
-        if self.config.training.get("place_at", "speech") != "music" or not music or not mapping:
-            return prototypes
-        return np.asarray([music[mapping[lab]] for lab in labels], np.float32)
+        space, float32 ``(N, out_dim)``, L2-normalised: :meth:`s2m.readout.Readout.place` of the projection, with a
+        late-fusion model's words weighing in on the mix."""
+        readout = self.config.readout
+        if self.text_reader is None or not readout.placement:
+            return readout.place(self.project("speech", features))
+        read = self.read(features, readout.placement)
+        return self.project("speech", features) if read is None else mix(read[2], readout.targets(read[0], read[1]))
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed); floating-point
@@ -268,12 +234,6 @@ class JointModel(nn.Module):
         return directory
 
 
-def _mix(weights: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-    """float32 ``(N, C)`` weights over ``(C, D)`` prototypes -> their L2-normalised mixes, float32 ``(N, D)``."""
-    mixed = weights @ prototypes
-    return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
-
-
 def load(dir_or_hub_id: str | Path, revision: str | None = None) -> JointModel:
     """Rebuild a :class:`JointModel` from a local checkpoint folder or a Hugging Face Hub model id.
 
@@ -289,8 +249,8 @@ def load(dir_or_hub_id: str | Path, revision: str | None = None) -> JointModel:
         hint = f" Found {', '.join(pickles)}, which s2m refuses to unpickle." if pickles else ""
         raise CheckpointError(f"{directory} needs {WEIGHTS_FILE} and {CONFIG_FILE}.{hint}")
     try:
-        config = HeadsConfig(**json.loads(config_path.read_text()))
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        config = HeadsConfig(**upgrade(json.loads(config_path.read_text())))
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"Invalid {config_path}: {exc}") from exc
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .emotions import colour, words
-from .search import LibraryIndex, Result, SpeechPoint
+from .index import LibraryIndex
+from .search import Result, SpeechPoint
 
 STAR = dict(symbol="star", size=26, color="#FFD700", line=dict(color="black", width=2))
 SPEECH = dict(symbol="x-thin-open", size=14, color="#222222", line=dict(width=2.5))

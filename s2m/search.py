@@ -1,11 +1,8 @@
 """Retrieval: a spoken or typed query -> the joint space -> the library ranked by cosine similarity.
 
-:class:`LibraryIndex` holds one model's view of a music library: L2-normalised clip embeddings ``(N, 64)`` and a
-2-D UMAP map of them, cached on disk under a hash of what produced them (model weights, library files, encoder),
-so the app only computes the query. A query is placed on the map by the similarity-weighted mean of its nearest
-clips' positions (UMAP's own initialisation of ``transform``): deterministic and well under a millisecond.
-
-:class:`Engine` loads every checkpoint in a folder and answers :meth:`Engine.search`.
+:class:`Engine` loads every checkpoint in a folder and one music library (each model's view of it is a
+:class:`s2m.index.LibraryIndex`) and answers :meth:`Engine.search`: the query's features, the model's reading,
+the ranked clips and the query's place on the map.
 """
 
 from __future__ import annotations
@@ -13,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import heads
 from .audio import MUSIC_CLIP_SECONDS, SPEECH_MAX_SECONDS, SPEECH_SAMPLE_RATE, AudioError, Clip, load_audio
+from .calibration import shift_speakers
 from .config import saved_config
 from .data.library import LIBRARY_DIR, ClipRow, read_metadata
 from .data.readers import read_folder
@@ -28,18 +25,14 @@ from .data.records import DatasetError, Record
 from .emotions import table_for, va, words
 from .encoders import load as load_encoder
 from .encoders import recognise
-from .features import load_cached, music_windows, prepare_speech, record_features, save_cached
-from .train import shift_speakers
+from .features import music_windows, prepare_speech, record_features
+from .index import LibraryIndex
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
 INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library; user libraries go to data/index
 MAX_TEXT_CHARS = 1000
-NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax temperature on cosine
-NEAR_FRACTION = 0.15  # star placement: neighbours within this share of the map's extent of the best match
-MIN_UMAP_CLIPS = 5  # smaller libraries are mapped by their two principal axes
-MAP_DRIFT = 0.045  # the most a model's map may differ from the reference map: median clip move / map extent
 FRAMEWORKS = {
     "Triplet": "triplet",
     "Triplet + SP": "triplet_sp",
@@ -117,55 +110,6 @@ def query_problem(has_audio: bool, text: str | None, modality: str) -> str | Non
     return None
 
 
-class LibraryIndex:
-    """One model's embeddings and 2-D map of a library (``records`` with labels, or "" to predict)."""
-
-    def __init__(self, model: heads.JointModel, records: Sequence[Record], clip_ids: Sequence[str],
-                 features: np.ndarray, library_id: str, cache_dir: Path,
-                 reference: np.ndarray | None = None, points: Sequence[tuple[float, float] | None] = ()):  # fmt: skip
-        """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder. reference: float32
-        ``(N, 2)`` map of the same clips from another model: this map starts from it, is turned, scaled and
-        shifted onto it (:func:`align`) and held near it (:func:`steady`), so every model shows each mood in the same
-        place. points: each clip's own (valence, arousal) where its listeners gave one (None: its mood's point)."""
-        self.records, self.clip_ids = list(records), list(clip_ids)
-        self.embeddings = model.project("music", features)
-        protos = model.config.training.get("music_prototypes", {})
-        if protos and any(not r.label for r in self.records):  # unlabelled library: predict moods
-            names, mat = list(protos), np.asarray(list(protos.values()), np.float32)
-            guess = [names[i] for i in np.argmax(self.embeddings @ mat.T, axis=1)]
-            pairs = zip(self.records, guess, strict=True)
-            self.records = [replace(r, label=r.label or g) for r, g in pairs]
-        self.moods = [r.label for r in self.records]
-        own = list(points) or [None] * len(self.moods)  # each clip's (valence, arousal): its own, else its mood's
-        self.va_points = np.asarray([p if p is not None else va(m, model.config.va_table) if m else (0.5, 0.5)
-                                     for p, m in zip(own, self.moods, strict=True)], float)  # fmt: skip
-        if reference is not None and reference.shape != (len(self.records), 2):
-            reference = None
-        anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
-        key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v3" + anchor).hexdigest()[:20]
-        path = self.map_path = cache_dir / f"map-{key}.npz"
-        coords = load_cached(path, "coords")
-        if coords is None or coords.shape != (len(self.records), 2):
-            coords = umap_coords(self.embeddings, init=reference)
-            if reference is not None:
-                coords = steady(align(coords, reference), reference)
-            save_cached(path, coords=coords)
-        self.coords = coords
-
-    def place(self, query: np.ndarray) -> tuple[float, float]:
-        """Map position of an L2-normalised ``(64,)`` query: the softmax-weighted mean of its nearest clips'
-        positions, keeping only neighbours that lie near the best match on the map (so a query whose neighbours
-        straddle two clusters lands by its best match, not in the empty space between them)."""
-        sims = self.embeddings @ query
-        top = np.argsort(-sims, kind="stable")[:NEIGHBOURS]
-        extent = float(np.ptp(self.coords, axis=0).max()) or 1.0
-        near = np.linalg.norm(self.coords[top] - self.coords[top[0]], axis=1) <= NEAR_FRACTION * extent
-        top = top[near]
-        w = np.exp((sims[top] - sims[top].max()) / TEMPERATURE)
-        x, y = (w[:, None] * self.coords[top]).sum(0) / w.sum()
-        return float(x), float(y)
-
-
 def _playable(path: str) -> bool:
     """Whether a user's file decodes to at least 1 s of sound (unreadable, empty or silent files are skipped)."""
     try:
@@ -173,34 +117,6 @@ def _playable(path: str) -> bool:
     except AudioError:
         return False
     return True
-
-
-def umap_coords(embeddings: np.ndarray, seed: int = 0, init: np.ndarray | None = None) -> np.ndarray:
-    """float32 ``(N, 2)`` UMAP (cosine metric, seeded, single-threaded so it is reproducible); ``init``: float32
-    ``(N, 2)`` starting positions (another model's map), else a spectral start. Fewer than ``MIN_UMAP_CLIPS``
-    clips: their first two principal components."""
-    n = len(embeddings)
-    if n < MIN_UMAP_CLIPS:  # UMAP needs a neighbourhood graph; a handful of clips is shown by its two main axes
-        centred = np.asarray(embeddings, np.float64) - np.mean(embeddings, axis=0)
-        u, s, _ = np.linalg.svd(centred, full_matrices=False)
-        coords = np.zeros((n, 2))
-        coords[:, : min(2, u.shape[1])] = (u * s)[:, :2]
-        return coords.astype(np.float32)
-    import umap
-
-    start = np.asarray(init, np.float64) if init is not None else "spectral" if n > 10 else "random"
-    reducer = umap.UMAP(n_neighbors=min(15, max(2, n - 1)), min_dist=0.3, metric="cosine", random_state=seed,
-                        n_jobs=1, init=start)  # fmt: skip
-    return reducer.fit_transform(embeddings).astype(np.float32)
-
-
-def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """float32 ``(N, 2)``: ``coords`` moved onto ``reference`` (the same N points) by the rotation or reflection,
-    uniform scale and shift that fit best in least squares (orthogonal Procrustes)."""
-    x, y = coords - coords.mean(axis=0), reference - reference.mean(axis=0)
-    u, s, vt = np.linalg.svd(x.T @ y)
-    scale = s.sum() / max(float((x**2).sum()), 1e-12)
-    return (scale * x @ (u @ vt) + reference.mean(axis=0)).astype(np.float32)
 
 
 READ_AS = {"audio": "Your voice sounded", "text": "Your words read as", "fusion": "Your voice and words read as"}
@@ -222,18 +138,6 @@ def _clock(seconds: float) -> str:
     """``m:ss`` of a time in seconds."""
     whole = int(round(seconds))
     return f"{whole // 60}:{whole % 60:02d}"
-
-
-def steady(coords: np.ndarray, reference: np.ndarray, limit: float = MAP_DRIFT) -> np.ndarray:
-    """float32 ``(N, 2)``: ``coords`` pulled towards ``reference`` (the same N points, already aligned) just enough
-    that the median point moves at most ``limit`` × the reference's extent: every point keeps the direction of its
-    move and a shared fraction of its length. Two maps held this way differ by about 2 × ``limit`` at most, so a
-    class sees one picture whichever model answers, and the moves that remain show what a model changes."""
-    extent = float(np.ptp(reference, axis=0).max()) or 1.0
-    moves = coords - reference
-    median = float(np.median(np.linalg.norm(moves, axis=1))) / extent
-    share = min(1.0, limit / median) if median > 0 else 1.0
-    return (reference + share * moves).astype(np.float32)
 
 
 class Engine:
@@ -362,8 +266,8 @@ class Engine:
             trained = saved_config(model.config.training.get("config", {}))
             prep = bool(trained["level_norm"]), bool(trained["denoise"])
             audio = load_encoder(name).embed([prepare_speech(clip, SPEECH_SAMPLE_RATE, *prep)])
-            if reference is not None and model.config.training.get("reference_mean") is not None:
-                target = np.asarray(model.config.training["reference_mean"], np.float32)
+            if reference is not None and model.config.readout.reference_mean is not None:
+                target = np.asarray(model.config.readout.reference_mean, np.float32)
                 audio = shift_speakers(audio, self._reference_features(name, prep, reference), target)
             parts.append(audio)
         if modality in ("text", "fusion"):
@@ -439,12 +343,12 @@ class Engine:
 
     def speech_points(self, modality: str, framework: str) -> list[SpeechPoint]:
         """The speech side of the joint space on a model's map: where a voice read as each speech label is placed
-        (:meth:`JointModel.targets`: the training music of its mood, or for older models the mean training
+        (:meth:`s2m.readout.Readout.targets`: the training music of its mood, or for older models the mean training
         embedding of that emotion's speech), put on the map as a query would be, with its VA point."""
         model = self.model(modality, framework)
         index = self.indexes[(modality, framework)]
-        protos = model.config.training.get("speech_prototypes", {})
-        targets = model.targets(list(protos), np.asarray(list(protos.values()), np.float32))
+        protos = model.config.readout.speech_prototypes
+        targets = model.config.readout.targets(list(protos), np.asarray(list(protos.values()), np.float32))
         return [SpeechPoint(label, *index.place(t), *va(label, model.config.va_table))
                 for label, t in zip(protos, targets, strict=True)]  # fmt: skip
 

@@ -17,7 +17,7 @@ positive pair. Differences, on purpose:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import torch
 
 from .config import TrainConfig
 from .emotions import nearest_label, similarity_matrix
+from .featuresets import FeatureSet
 from .heads import HeadsConfig, JointModel, ProjectionHead
 from .losses import (
     cosine_matrix,
@@ -35,99 +36,10 @@ from .losses import (
     total_loss,
 )
 from .metrics import ranking_metrics, retrieval_targets
+from .readout import Readout
 
 MEMBER_SEED_STEP = 1000  # an ensemble's member i trains from seed + MEMBER_SEED_STEP × i
 MIN_TARGET_TRACKS = 5  # a music refit places queries only at moods of at least this many training tracks
-
-
-@dataclass
-class FeatureSet:
-    """Features of one side. features: float32 ``(N, d)``; labels / groups / splits: N strings each.
-
-    speaker_means: float32 ``(N, d_audio)``, for speech: the mean audio features of each item's speaker's neutral
-    references (NaN rows for speakers without any); the audio features are the first ``d_audio`` columns.
-    text_columns: for fusion, how many of the last columns are text-encoder features (0: none).
-    corpora: speech: the corpus of each item (N strings) when several are combined (:mod:`s2m.data.corpora`).
-    """
-
-    features: np.ndarray
-    labels: list[str]
-    groups: list[str]
-    splits: list[str]
-    speaker_means: np.ndarray | None = None
-    text_columns: int = 0
-    corpora: list[str] | None = None
-
-    def corpus_labels(self) -> dict[str, list[str]]:
-        """``{corpus: its sorted labels}`` when items come from two or more corpora, else ``{}``."""
-        if self.corpora is None or len(set(self.corpora)) < 2:
-            return {}
-        out: dict[str, set[str]] = {}
-        for c, lab in zip(self.corpora, self.labels, strict=True):
-            out.setdefault(c, set()).add(lab)
-        return {c: sorted(labs) for c, labs in sorted(out.items())}
-
-    def where(self, mask: np.ndarray) -> FeatureSet:
-        """The items where bool ``(N,)`` ``mask`` is True."""
-        idx = np.flatnonzero(mask)
-        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
-        means = None if self.speaker_means is None else self.speaker_means[idx]
-        corpora = None if self.corpora is None else pick(self.corpora)
-        return replace(self, features=self.features[idx], labels=pick(self.labels), groups=pick(self.groups),
-                       splits=pick(self.splits), speaker_means=means, corpora=corpora)  # fmt: skip
-
-    def subset(self, split: str) -> FeatureSet:
-        return self.where(np.asarray(self.splits) == split)
-
-    def calibrated(self, reference_mean: np.ndarray | None) -> FeatureSet:
-        """Each speaker moved into the training population's frame: audio features − the speaker's neutral mean +
-        ``reference_mean`` ``(d_audio,)``; speakers without references are left as they are."""
-        return replace(self, features=shift_speakers(self.features, self.speaker_means, reference_mean))
-
-
-def calibration_references(labels: list[str], groups: list[str]) -> np.ndarray:
-    """bool ``(N,)``: every other neutral item of each speaker (1st, 3rd, ...) serves as its calibration reference.
-
-    Evaluation leaves these items out of the queries, so no query is compared with itself.
-    """
-    seen: dict[str, int] = {}
-    out = np.zeros(len(labels), bool)
-    for i, (lab, g) in enumerate(zip(labels, groups, strict=True)):
-        if lab == "neutral":
-            out[i] = seen.get(g, 0) % 2 == 0
-            seen[g] = seen.get(g, 0) + 1
-    return out
-
-
-def speaker_means(features: np.ndarray, groups: list[str], reference: np.ndarray) -> np.ndarray:
-    """float32 ``(N, d)``: for each item, the mean features of its speaker's reference items (NaN without any)."""
-    groups_a = np.asarray(groups)
-    out = np.full(features.shape, np.nan, np.float32)
-    for g in np.unique(groups_a):
-        rows, ref = groups_a == g, (groups_a == g) & reference
-        if ref.any():
-            out[rows] = features[ref].mean(0)
-    return out
-
-
-def population_mean(speech: FeatureSet) -> np.ndarray | None:
-    """``(d_audio,)``: the mean neutral voice of ``speech``'s speakers (each speaker weighted once), or None."""
-    if speech.speaker_means is None:
-        return None
-    _, first = np.unique(np.asarray(speech.groups), return_index=True)
-    means = speech.speaker_means[first]
-    means = means[~np.isnan(means).any(axis=1)]
-    return means.mean(0).astype(np.float32) if len(means) else None
-
-
-def shift_speakers(features: np.ndarray, means: np.ndarray | None, target: np.ndarray | None) -> np.ndarray:
-    """``features`` with the first ``len(target)`` columns moved by ``target − means`` on rows whose mean is known."""
-    if means is None or target is None:
-        return features
-    out = np.array(features, np.float32, copy=True)
-    known = ~np.isnan(means).any(axis=1)
-    out[known, : len(target)] += target - means[known]
-    return out
 
 
 def _lr_at(step: int, config: TrainConfig, steps_per_epoch: int) -> float:
@@ -167,7 +79,7 @@ def train(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    reference_mean = population_mean(speech.subset("train"))
+    reference_mean = speech.subset("train").neutral_mean()
     if config.calibrate:
         speech = speech.calibrated(reference_mean)
     s_train, s_valid = speech.subset("train"), speech.subset("valid")
@@ -274,22 +186,23 @@ def train(
         best_epoch = max(history, key=lambda h: (h["precision_at_k"] + h["ndcg_at_k"]) / 2)
     else:  # epochs=0: the untrained baseline
         best_epoch = {"epoch": -1, **validation_score(model, s_valid, m_valid, config.va_table)}
-    model.config.training = {"config": asdict(config), "mapping": mapping, "best_epoch": best_epoch["epoch"],
-                             "speech_prototypes": prototypes(model, "speech", s_train),
-                             "music_prototypes": prototypes(model, "music", m_train),
+    model.config.training = {"config": asdict(config), "best_epoch": best_epoch["epoch"],
                              "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
-                             "epochs_run": len(history), "placement": config.placement,
-                             "place_at": config.place_at, "corpora": corpora_seen(speech)}  # fmt: skip
+                             "epochs_run": len(history), "corpora": corpora_seen(speech)}  # fmt: skip
+    model.config.readout = Readout(speech_prototypes=prototypes(model, "speech", s_train),
+                                   music_prototypes=prototypes(model, "music", m_train), mapping=mapping,
+                                   placement=config.placement, place_at=config.place_at)  # fmt: skip
     if late:
         fit_late_fusion(model, s_train, s_valid, text_examples, config.text_weight)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
     final = validation_score(model, s_valid, m_valid, config.va_table)
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
     if reference_mean is not None:
-        model.config.training["reference_mean"] = [round(float(v), 6) for v in reference_mean]
         # the mean training item (every emotion) in the same frame: where a speaker's mean utterance is moved
         feature_mean = s_train.features[:, : len(reference_mean)].mean(0)
-        model.config.training["feature_mean"] = [round(float(v), 6) for v in feature_mean]
+        rounded = lambda x: [round(float(v), 6) for v in x]  # noqa: E731
+        model.config.readout = replace(model.config.readout, reference_mean=rounded(reference_mean),
+                                       feature_mean=rounded(feature_mean))  # fmt: skip
     return model, {"history": history, "mapping": mapping}
 
 
@@ -389,7 +302,7 @@ def _train_ensemble(config: TrainConfig, speech: FeatureSet, music: FeatureSet,
         histories.append(history)
     model = ensemble(members)
     if config.calibrate:
-        speech = speech.calibrated(population_mean(speech.subset("train")))
+        speech = speech.calibrated(speech.subset("train").neutral_mean())
     s_valid, m_valid = speech.subset("valid"), music.subset("valid")
     if model.text_reader is not None:
         calibrate_late_fusion(model, s_valid)
@@ -408,10 +321,13 @@ def ensemble(models: list[JointModel]) -> JointModel:
     training = {**first.config.training, "config": {**first.config.training.get("config", {}), "members": k}}
     training["members"] = [{"seed": m.config.training["config"]["seed"], "best_epoch": m.config.training["best_epoch"],
                             "valid": m.config.training.get("valid")} for m in models]  # fmt: skip
+    side_by_side = {}
     for key in ("speech_prototypes", "music_prototypes"):
-        protos = [m.config.training[key] for m in models]
-        training[key] = {lab: [round(v / k**0.5, 6) for p in protos for v in p[lab]] for lab in protos[0]}
-    model = JointModel(replace(first.config, members=k, tag_dim=None, weights_dtype="float16", training=training))
+        protos = [getattr(m.config.readout, key) for m in models]
+        side_by_side[key] = {lab: [round(v / k**0.5, 6) for p in protos for v in p[lab]] for lab in protos[0]}
+    readout = replace(first.config.readout, **side_by_side)
+    model = JointModel(replace(first.config, members=k, tag_dim=None, weights_dtype="float16", training=training,
+                               readout=readout))  # fmt: skip
     for side in ("speech", "music"):
         for head, member in zip(getattr(model, side).members, models, strict=True):
             head.load_state_dict(getattr(member, side).state_dict())
@@ -433,9 +349,9 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
     """Fit a late-fusion model's text reader: multinomial logistic regression (scikit-learn, L2, C = 1) from text
     features float32 ``(N, text_dim)`` to the model's speech labels, on the training transcripts plus ``examples``
     (rows whose label the model does not know are dropped). Stores the label frequencies it saw as
-    ``training["text_prior"]``: a sentence read in every emotion alike (RAVDESS's two statements) then gives
+    ``readout.text_prior``: a sentence read in every emotion alike (RAVDESS's two statements) then gives
     evidence ≈ 1 for every label and leaves the audio reading unchanged. ``weight``: the power of that evidence in
-    :meth:`s2m.heads.JointModel.read` (``training["text_weight"]``; :class:`s2m.config.TrainConfig`)."""
+    :meth:`s2m.heads.JointModel.read` (``readout.text_weight``; :class:`s2m.config.TrainConfig`)."""
     known = model.config.speech_labels
     x, y = np.asarray(text, np.float32), list(labels)
     if examples is not None:
@@ -449,8 +365,8 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
     with torch.no_grad():
         model.text_reader.weight.copy_(torch.from_numpy(coef[rows].astype(np.float32)))
         model.text_reader.bias.copy_(torch.from_numpy(intercept[rows].astype(np.float32)))
-    model.config.training["text_prior"] = [round(y.count(lab) / len(y), 6) for lab in known]
-    model.config.training["text_weight"] = float(weight)
+    model.config.readout = replace(model.config.readout, text_prior=[round(y.count(lab) / len(y), 6) for lab in known],
+                                   text_weight=float(weight))  # fmt: skip
     model.config.training["text_examples"] = 0 if examples is None else len(keep)
 
 
@@ -480,14 +396,14 @@ def best_temperature(scores: np.ndarray, truth: np.ndarray, grid: np.ndarray) ->
 
 def calibrate_late_fusion(model: JointModel, valid: FeatureSet) -> None:
     """Temperature-scale both readings of a late-fusion model on validation speakers, so that their product is a
-    fair vote: ``training["read_temperature"]`` for the audio head's prototype cosines (log grid 0.005–1) and
-    ``training["text_temperature"]`` for the text reader's logits (log grid 0.25–20; large = the words told little
+    fair vote: ``readout.read_temperature`` for the audio head's prototype cosines (log grid 0.005–1) and
+    ``readout.text_temperature`` for the text reader's logits (log grid 0.25–20; large = the words told little
     about these speakers' emotions)."""
-    protos = model.config.training["speech_prototypes"]
+    protos = model.config.readout.speech_prototypes
     labels = list(protos)
     known = [i for i, lab in enumerate(valid.labels) if lab in protos]
     if not known:
-        model.config.training.update(read_temperature=0.1, text_temperature=1.0)
+        model.config.readout = replace(model.config.readout, read_temperature=0.1, text_temperature=1.0)
         return
     features = valid.features[known]
     truth = np.asarray([labels.index(valid.labels[i]) for i in known])
@@ -495,8 +411,10 @@ def calibrate_late_fusion(model: JointModel, valid: FeatureSet) -> None:
     with torch.no_grad():
         logits = model.text_reader(torch.from_numpy(features[:, model.config.speech_dim :])).numpy()
     order = [model.config.speech_labels.index(lab) for lab in labels]
-    model.config.training["read_temperature"] = best_temperature(cos, truth, np.geomspace(0.005, 1.0, 40))
-    model.config.training["text_temperature"] = best_temperature(logits[:, order], truth, np.geomspace(0.25, 20, 40))
+    read_temperature = best_temperature(cos, truth, np.geomspace(0.005, 1.0, 40))
+    text_temperature = best_temperature(logits[:, order], truth, np.geomspace(0.25, 20, 40))
+    model.config.readout = replace(model.config.readout, read_temperature=read_temperature,
+                                   text_temperature=text_temperature)  # fmt: skip
 
 
 def _voice_offsets(speech: FeatureSet) -> torch.Tensor | None:
@@ -544,10 +462,11 @@ def for_inference(model: JointModel) -> JointModel:
 
 def placed_score(model: JointModel, music: FeatureSet, speech_labels: list[str], table: str) -> dict[str, float]:
     """Retrieval metrics of a query read exactly as each of ``speech_labels`` (placed where the model puts that
-    emotion, :meth:`JointModel.targets`) against ``music``: how well the music side serves a perfect reader, with no
-    speech at all (the ceiling of the placement; the score a music-side refit is selected on)."""
-    protos = model.config.training["speech_prototypes"]
-    queries = model.targets(speech_labels, np.asarray([protos[lab] for lab in speech_labels], np.float32))
+    emotion, :meth:`s2m.readout.Readout.targets`) against ``music``: how well the music side serves a perfect
+    reader, with no speech at all (the ceiling of the placement; the score a music-side refit is selected on)."""
+    readout = model.config.readout
+    protos = readout.speech_prototypes
+    queries = readout.targets(speech_labels, np.asarray([protos[lab] for lab in speech_labels], np.float32))
     relevant, gains = retrieval_targets(speech_labels, music.labels, table)
     return ranking_metrics(queries @ model.project("music", music.features).T, relevant, gains, k=5)
 
@@ -700,13 +619,13 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     heads then learn what the listeners felt (:func:`_share_member`) and each mood's prototype is its learned
     anchor; without them, the music-side triplet term on the dominant moods (:func:`_music_member`).
     ``source`` names the music in ``training["music_refit"]``."""
-    if model.config.training.get("place_at") != "music":
+    if model.config.readout.place_at != "music":
         raise ValueError("only a model that places queries at music prototypes (place_at='music') can have its "
                          "music side refitted without speech")  # fmt: skip
     m_train, m_valid = music.subset("train"), music.subset("valid")
     moods = sorted(set(m_train.labels))
     c = model.config
-    speech_labels = list(c.training["speech_prototypes"])
+    speech_labels = list(c.readout.speech_prototypes)
     tracks = {m: len({g for g, lab in zip(m_train.groups, m_train.labels, strict=True) if lab == m}) for m in moods}
     targets = [m for m in moods if tracks[m] >= MIN_TARGET_TRACKS] or moods
     mapping = {lab: nearest_label(lab, targets, c.va_table) for lab in speech_labels}
@@ -715,7 +634,7 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     new = JointModel(replace(c, music_dim=music.features.shape[1], music_labels=moods, training=dict(c.training),
                              encoders={**c.encoders, "music": config.music_encoder}))  # fmt: skip
     new.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("music.")}, strict=False)
-    new.config.training["mapping"] = mapping
+    new.config.readout = replace(new.config.readout, mapping=mapping)
     new.config.training["config"] = {**c.training.get("config", {}), "music_encoder": config.music_encoder}
     heads_out, records, anchors = [], [], []
     for i in range(c.members):
@@ -737,11 +656,11 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     new.eval()
     if anchors:  # each mood's prototype: its anchors side by side, scaled as an ensemble's prototypes are
         scale = len(anchors) ** 0.5 if len(anchors) > 1 else 1.0
-        new.config.training["music_prototypes"] = {
-            mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
-            for j, mood in enumerate(shares[0]) if mood in moods}  # fmt: skip
+        music_prototypes = {mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
+                            for j, mood in enumerate(shares[0]) if mood in moods}  # fmt: skip
     else:
-        new.config.training["music_prototypes"] = prototypes(new, "music", m_train)
+        music_prototypes = prototypes(new, "music", m_train)
+    new.config.readout = replace(new.config.readout, music_prototypes=music_prototypes)
     valid = placed_score(new, m_valid, speech_labels, c.va_table)
     new.config.training["music_refit"] = {
         "objective": "listener shares" if anchors else "music triplet on the dominant moods",

@@ -75,7 +75,7 @@ def test_star_placement_is_stable_and_fast(engine):
 
 
 def test_align_recovers_a_turned_mirrored_scaled_shifted_map():
-    from s2m.search import align
+    from s2m.index import align
 
     reference = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     turn = np.array([[0.6, -0.8], [0.8, 0.6]]) @ np.diag([1, -1])  # rotation and a mirror
@@ -84,7 +84,7 @@ def test_align_recovers_a_turned_mirrored_scaled_shifted_map():
 
 
 def test_steady_holds_a_map_near_the_reference_and_keeps_each_move_direction():
-    from s2m.search import steady
+    from s2m.index import steady
 
     rng = np.random.default_rng(1)
     reference = rng.uniform(0, 10, size=(80, 2)).astype(np.float32)  # extent 10
@@ -185,7 +185,7 @@ def test_side_by_side_triplet_and_emosim_and_the_about_panel(engine):
     shared = len(rings[0] & rings[1])
     assert re.search(rf"they share \*\*{shared} of 5\*\* songs", note) and "apart on the valence" in note, note
     text = app.about(engine)
-    mapping = engine.model(*engine.reference_key).config.training["mapping"]
+    mapping = engine.model(*engine.reference_key).config.readout.mapping
     assert all(f"| {s} | {words(m)} |" in text for s, m in mapping.items()) and "| disgust | tension |" in text
     assert all(f"**{m}**" in text for m in engine.modalities) and "EmoSim" in text
 

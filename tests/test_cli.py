@@ -125,7 +125,7 @@ def test_session_calibration_of_a_checkpoint_without_feature_mean_says_so(tmp_pa
     folder = tmp_path / "ckpts" / "audio-triplet"
     shutil.copytree(ROOT / "checkpoints" / "audio-triplet", folder)
     config = json.loads((folder / "config.json").read_text())
-    del config["training"]["feature_mean"]  # as saved before session calibration existed
+    config["readout"]["feature_mean"] = None  # as saved before session calibration existed
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(SystemExit, match="no feature_mean"):
         main(["evaluate", "--checkpoints", str(tmp_path / "ckpts"), "--speech-csv", str(_class_csv(tmp_path)),

@@ -41,44 +41,6 @@ def test_narrow_speech_head():
     assert sum(p.numel() for p in head.parameters()) == 3584 * 512 + 2 * 512 + 512 * 64
 
 
-def test_placement_mixes_speech_prototypes():
-    model = _model()
-    protos = {"angry": [1.0] + [0.0] * 63, "sad": [0.0, 1.0] + [0.0] * 62}
-    query = np.zeros((2, 64), np.float32)
-    query[0, :3] = [0.9, 0.3, 0.3]  # nearer angry
-    query[1, :3] = [0.5, 0.5, 0.7]  # halfway
-    query /= np.linalg.norm(query, axis=1, keepdims=True)
-    np.testing.assert_array_equal(model.place(query), query)  # no placement recorded: the paper's projection
-    model.config.training = {"speech_prototypes": protos, "placement": 0.02}
-    placed = model.place(query)
-    np.testing.assert_allclose(placed[0], protos["angry"], atol=1e-4)
-    np.testing.assert_allclose(placed[1, :2], [2**-0.5, 2**-0.5], atol=1e-4)  # a tie stays between the two
-    np.testing.assert_allclose(np.linalg.norm(placed, axis=1), 1, atol=1e-6)
-
-
-def test_placement_at_music_goes_to_the_training_music_of_the_nearest_mood():
-    model = _model()
-    unit = np.eye(64, dtype=np.float32)
-    speech = {"angry": unit[0], "fearful": unit[1], "neutral": unit[2]}
-    music = {"angry": unit[10], "calm": unit[11], "nostalgic": unit[12], "sad": unit[13]}
-    from s2m.emotions import nearest_label
-
-    model.config.training = {
-        "speech_prototypes": {k: v.tolist() for k, v in speech.items()},
-        "music_prototypes": {k: v.tolist() for k, v in music.items()},
-        "placement": 0.02,
-        "mapping": {k: nearest_label(k, sorted(music)) for k in speech},
-    }  # as training stores it
-    query = np.stack([unit[0], unit[1], unit[2]])  # read as angry, fearful, neutral
-    np.testing.assert_allclose(model.place(query), query, atol=1e-6)  # no place_at (older checkpoints): speech
-    model.config.training["place_at"] = "music"
-    placed = model.place(query)
-    # VA-nearest moods: angry -> angry, fearful -> sad, neutral -> nostalgic (never calm, far off in valence)
-    np.testing.assert_allclose(placed, np.stack([music["angry"], music["sad"], music["nostalgic"]]), atol=1e-6)
-    protos = np.asarray(list(speech.values()))
-    np.testing.assert_array_equal(model.targets(list(speech), protos)[1], music["sad"])
-
-
 def test_shapes():
     model = _model(tag_dim=7)
     assert model.embed_speech(torch.randn(3, 12)).shape == (3, 64)

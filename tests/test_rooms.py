@@ -96,9 +96,9 @@ def test_a_take_in_a_room_has_its_own_features_and_cache_entry(tmp_path):
 
 
 def test_training_data_gets_room_copies_of_the_training_speakers_only(tmp_path):
+    from s2m.calibration import speaker_means
     from s2m.config import TrainConfig
-    from s2m.evaluate import load_data
-    from s2m.train import speaker_means
+    from s2m.featuresets import load_data
 
     speech, music = [], []
     for speaker, split in (("ana", "train"), ("ben", "test")):

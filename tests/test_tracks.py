@@ -164,7 +164,8 @@ def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path
 
 def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_music():
     from s2m.config import TrainConfig
-    from s2m.train import FeatureSet, placed_score, refit_music, train
+    from s2m.featuresets import FeatureSet
+    from s2m.train import placed_score, refit_music, train
 
     from .test_train import MUSIC, SPEECH, _set
 
@@ -182,7 +183,7 @@ def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_mu
     x = speech.features[:4]
     np.testing.assert_allclose(refit.project("speech", x), model.project("speech", x), atol=1e-6)
     assert refit.config.music_dim == 5 and refit.config.music_labels == sorted(gems)
-    assert refit.config.training["mapping"] == {"angry": "tension", "happy": "joyful_activation", "neutral":
+    assert refit.config.readout.mapping == {"angry": "tension", "happy": "joyful_activation", "neutral":
                                                 "solemnity", "sad": "sadness"}  # fmt: skip
     assert refit.config.training["music_refit"]["source"] == "test music"
     test = new_music.subset("test")
@@ -190,7 +191,7 @@ def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_mu
     shares = np.asarray([[1.0 if m == lab else 0.1 for m in gems] for lab in new_music.labels], np.float32)
     felt = refit_music(model, new_music, replace_config(config, epochs=20, patience=20), shares=(gems, shares))
     assert felt.config.training["music_refit"]["objective"] == "listener shares"
-    protos = felt.config.training["music_prototypes"]
+    protos = felt.config.readout.music_prototypes
     assert sorted(protos) == sorted(gems) and all(len(p) == 2 * felt.config.out_dim for p in protos.values())
     assert placed_score(felt, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
     with pytest.raises(ValueError, match="place_at"):

@@ -7,16 +7,11 @@ import numpy as np
 import pytest
 
 from s2m import heads
-from s2m.evaluate import Data, evaluate_model, markdown, summarise, train_on
-from s2m.train import (
-    FeatureSet,
-    TrainConfig,
-    calibration_references,
-    for_inference,
-    population_mean,
-    speaker_means,
-    train,
-)
+from s2m.calibration import calibration_references, speaker_means
+from s2m.config import TrainConfig
+from s2m.evaluate import evaluate_model, markdown, summarise, train_on
+from s2m.featuresets import Data, FeatureSet
+from s2m.train import for_inference, train
 
 SPEECH = ["angry", "happy", "sad", "neutral"]
 MUSIC = ["angry", "happy", "sad", "nostalgic"]
@@ -130,7 +125,7 @@ def test_an_ensemble_averages_its_members_scores_and_reloads_from_float16(data, 
     np.testing.assert_allclose(scores, mean, atol=1e-5)
     assert model.project("speech", speech).shape == (6, 3 * model.config.out_dim)
     labels, _, reading = model.read(speech)  # the reading: softmax of the mean prototype cosine
-    cos = np.mean([s.project("speech", speech) @ np.asarray(list(s.config.training["speech_prototypes"].values())).T
+    cos = np.mean([s.project("speech", speech) @ np.asarray(list(s.config.readout.speech_prototypes.values())).T
                    for s in singles], axis=0)  # fmt: skip
     np.testing.assert_array_equal(reading.argmax(1), cos.argmax(1))
     model.save(tmp_path / "ens")
@@ -175,8 +170,8 @@ def test_session_calibration_removes_a_speakers_offset_without_a_reference(data)
                          members=1)  # fmt: skip
     model = train_on(config, data)
     train_items = data.speech.subset("train")
-    np.testing.assert_allclose(model.config.training["feature_mean"], train_items.calibrated(
-        np.asarray(model.config.training["reference_mean"], np.float32)).features.mean(0), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(model.config.readout.feature_mean, train_items.calibrated(
+        np.asarray(model.config.readout.reference_mean, np.float32)).features.mean(0), atol=1e-5)  # fmt: skip
     offsets = {"test0": 4.0, "test1": -4.0}
     shifted = data.speech.features + np.asarray([offsets.get(g, 0.0) for g in data.speech.groups], np.float32)[:, None]
     moved = Data(replace(data.speech, features=shifted), data.music, data.reference, data.tags)
@@ -195,7 +190,7 @@ def test_calibration_references_and_population_frame():
     means = speaker_means(feats, groups, ref)
     assert means[:5, 0].tolist() == [1.0, 1.0, 1.0, 10.0, 10.0] and np.isnan(means[5, 0])
     fs = FeatureSet(feats, labels, groups, ["train"] * 6, means)
-    population = population_mean(fs)  # each speaker with references once: (1 + 10) / 2
+    population = fs.neutral_mean()  # each speaker with references once: (1 + 10) / 2
     assert population.tolist() == [5.5]
     # calibration moves each speaker's neutral onto the population's; a speaker without references stays put
     assert fs.calibrated(population).features[:, 0].tolist() == [5.5, 9.5, 7.5, 5.5, 7.5, 7.0]
@@ -207,7 +202,7 @@ def test_trained_model_records_the_training_speakers_neutral_mean_only(data):
                         means.astype(np.float32))  # fmt: skip
     config = TrainConfig(epochs=1, warmup_epochs=1, batch_size=32, speaker_shift=0.5, members=1)
     model, _ = train(config, speech, data.music, data.tags)
-    assert model.config.training["reference_mean"] == [1.0] * 10  # valid/test speakers (50) never leak in
+    assert model.config.readout.reference_mean == [1.0] * 10  # valid/test speakers (50) never leak in
 
 
 def _with_text(speech: FeatureSet, text: np.ndarray) -> FeatureSet:
@@ -250,11 +245,11 @@ def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_pat
     deaf_row = evaluate_model(deaf, Data(noise, data.music, np.zeros(n, bool), data.tags))[0]
     assert told_row["speech_accuracy"] > 0.9 > 0.5 > deaf_row["speech_accuracy"]
     assert told_row["precision_at_k"] > deaf_row["precision_at_k"] + 0.2
-    assert told.config.training["text_weight"] == config.text_weight == 1.0  # the training setting travels
-    told.config.training["text_weight"] = 0.0  # words weigh nothing: the noise-audio reading alone
+    assert told.config.readout.text_weight == config.text_weight == 1.0  # the training setting travels
+    told.config.readout = replace(told.config.readout, text_weight=0.0)  # words weigh nothing: the audio alone
     assert evaluate_model(told, Data(telling, data.music, np.zeros(n, bool), data.tags))[0]["speech_accuracy"] < 0.5
     heavy, _ = train(replace(config, text_weight=4.0), telling, data.music, data.tags)
-    assert heavy.config.training["text_weight"] == 4.0
+    assert heavy.config.readout.text_weight == 4.0
 
 
 def _tone_corpus(folder):
@@ -393,7 +388,7 @@ def test_a_model_trained_on_two_corpora_records_them_and_its_prototypes_weigh_co
     corpora = np.asarray(train_set.corpora)
     expected = (emb[happy & (corpora == "big")].mean(0) + emb[happy & (corpora == "small")].mean(0)) / 2
     expected /= np.linalg.norm(expected)
-    np.testing.assert_allclose(model.config.training["speech_prototypes"]["happy"], expected, atol=1e-5)
+    np.testing.assert_allclose(model.config.readout.speech_prototypes["happy"], expected, atol=1e-5)
     single, _ = train(config, replace(speech, corpora=None), music)
     assert single.config.training["corpora"] == {}
 
@@ -461,6 +456,6 @@ def test_a_fusion_model_trained_on_several_corpora_reads_words_with_the_emotion_
     config = TrainConfig(modality="fusion", epochs=2, warmup_epochs=1, batch_size=32, members=1, calibrate=False)
     model, _ = train(config, fused, music, text_examples=sentences)
     assert model.config.training["text_examples"] == 40
-    assert model.config.training["text_prior"] == [0.25, 0.25, 0.25, 0.25]  # the sentences' frequencies alone
+    assert model.config.readout.text_prior == [0.25, 0.25, 0.25, 0.25]  # the sentences' frequencies alone
     single, _ = train(config, replace(fused, corpora=None), music, text_examples=sentences)
-    assert single.config.training["text_prior"] != [0.25, 0.25, 0.25, 0.25]  # one data set: its transcripts count
+    assert single.config.readout.text_prior != [0.25, 0.25, 0.25, 0.25]  # one data set: its transcripts count
