@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"  # rebuilt data (speech corpus, feature cache); not committed
 SPEECH_DIR = DATA_DIR / "speech"  # the synthetic corpus (python -m s2m build-speech)
 RUNS_DIR = ROOT / "runs"  # models written by `train` unless --out says otherwise; not committed
+PER_RUN = ("modality", "framework", "seed")  # evaluate and crosscorpus take lists of these (--modalities ...)
 
 
 def ravdess_dir() -> Path:
@@ -313,24 +314,25 @@ def _refit_music(args) -> None:
 
 
 def _base_config(args):
-    """The training options the command line gives; an impossible value ends the command with its message."""
-    from .config import TrainConfig
+    """The training options the command line gives (:func:`s2m.config.options_from`: defaults, ``--config``, then
+    the options given), set by :func:`main` before the command runs."""
+    return args.train_config
+
+
+def _read_options(args) -> None:
+    """A training command's options: ``args.train_config`` and ``args.given`` (the fields given on the command line),
+    and every field as an attribute of ``args``; an impossible value ends the command with its message."""
+    from dataclasses import asdict
+
+    from .config import given_options, options_from
 
     try:
-        return TrainConfig(audio_encoder=args.audio_encoder, text_encoder=args.text_encoder,
-                           reader_encoder=args.reader_encoder,
-                           music_encoder=args.music_encoder, va_table=args.va_table, lam=args.lam,
-                           ranksim=args.ranksim, epochs=args.epochs, level_norm=args.level_norm,
-                           denoise=args.denoise,
-                           calibrate=args.calibrated_training, speaker_shift=args.speaker_shift,
-                           music_triplet=args.music_triplet,
-                           speech_hidden=args.speech_hidden or None, placement=args.placement or None,
-                           **({} if args.place_at is None else {"place_at": args.place_at}),
-                           fusion=args.fusion, members=args.members,
-                           **({} if args.text_weight is None else {"text_weight": args.text_weight}),
-                           augment_rooms=args.augment_rooms)  # fmt: skip
+        args.train_config = options_from(args)
     except ValueError as exc:
         sys.exit(f"error: {exc}")
+    args.given = given_options(args)
+    for name, value in asdict(args.train_config).items():
+        setattr(args, name, value)
 
 
 def _test_sets(args, speech):
@@ -354,13 +356,12 @@ def _calibrations(args) -> list[str]:
 
 
 def _train(args) -> None:
-    from dataclasses import replace
 
     from .evaluate import evaluate_both, markdown, summarise, train_on
     from .featuresets import load_data
     from .train import for_inference
 
-    config = replace(_base_config(args), modality=args.modality, framework=args.framework, seed=args.seed)
+    config = _base_config(args)
     speech = _speech_records(args)
     if config.modality != "audio":
         speech = _with_transcripts(args, speech)
@@ -370,7 +371,7 @@ def _train(args) -> None:
                          modality=config.modality, seed=config.seed, transcripts=args.transcripts)  # fmt: skip
     model.config.training["test"] = rows
     print(markdown(summarise(rows)))
-    out = for_inference(model).save(args.out or RUNS_DIR / f"{args.modality}-{args.framework}-seed{args.seed}")
+    out = for_inference(model).save(args.out or RUNS_DIR / f"{config.modality}-{config.framework}-seed{config.seed}")
     print(f"saved {out}")
 
 
@@ -456,9 +457,9 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         model = load(folder)
         if model.config.modality not in args.modalities:
             continue
-        if args.text_weight is not None and model.text_reader is not None:
+        if "text_weight" in args.given and model.text_reader is not None:  # given: replaces the model's own
             model.config.readout = replace(model.config.readout, text_weight=args.text_weight)
-        if args.place_at is not None:
+        if "place_at" in args.given:
             model.config.readout = replace(model.config.readout, place_at=args.place_at)
         trained = saved_config(model.config.training["config"])
         config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
@@ -487,19 +488,18 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
     return summarise(rows)
 
 
-def _add_data_options(p) -> None:
-    """The speech set (one data set, or several named corpora) and every model option."""
+def _add_data_options(p, skip: tuple[str, ...] = ()) -> None:
+    """The speech set (one data set, or several named corpora) and every training option but ``skip``."""
     p.add_argument("--corpora", nargs="*", default=None, metavar="NAME=PATH",
                    help="instead of one speech set: train on these corpora together (each a RAVDESS folder, a speech "
                    "CSV or a folder with labels.csv; split by speaker; batches balanced over corpora); with no value, "
                    "every corpus under ../shared/data (or $S2M_DATA)")  # fmt: skip
-    _add_model_options(p)
+    _add_model_options(p, skip)
 
 
-def _add_model_options(p) -> None:
-    from .config import TrainConfig
+def _add_model_options(p, skip: tuple[str, ...] = ()) -> None:
+    from .config import add_options
 
-    d = TrainConfig()
     p.add_argument("--speech-root", default=None, help="speech dataset folder (default: RAVDESS at $S2M_RAVDESS or "
                    "../shared/data/ravdess; the synthetic corpus is data/speech)")  # fmt: skip
     p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia", "sentences"],
@@ -531,80 +531,8 @@ def _add_model_options(p) -> None:
                    help="instead of --library: music labelled by its listeners, a CSV with path and the nine GEMS "
                    "share columns (Emotify's tracks.csv), or valence,arousal, or mood (s2m/data/tracks.py); or the "
                    "AudioSet layout file,label,group[,split]")  # fmt: skip
-    p.add_argument("--audio-encoder", default=d.audio_encoder, help="speech encoder; a+b concatenates")
-    p.add_argument("--text-encoder", default=d.text_encoder, help="text models and the label-word tags")
-    p.add_argument(
-        "--reader-encoder",
-        default=d.reader_encoder,
-        help="late fusion: the text encoder of the text reader (reads transcripts in any language)",
-    )
-    p.add_argument("--music-encoder", default=d.music_encoder)
-    p.add_argument(
-        "--level-norm",
-        action=argparse.BooleanOptionalAction,
-        default=d.level_norm,
-        help="scale speech to a fixed active level before the speech encoder",
-    )
-    p.add_argument(
-        "--denoise",
-        action=argparse.BooleanOptionalAction,
-        default=d.denoise,
-        help="remove steady background noise from speech before the speech encoder",
-    )
-    p.add_argument(
-        "--calibrated-training",
-        action=argparse.BooleanOptionalAction,
-        default=d.calibrate,
-        help="train on speaker-relative audio features (each training speaker's neutral mean moved onto "
-        "the population's); the model is still used uncalibrated unless a reference is given",
-    )
-    p.add_argument(
-        "--music-triplet",
-        type=float,
-        default=d.music_triplet,
-        metavar="W",
-        help="weight of the music-side triplet term (clips of one mood together, other moods apart; "
-        f"0: the paper's loss alone; default {d.music_triplet})",
-    )
-    p.add_argument(
-        "--speaker-shift",
-        type=float,
-        default=d.speaker_shift,
-        help="probability of giving a training item another training speaker's neutral offset",
-    )
-    p.add_argument("--augment-rooms", type=int, default=d.augment_rooms, metavar="N",
-                   help="also train on N copies of each training speaker, each heard through its own simulated room "
-                   "and microphone (reverberation, band, noise; s2m.rooms)")  # fmt: skip
-    p.add_argument(
-        "--speech-hidden",
-        type=int,
-        default=d.speech_hidden,
-        help="hidden width of the speech head (0: its input width, as in the paper)",
-    )
-    p.add_argument(
-        "--placement",
-        type=float,
-        default=d.placement,
-        help="place each query at a softmax mix of per-label targets with this temperature "
-        "(0: at its projection, as in the paper)",
-    )
-    p.add_argument("--place-at", default=None, choices=["music", "speech"],
-                   help=f"the placement targets: each emotion's VA-nearest mood among the training music, or the "
-                   f"speech-label prototypes (default {d.place_at} in training; with --checkpoints: replaces the "
-                   f"saved models' own)")  # fmt: skip
-    p.add_argument("--fusion", default=d.fusion, choices=["late", "early"],
-                   help="fusion models: the audio reading weighed by a text reader's evidence (late, default) or "
-                   "one head over audio and text features together (early, the paper's)")  # fmt: skip
-    p.add_argument("--text-weight", type=float, default=None,
-                   help=f"late fusion: the power of the words' evidence against the audio reading (default "
-                   f"{d.text_weight:g} in training; with --checkpoints: replaces the saved models' own)")  # fmt: skip
-    p.add_argument("--members", type=int, default=d.members,
-                   help="train this many models from different seeds and average their scores (an ensemble in one "
-                   "checkpoint; default %(default)s; 1: a single model, as in the paper)")  # fmt: skip
-    p.add_argument("--va-table", default=d.va_table, choices=["lexicon", "paper"])
-    p.add_argument("--lam", type=float, default=d.lam, help="weight of the EmoSim/RankSim term")
-    p.add_argument("--ranksim", action="store_true", help="use the RankSim form of the regulariser")
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    add_options(p, skip=skip)
+    p.set_defaults(training_options=True)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -701,16 +629,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="train one model on cached features and save it as a checkpoint folder")
     _add_data_options(p)
-    p.add_argument("--modality", default="audio", choices=["audio", "text", "fusion"])
-    p.add_argument("--framework", default="triplet_emosim", choices=FRAMEWORKS)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="checkpoint folder (default runs/MODALITY-FRAMEWORK-seedN; the "
                    "app's models are in checkpoints/)")  # fmt: skip
     p.set_defaults(func=_train)
 
     p = sub.add_parser("crosscorpus", help="leave-one-corpus-out: for each real speech corpus, train on the others "
                        "and test on it, uncalibrated")  # fmt: skip
-    _add_data_options(p)
+    _add_data_options(p, skip=PER_RUN)
     p.add_argument("--frameworks", nargs="+", default=["triplet_emosim"], choices=FRAMEWORKS)
     p.add_argument("--modalities", nargs="+", default=["audio", "text", "fusion"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -777,13 +702,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_refit_music)
 
     p = sub.add_parser("evaluate", help="the paper's protocol: train each framework x modality x seed, evaluate")
-    _add_data_options(p)
+    _add_data_options(p, skip=PER_RUN)
     p.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
     p.add_argument("--modalities", nargs="+", default=["audio", "text", "fusion"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.add_argument("--save-checkpoints", default=None, help="save each seed-0 model under this folder")
-    p.add_argument("--checkpoints", default=None, help="evaluate these saved checkpoints instead of training")
+    p.add_argument("--checkpoints", default=None, help="evaluate these saved checkpoints instead of training (each "
+                   "with its own options; --text-weight and --place-at, when given, replace its own)")  # fmt: skip
     p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
     p.add_argument(
         "--split",
@@ -807,6 +733,8 @@ def main(argv: list[str] | None = None) -> int:
     for command in sub.choices.values():  # every option's default in its help line
         command.formatter_class = _Help
     args = parser.parse_args(argv)
+    if getattr(args, "training_options", False):
+        _read_options(args)
     try:
         args.func(args)
     except Exception as exc:  # a user's data, audio or checkpoint that cannot be used: its message, no traceback

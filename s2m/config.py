@@ -1,10 +1,15 @@
-"""Options of one training run, importable without torch (the command line's ``--help`` stays instant)."""
+"""Options of one training run, and the command-line options built from them; importable without torch (the
+command line's ``--help`` stays instant)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 FRAMEWORKS = ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
+PLACE_AT = ("speech", "music")
 
 
 # Speech preparation that a checkpoint saved before the setting existed does not store: it was trained without it.
@@ -17,76 +22,103 @@ def saved_config(trained: dict) -> dict:
     return {**UNSTORED_SPEECH_SETTINGS, **trained}
 
 
+def _opt(default, help: str, **more):
+    """A field with its command-line help (``metadata``; :func:`add_options` reads it)."""
+    return field(default=default, metadata={"help": help, **more})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of one training run; defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,
-    warm-up 20 of 100 epochs, cosine to 1e-9) and the encoders chosen on validation actors.
+    """Options of one training run. Defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,
+    warm-up 20 of 100 epochs, cosine to 1e-9) and the settings chosen on validation (the model card's "Record").
+    Each field's ``help`` (its metadata) says what it does; the command line offers every field as an option
+    (:func:`add_options`), so ``python -m s2m train --help`` lists them with their defaults."""
 
-    level_norm: speech audio is scaled to a fixed active level before every speech encoder (recording level is not
-    an emotion). denoise: steady background noise is removed from speech before the speech encoder
-    (non-stationary spectral gating of the untrimmed recording, :func:`s2m.audio.reduce_noise`; a room's hum or
-    hiss is not an emotion either). calibrate: train on speaker-relative audio features (each training speaker's
-    neutral mean moved onto the training population's); the model is used uncalibrated unless a user records a
-    neutral reference.
-    speaker_shift: probability, per training item, of moving its audio features by the difference between two
-    training speakers' neutral means (an augmentation that simulates an unseen voice). speech_hidden: hidden width
-    of the speech head, at most its input width (None: the input width, as in the paper; the 3,584-d layer-stacked
-    Whisper features need a narrower one).
-    placement: temperature τ with which a query is placed at a softmax mix of per-label targets
-    (:meth:`s2m.readout.Readout.place`); None places it at its projection, as in the paper. place_at: those
-    targets: "music" (each speech label's VA-nearest mood among the training music, at that mood's mean training
-    embedding) or "speech" (the speech-label prototypes: where the training speech of that emotion lies).
-    reader_encoder: the text encoder of a late-fusion model's text reader (the words of a transcript in any language);
-    ``text_encoder`` gives the text models' and the label-word tags' features.
-    members: models trained from seeds ``seed``, ``seed + 1000``, … and combined into one ensemble checkpoint
-    (their scores averaged; :class:`s2m.heads.Members`); 1 trains a single model, as in the paper. 3 was chosen
-    on validation actors (one seed's music head decided much of a single model's score; README "Ensembles").
-    augment_rooms: audio and fusion: train also on this many copies of each training speaker, each copy a new
-    speaker heard through its own simulated room and microphone (:mod:`s2m.rooms`; 0: as recorded only). A copy is
-    calibrated with its studio twin's neutral voice, so calibrated training removes the speaker but keeps the room.
-    fusion: how a fusion model combines audio and words: "late" (the audio head's reading times the evidence of a
-    linear text reader, :meth:`s2m.heads.JointModel.read`) or "early" (one head over audio ‖ text, the paper's).
-    music_triplet: weight of a music-side triplet term added to the loss: training clips of one mood are pulled
-    together and clips of other moods pushed apart, so that held-out music of a mood lies nearer that mood's mean
-    training embedding, where a query read as a matching emotion is placed (0: the paper's loss alone; 1 was chosen
-    on validation actors and validation sentences, README "Choosing the encoders").
-    text_weight: late fusion: the power to which the words' evidence is raised before it multiplies the audio
-    reading (1: Bayes' rule for two calibrated, independent readings). More weight lets emotional words overrule an
-    unfamiliar voice, but it also amplifies what the reader learned from ASR slips in emotionless sentences; on
-    RAVDESS validation actors 6 scored below 1 (README, "Choosing the encoders"), so 1 stays.
-    """
-
-    modality: str = "audio"
-    framework: str = "triplet_emosim"
-    ranksim: bool = False
-    lam: float = 0.5
-    margin: float = 0.4
-    batch_size: int = 64
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    epochs: int = 100
-    warmup_epochs: int = 20
-    min_lr: float = 1e-9
-    patience: int = 10
-    dropout: float = 0.1
-    seed: int = 0
-    va_table: str = "lexicon"
-    audio_encoder: str = "whisper-base-layers"
-    text_encoder: str = "minilm"
-    reader_encoder: str = "e5-small"
-    music_encoder: str = "mood-dsp"
-    level_norm: bool = True
-    denoise: bool = True
-    calibrate: bool = True
-    speaker_shift: float = 0.0
-    speech_hidden: int | None = 512
-    placement: float | None = 0.02
-    place_at: str = "music"
-    fusion: str = "late"
-    text_weight: float = 1.0
-    members: int = 3
-    augment_rooms: int = 0
-    music_triplet: float = 1.0
+    modality: str = _opt("audio", "what the speech side reads", choices=("audio", "text", "fusion"))
+    framework: str = _opt(
+        "triplet_emosim", "training loss: the triplet loss, + structure preservation (sp), + EmoSim", choices=FRAMEWORKS
+    )
+    ranksim: bool = _opt(False, "use the RankSim form of the emotion-similarity regulariser")
+    lam: float = _opt(0.5, "weight of the EmoSim/RankSim term")
+    margin: float = _opt(0.4, "triplet margin")
+    batch_size: int = _opt(64, "pairs per batch")
+    lr: float = _opt(1e-4, "peak learning rate (AdamW)")
+    weight_decay: float = _opt(0.01, "AdamW weight decay")
+    epochs: int = _opt(100, "training epochs (early stopping may end sooner)")
+    warmup_epochs: int = _opt(20, "epochs of linear learning-rate warm-up")
+    min_lr: float = _opt(1e-9, "learning rate at the end of the cosine schedule")
+    patience: int = _opt(10, "epochs without a better validation score before stopping")
+    dropout: float = _opt(0.1, "dropout on each head's input")
+    seed: int = _opt(0, "random seed (an ensemble's member i trains from seed + 1000 i)")
+    va_table: str = _opt("lexicon", "valence-arousal coordinates of the emotion words", choices=("lexicon", "paper"))
+    audio_encoder: str = _opt("whisper-base-layers", "speech encoder (a+b concatenates)")
+    text_encoder: str = _opt("minilm", "text encoder of the text models and the label-word tags")
+    reader_encoder: str = _opt(
+        "e5-small", "late fusion: the text encoder of the text reader (transcripts in any language)"
+    )
+    music_encoder: str = _opt("mood-dsp", "music encoder")
+    level_norm: bool = _opt(
+        True, "scale speech to a fixed active level before the speech encoder (recording level is not an emotion)"
+    )
+    denoise: bool = _opt(
+        True,
+        "remove steady background noise from speech before the speech encoder (spectral "
+        "gating of the untrimmed recording, s2m.audio.reduce_noise)",
+    )
+    calibrate: bool = _opt(
+        True,
+        "train on speaker-relative audio features (each training speaker's neutral mean "
+        "moved onto the population's); the model is still used uncalibrated unless a user records "
+        "a neutral reference",
+        aliases=("--calibrated-training",),
+    )
+    speaker_shift: float = _opt(
+        0.0,
+        "probability of giving a training item another training speaker's neutral "
+        "offset (an augmentation that simulates an unseen voice)",
+    )
+    speech_hidden: int | None = _opt(
+        512,
+        "hidden width of the speech head (none: its input width, as in the paper; "
+        "the 3,584-d layer-stacked Whisper features need a narrower one)",
+    )
+    placement: float | None = _opt(
+        0.02,
+        "temperature with which a query is placed at a softmax mix of per-emotion "
+        "targets (s2m.readout.Readout.place; none: at its projection, as in the paper)",
+    )
+    place_at: str = _opt(
+        "music",
+        "the placement targets: each emotion's VA-nearest mood among the training music, "
+        "or the speech-label prototypes",
+        choices=PLACE_AT,
+    )
+    fusion: str = _opt(
+        "late",
+        "fusion models: the audio reading weighed by a linear text reader's evidence (late) "
+        "or one head over audio and text features (early, the paper's)",
+        choices=("late", "early"),
+    )
+    text_weight: float = _opt(
+        1.0,
+        "late fusion: the power of the words' evidence against the audio reading (1: "
+        "Bayes' rule for two calibrated readings; 6 scored below 1 on validation actors)",
+    )
+    members: int = _opt(
+        3,
+        "models trained from different seeds and combined into one ensemble checkpoint (their "
+        "scores averaged; 1: a single model, as in the paper)",
+    )
+    augment_rooms: int = _opt(
+        0,
+        "audio and fusion: also train on this many copies of each training speaker, each "
+        "heard through its own simulated room and microphone (s2m.rooms)",
+    )
+    music_triplet: float = _opt(
+        1.0,
+        "weight of a music-side triplet term (clips of one mood together, other moods "
+        "apart; 0: the paper's loss alone)",
+    )
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -99,7 +131,7 @@ class TrainConfig:
             raise ValueError(f"music_triplet must be 0 or more, got {self.music_triplet}")
         if not self.text_weight >= 0:
             raise ValueError(f"text_weight must be 0 or more, got {self.text_weight}")
-        if self.place_at not in ("speech", "music"):
+        if self.place_at not in PLACE_AT:
             raise ValueError(f"place_at must be 'speech' or 'music', got {self.place_at!r}")
         if self.fusion not in ("late", "early"):
             raise ValueError(f"fusion must be 'late' or 'early', got {self.fusion!r}")
@@ -109,3 +141,91 @@ class TrainConfig:
         """How a run is named in checkpoints and result tables: the framework, plus "+ranksim" when RankSim
         replaces the EmoSim regulariser (the only frameworks it can change)."""
         return self.framework + ("+ranksim" if self.ranksim and "emosim" in self.framework else "")
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _none_or(kind):
+    """An argparse type for an optional field: "none" (or 0, never a valid width or temperature) gives None."""
+
+    def parse(text: str):
+        if text.strip().lower() == "none":
+            return None
+        value = kind(text)
+        return None if value == 0 else value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error message
+    return parse
+
+
+def _fits(value, annotation: str) -> bool:
+    """Whether a JSON value suits a field annotated ``annotation`` ("int", "float | None", ...)."""
+    base, _, rest = annotation.partition(" | ")
+    if value is None:
+        return rest == "None"
+    if base == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return type(value) is _TYPES[base]
+
+
+def add_options(parser: argparse.ArgumentParser, cls=None, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` option per field of the frozen dataclass ``cls`` (default :class:`TrainConfig`; booleans
+    also as ``--no-field-name``), each with its ``help`` and default, plus ``--config FILE`` (a JSON object of fields,
+    or a checkpoint's ``config.json``: the options it was trained with). Options left out are not set on the parsed
+    namespace; :func:`options_from` builds the config. ``skip``: fields the command sets otherwise."""
+    cls = cls or TrainConfig
+    group = parser.add_argument_group(f"training options ({cls.__name__}; every field)")
+    group.add_argument("--config", default=None, metavar="FILE",
+                       help="start from these options: a JSON object of the fields below, or a checkpoint's "
+                       "config.json (the options it was trained with); options given here override them")  # fmt: skip
+    defaults = cls()
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        base, _, rest = f.type.partition(" | ")
+        kind, optional = _TYPES[base], rest == "None"
+        names = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
+        default = getattr(defaults, f.name)
+        text = f"{f.metadata.get('help', '')} (default: {'none' if default is None else default})"
+        if kind is bool:
+            group.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=text)  # fmt: skip
+            continue
+        group.add_argument(*names, dest=f.name, type=_none_or(kind) if optional else kind,
+                           choices=f.metadata.get("choices"), default=argparse.SUPPRESS, help=text)  # fmt: skip
+
+
+def given_options(args: argparse.Namespace, cls=None) -> dict:
+    """The fields of ``cls`` (default :class:`TrainConfig`) given on the command line: ``{field: value}``."""
+    return {f.name: getattr(args, f.name) for f in fields(cls or TrainConfig) if hasattr(args, f.name)}
+
+
+def options_from(args: argparse.Namespace, cls=None, **fixed):
+    """The config the command line asks for: ``cls``'s defaults, then ``--config FILE``, then the options given,
+    then ``fixed``. Raises ValueError (with the reason) for an unknown field, a file that is not JSON or an
+    impossible value."""
+    cls = cls or TrainConfig
+    values = {}
+    if getattr(args, "config", None):
+        try:
+            loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read --config {args.config}: {exc}") from None
+        checkpoint = isinstance(loaded, dict) and isinstance(loaded.get("training"), dict)
+        if checkpoint:  # a checkpoint's config.json: the options it was trained with (older ones have more keys)
+            loaded = saved_config(loaded["training"].get("config") or {})
+        if not isinstance(loaded, dict):
+            raise ValueError(f"--config {args.config} must hold a JSON object of options")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(loaded) - names)
+        if unknown and not checkpoint:
+            raise ValueError(f"--config {args.config}: unknown options {', '.join(unknown)}")
+        values = {k: v for k, v in loaded.items() if k in names}
+        for f in fields(cls):
+            if f.name in values and not _fits(values[f.name], f.type):
+                raise ValueError(f"--config {args.config}: {f.name} must be {f.type}, got {values[f.name]!r}")
+    try:
+        return cls(**{**values, **given_options(args, cls), **fixed})
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None

@@ -287,3 +287,65 @@ def test_help_shows_each_options_default(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "weight of the EmoSim/RankSim term (default: 0.5)" in text and "``" not in text
     assert "(default: ravdess)" in text  # --speech-format
+
+
+def test_every_training_option_is_on_the_command_line_with_its_default(capsys, monkeypatch):
+    from dataclasses import fields
+
+    from s2m.config import TrainConfig
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: no default wrapped at a hyphen
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        shown = "none" if getattr(defaults, f.name) is None else getattr(defaults, f.name)
+        assert flag in text and f"(default: {shown})" in text, flag
+
+
+def _options(argv: list[str]):
+    """The TrainConfig that ``python -m s2m train ARGV`` would train with (the command stopped before any data)."""
+    import argparse
+
+    from s2m.__main__ import _read_options
+    from s2m.config import add_options
+
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    args = parser.parse_args(argv)
+    _read_options(args)
+    return args
+
+
+def test_options_come_from_defaults_then_a_config_file_then_the_command_line(tmp_path):
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"lr": 0.003, "margin": 0.2, "members": 1, "calibrate": False}))
+    args = _options(["--config", str(run), "--margin", "0.3", "--speech-hidden", "none", "--batch-size", "16"])
+    config = args.train_config
+    assert (config.lr, config.margin, config.members, config.calibrate) == (0.003, 0.3, 1, False)
+    assert config.speech_hidden is None and config.batch_size == 16 and config.epochs == 100  # the default
+    assert args.given == {"margin": 0.3, "speech_hidden": None, "batch_size": 16}  # what --checkpoints may replace
+    assert _options(["--calibrated-training"]).train_config.calibrate  # the older name still works
+    assert _options(["--placement", "0"]).train_config.placement is None  # 0: at the projection (the paper's)
+
+
+def test_a_checkpoints_config_reproduces_its_training_options():
+    args = _options(["--config", str(ROOT / "checkpoints" / "audio-triplet" / "config.json"), "--seed", "7"])
+    saved = json.loads((ROOT / "checkpoints" / "audio-triplet" / "config.json").read_text())["training"]["config"]
+    config = args.train_config
+    assert config.framework == saved["framework"] == "triplet" and config.members == saved["members"]
+    assert config.audio_encoder == saved["audio_encoder"] and config.seed == 7
+
+
+@pytest.mark.parametrize("content, says", [
+    ('{"learning_rate": 0.1}', "unknown options learning_rate"),
+    ("[1, 2]", "JSON object of options"),
+    ("not json", "cannot read --config"),
+    ('{"members": "three"}', "members"),
+])  # fmt: skip
+def test_a_config_file_that_cannot_be_used_ends_with_its_message(tmp_path, content, says):
+    (tmp_path / "run.json").write_text(content)
+    with pytest.raises(SystemExit, match=says):
+        _options(["--config", str(tmp_path / "run.json")])
