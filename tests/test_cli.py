@@ -349,3 +349,13 @@ def test_a_config_file_that_cannot_be_used_ends_with_its_message(tmp_path, conte
     (tmp_path / "run.json").write_text(content)
     with pytest.raises(SystemExit, match=says):
         _options(["--config", str(tmp_path / "run.json")])
+
+
+def test_the_set_up_command_installs_the_package_with_every_extra():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = [x.strip() for x in (ROOT / "requirements.txt").read_text().splitlines() if x.strip()[:1] not in ("", "#")]
+    assert lines == [f"-e .[{','.join(project['optional-dependencies'])}]"]
+    assert set(project["optional-dependencies"]) == {"demo", "train", "data", "dev"}
+    pins = project["dependencies"] + [p for extra in project["optional-dependencies"].values() for p in extra]
+    assert all("==" in p and "#" not in p for p in pins)  # every package pinned; no comment inside a requirement
