@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,29 @@ def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
         h.update(Path(item).read_bytes() if files else item.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
+
+
+def cache_path(cache_dir: str | Path | None, folder: str, producer: str, items: Sequence[str], settings: str,
+               files: bool = True) -> Path | None:  # fmt: skip
+    """Where the value computed by ``producer`` (an encoder's or a step's name) from ``items`` (file paths, hashed by
+    their content, or texts) under ``settings`` (every other input that changes the value: weights, sample rate,
+    decoding options, ...) is cached: ``{cache_dir}/{folder}/{key}.npz``, the key a hash of all of them and
+    ``FEATURE_VERSION``. None when ``cache_dir`` is None (no cache)."""
+    if cache_dir is None:
+        return None
+    return Path(cache_dir) / folder / f"{_key(producer, items, settings, files)}.npz"
+
+
+def cached(path: Path | None, compute: Callable[[], dict[str, np.ndarray]], needs: Sequence[str]) -> dict:
+    """The arrays stored at ``path`` (a :func:`cache_path`) when it holds every array named in ``needs``; otherwise
+    ``compute()``'s, stored there atomically. ``path`` None: always computed. The one way s2m caches a value."""
+    stored = _load(path, needs)
+    if stored is not None:
+        return stored
+    arrays = compute()
+    if path is not None:
+        save_cached(path, **arrays)
+    return arrays
 
 
 def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0, room: str = "",
@@ -96,33 +119,31 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
     level_norm = level_norm and encoder.modality == "speech"
     denoise = denoise and encoder.modality == "speech"
     items = list(items)
-    path = None
-    if cache_dir is not None:
-        settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
-        settings += f"|weights {encoder.weights}" if encoder.weights else ""  # a Hub model: which snapshot
-        settings += f"|denoise: {noise_settings()}" if denoise else ""
-        if any(starts):  # clips cut from longer files (the key of whole-file clips is unchanged)
-            settings += "|starts:" + ",".join(f"{t:.3f}" for t in starts)
-        if any(rooms) and encoder.modality == "speech":
-            settings += f"|rooms{ROOMS_VERSION}:" + ",".join(rooms)
-        key = _key(encoder_name, items, settings, files=not text)
-        path = Path(cache_dir) / _folder_name(encoder_name) / f"{key}.npz"
-        cached = load_cached(path, "features")
-        if cached is not None:
-            return cached
-    if text:
-        features = encoder.embed(items) if items else np.zeros((0, encoder.dim), np.float32)
-    else:
-        from tqdm import tqdm
+    settings = f"{encoder.sample_rate}|{encoder.dim}" + ("|level" if level_norm else "")
+    settings += f"|weights {encoder.weights}" if encoder.weights else ""  # a Hub model: which snapshot
+    settings += f"|denoise: {noise_settings()}" if denoise else ""
+    if any(starts):  # clips cut from longer files (the key of whole-file clips is unchanged)
+        settings += "|starts:" + ",".join(f"{t:.3f}" for t in starts)
+    if any(rooms) and encoder.modality == "speech":
+        settings += f"|rooms{ROOMS_VERSION}:" + ",".join(rooms)
 
-        features = np.zeros((len(items), encoder.dim), np.float32)
-        for i in tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress, unit="batch"):
-            chunk = zip(items[i : i + 16], starts[i : i + 16], rooms[i : i + 16], strict=True)
-            clips = [load_for(encoder, p, level_norm, t, room, denoise) for p, t, room in chunk]
-            features[i : i + len(clips)] = encoder.embed(clips)
-    if path is not None:
-        save_cached(path, features=features, items=np.asarray(items, dtype=str))
-    return features
+    def compute() -> dict[str, np.ndarray]:
+        if text:
+            features = encoder.embed(items) if items else np.zeros((0, encoder.dim), np.float32)
+        else:
+            from tqdm import tqdm
+
+            features = np.zeros((len(items), encoder.dim), np.float32)
+            batches = tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress,
+                           unit="batch")  # fmt: skip
+            for i in batches:
+                chunk = zip(items[i : i + 16], starts[i : i + 16], rooms[i : i + 16], strict=True)
+                clips = [load_for(encoder, p, level_norm, t, room, denoise) for p, t, room in chunk]
+                features[i : i + len(clips)] = encoder.embed(clips)
+        return {"features": features, "items": np.asarray(items, dtype=str)}
+
+    path = cache_path(cache_dir, _folder_name(encoder_name), encoder_name, items, settings, files=not text)
+    return cached(path, compute, ("features",))["features"]
 
 
 def save_cached(path: Path, **arrays) -> None:
@@ -135,14 +156,18 @@ def save_cached(path: Path, **arrays) -> None:
     tmp.replace(path)
 
 
-def load_cached(path: Path | None, key: str) -> np.ndarray | None:
-    """Array ``key`` of a cache file, or None when there is none; a damaged file is logged, removed and rebuilt by
-    the caller (never loaded with pickle)."""
+def _load(path: Path | None, needs: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """Every array of a cache file, or None when there is none or it lacks one of ``needs``; a damaged file is
+    logged and removed, to be rebuilt (never loaded with pickle)."""
     if path is None or not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as f:
-            return f[key]
+            arrays = {name: f[name] for name in f.files}
+        missing = [name for name in needs if name not in arrays]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)}")
+        return arrays
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("cache file %s is damaged (%s): rebuilding it", path, exc)
         path.unlink(missing_ok=True)
@@ -182,11 +207,9 @@ def playable(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_C
 
     from .audio import AudioError
 
-    paths, path, ok = [r.path for r in records], None, None
-    if cache_dir is not None:
-        path = Path(cache_dir) / "playable" / f"{_key('playable', paths, 'query rules', files=True)}.npz"
-        ok = load_cached(path, "ok")
-    if ok is None:
+    paths = [r.path for r in records]
+
+    def compute() -> dict[str, np.ndarray]:
         ok = np.zeros(len(paths), bool)
         for i, p in enumerate(tqdm(paths, desc="checking audio", disable=not progress, unit="file")):
             try:
@@ -194,8 +217,9 @@ def playable(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_C
                 ok[i] = True
             except AudioError:
                 continue
-        if path is not None:
-            save_cached(path, ok=ok)
+        return {"ok": ok}
+
+    ok = cached(cache_path(cache_dir, "playable", "playable", paths, "query rules"), compute, ("ok",))["ok"]
     return [r for r, good in zip(records, ok, strict=True) if good]
 
 
@@ -210,21 +234,19 @@ def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFA
 
     from .audio import AudioError
 
-    paths, path = [r.path for r in records], None
-    out = None
-    if cache_dir is not None:
-        key = _key("windows", paths, f"{MUSIC_CLIP_SECONDS}|streamed, native rate", files=True)
-        path = Path(cache_dir) / "windows" / f"{key}.npz"
-        out = load_cached(path, "windows")
-    if out is None:
+    paths = [r.path for r in records]
+
+    def compute() -> dict[str, np.ndarray]:
         out = np.zeros((len(paths), 2))
         for i, p in enumerate(tqdm(paths, desc="choosing each song's window", disable=not progress, unit="file")):
             try:  # streamed: a long or many-channel file is never decoded whole
                 out[i] = song_window(p)
             except AudioError:
                 continue
-        if path is not None:
-            save_cached(path, windows=out)
+        return {"windows": out}
+
+    path = cache_path(cache_dir, "windows", "windows", paths, f"{MUSIC_CLIP_SECONDS}|streamed, native rate")
+    out = cached(path, compute, ("windows",))["windows"]
     windowed = [replace(r, start=float(w[0])) for r, w in zip(records, out, strict=True)]
     return windowed, [float(w[1]) for w in out]
 
@@ -266,20 +288,17 @@ def _heard(records: Sequence[Record], model: str | None, cache_dir, progress: bo
 
     model = model or ASR_MODEL
     paths = [r.path for r in records]
-    key = _key(model, paths, f"asr, {decoding_settings()}", files=True)
-    path = Path(cache_dir) / f"asr-{model}" / f"{key}.npz" if cache_dir else None
-    cached = load_cached(path, "texts")
-    if cached is not None:
-        with np.load(path, allow_pickle=False) as f:  # caches from before languages were kept: English-only models
-            languages = [str(x) for x in f["languages"]] if "languages" in f.files else ["en"] * len(cached)
-        return [str(t) for t in cached], languages
-    texts, languages = [], []
-    for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
-        clip = load_audio(p)
-        heard = recognise(clip.samples, clip.sample_rate, model)
-        texts.append(heard.text)
-        languages.append(heard.language)
-    if path is not None:
-        save_cached(path, texts=np.asarray(texts, dtype=str), languages=np.asarray(languages, dtype=str),
-                    items=np.asarray(paths, dtype=str))  # fmt: skip
-    return texts, languages
+
+    def compute() -> dict[str, np.ndarray]:
+        texts, languages = [], []
+        for p in tqdm(paths, desc=f"{model} transcripts", disable=not progress, unit="file"):
+            clip = load_audio(p)
+            heard = recognise(clip.samples, clip.sample_rate, model)
+            texts.append(heard.text)
+            languages.append(heard.language)
+        return {"texts": np.asarray(texts, dtype=str), "languages": np.asarray(languages, dtype=str),
+                "items": np.asarray(paths, dtype=str)}  # fmt: skip
+
+    path = cache_path(cache_dir, f"asr-{model}", model, paths, f"asr, {decoding_settings()}")
+    heard = cached(path, compute, ("texts", "languages"))
+    return [str(t) for t in heard["texts"]], [str(x) for x in heard["languages"]]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .data.records import Record
 from .emotions import va
-from .features import load_cached, save_cached
+from .features import cached
 from .heads import JointModel
 
 NEIGHBOURS, TEMPERATURE = 8, 0.05  # star placement: k nearest clips, softmax temperature on cosine
@@ -55,13 +55,12 @@ class LibraryIndex:
         anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
         key = hashlib.sha256(self.embeddings.tobytes() + library_id.encode() + b"umap-v3" + anchor).hexdigest()[:20]
         path = self.map_path = cache_dir / f"map-{key}.npz"
-        coords = load_cached(path, "coords")
-        if coords is None or coords.shape != (len(self.records), 2):
+
+        def compute() -> dict[str, np.ndarray]:
             coords = umap_coords(self.embeddings, init=reference)
-            if reference is not None:
-                coords = steady(align(coords, reference), reference)
-            save_cached(path, coords=coords)
-        self.coords = coords
+            return {"coords": coords if reference is None else steady(align(coords, reference), reference)}
+
+        self.coords = cached(path, compute, ("coords",))["coords"]
 
     def place(self, query: np.ndarray) -> tuple[float, float]:
         """Map position of an L2-normalised ``(64,)`` query: the softmax-weighted mean of its nearest clips'

