@@ -31,9 +31,11 @@ from pathlib import Path
 def arguments() -> argparse.ArgumentParser:
     """The command line (defined before the heavy imports below, so that ``--help`` and mistakes answer at once)."""
     parser = argparse.ArgumentParser(description="s2m demo: music for the emotion in your voice")
-    parser.add_argument("--library", default=None,
-                        help="the bundled library (default, or S2M_LIBRARY), a folder with metadata.csv, or a folder "
-                        "of audio")  # fmt: skip
+    parser.add_argument(
+        "--library",
+        default=None,
+        help="the bundled library (default, or S2M_LIBRARY), a folder with metadata.csv, or a folder of audio",
+    )
     parser.add_argument("--checkpoints", default=None, help="a folder of saved models (default: checkpoints/)")
     parser.add_argument("--host", default=None, help="e.g. 0.0.0.0 for a classroom (default: GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT or 7860")
@@ -44,9 +46,13 @@ def arguments() -> argparse.ArgumentParser:
         metavar="DIR",
         help="let visitors index music folders inside DIR (off for remote visitors otherwise)",
     )
-    parser.add_argument("--ssl-certfile", default=None, metavar="FILE",
-                        help="serve HTTPS with this certificate (browsers allow microphones only on HTTPS or "
-                        "localhost; README 'In a class' makes a self-signed one in one command)")  # fmt: skip
+    parser.add_argument(
+        "--ssl-certfile",
+        default=None,
+        metavar="FILE",
+        help="serve HTTPS with this certificate (browsers allow microphones only on HTTPS or "
+        "localhost; README 'In a class' makes a self-signed one in one command)",
+    )
     parser.add_argument("--ssl-keyfile", default=None, metavar="FILE", help="the certificate's private key")
     return parser
 
@@ -84,8 +90,17 @@ UNAVAILABLE: list[str] = []  # what start-up left out (damaged files), said on t
 MAX_K = 10
 # what a search shows, in the order its handlers return it: notices, transcript, emotions, VA line, map, plane, raw
 # result, then a player and a "why" per result slot (build() wires exactly these; rerun skips them all)
-SEARCH_OUTPUTS = ("notices", "heard", "emotions", "where", "map", "plane", "raw",
-                  *[f"player {i}" for i in range(MAX_K)], *[f"why {i}" for i in range(MAX_K)])  # fmt: skip
+SEARCH_OUTPUTS = (
+    "notices",
+    "heard",
+    "emotions",
+    "where",
+    "map",
+    "plane",
+    "raw",
+    *[f"player {i}" for i in range(MAX_K)],
+    *[f"why {i}" for i in range(MAX_K)],
+)
 MAX_HISTORY = 60  # a session's earlier queries kept on the class map
 SPOKEN = {"auto": "Detect automatically", **dict(sorted(LANGUAGE_NAMES.items(), key=lambda kv: kv[1]))}  # code: name
 COMPARED = ("triplet", "triplet_emosim")  # the side-by-side view: what the EmoSim regulariser changes
@@ -121,8 +136,11 @@ def guarded(handler):
         except Exception:
             ident = secrets.token_hex(4)
             log.exception("internal error %s in %s", ident, handler.__name__)
-            raise gr.Error(f"Something went wrong on our side (id {ident}). Please try again; if it keeps happening, "
-                           "tell whoever runs this page the id.", title="Sorry") from None  # fmt: skip
+            raise gr.Error(
+                f"Something went wrong on our side (id {ident}). Please try again; if it keeps happening, "
+                "tell whoever runs this page the id.",
+                title="Sorry",
+            ) from None
 
     return run
 
@@ -202,7 +220,8 @@ def about(engine: Engine) -> str:
     mapping = model.config.readout.mapping
     rows = "\n".join(f"| {speech} | {words(music)} |" for speech, music in mapping.items())
     return (
-        "**What the models listen to**\n\n" + "\n".join(f"* {MODALITY_WORDS[m]}" for m in engine.modalities)
+        "**What the models listen to**\n\n"
+        + "\n".join(f"* {MODALITY_WORDS[m]}" for m in engine.modalities)
         + "\n\n**How they were trained** (*training framework*; the default is the best on held-out speakers)\n\n"
         + "\n".join(f"* {FRAMEWORK_WORDS[f]}" for f in engine.frameworks if f in FRAMEWORK_WORDS)
         + "\n\n**The picture.** Every clip and every voice becomes a point in one *joint space* (64 numbers). The map "
@@ -217,7 +236,7 @@ def about(engine: Engine) -> str:
         "nearest to it on the valence–arousal plane:\n\n"
         f"| speech emotion | music mood |\n|---|---|\n{rows}\n\n"
         "**Similarity** is the *cosine* between your point and a clip's (1 = same direction). " + _learned_from(model)
-    )  # fmt: skip
+    )
 
 
 def _learned_from(model) -> str:
@@ -292,8 +311,15 @@ def _run(engine: Engine, audio, text, modality: str, framework: str, top_k, cali
     calibrated = calibration is not None and modality != "text"
     notes = ["Read relative to your neutral voice (calibrated)."] if calibrated else []
     try:
-        result = engine.search(audio=audio or None, text=text, modality=modality, framework=framework,
-                               top_k=int(top_k), reference=calibration, language=language)  # fmt: skip
+        result = engine.search(
+            audio=audio or None,
+            text=text,
+            modality=modality,
+            framework=framework,
+            top_k=int(top_k),
+            reference=calibration,
+            language=language,
+        )
     except USER_ERRORS as exc:
         raise gr.Error(public(str(exc)), title="Could not search") from None
     return result, notes
@@ -320,12 +346,22 @@ def _search(audio, text, modality, framework, top_k, calibration, engine_state, 
     else:
         heard = "*No transcript (audio-only model).*"
     read_from = {"audio": "your voice", "text": "your words", "fusion": "your voice and words"}[modality]
-    where = (f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}: where the ★ sits on the plane. "
-             "Your songs (◯) are the nearest on the map, so on the plane they can lie away from the ★.")  # fmt: skip
+    where = (
+        f"**Valence** {result.valence:.2f} · **Arousal** {result.arousal:.2f}: where the ★ sits on the plane. "
+        "Your songs (◯) are the nearest on the map, so on the plane they can lie away from the ★."
+    )
     notices = "\n".join([f"⚠️ {n}" for n in result.notices] + [f"ℹ️ {n}" for n in notes])
     emotions = gr.Label(result.emotions, label=f"Emotion in {read_from}")
-    return [notices, heard, emotions, where, *_maps(engine, modality, framework, result, history),
-            result.to_dict(), *players, *whys]  # fmt: skip
+    return [
+        notices,
+        heard,
+        emotions,
+        where,
+        *_maps(engine, modality, framework, result, history),
+        result.to_dict(),
+        *players,
+        *whys,
+    ]
 
 
 @guarded
@@ -379,13 +415,22 @@ def clear_history(modality, framework, engine_state):
     return [[], "", *_emptied(engine, modality, framework)]
 
 
-def _emptied(engine: Engine, modality, framework, history=None, notice: str = "",
-             label: str = "Emotion in your voice") -> list:  # fmt: skip
+def _emptied(
+    engine: Engine, modality, framework, history=None, notice: str = "", label: str = "Emotion in your voice"
+) -> list:
     """The SEARCH_OUTPUTS of no result: ``notice``, no transcript, reading, results or star; the pictures with
     ``history``."""
     players, whys = _result_slots([])
-    return [notice, "", gr.Label(None, label=label), "", *_maps(engine, modality, framework, None, history), None,
-            *players, *whys]  # fmt: skip
+    return [
+        notice,
+        "",
+        gr.Label(None, label=label),
+        "",
+        *_maps(engine, modality, framework, None, history),
+        None,
+        *players,
+        *whys,
+    ]
 
 
 @guarded
@@ -420,13 +465,18 @@ def _difference(first, second) -> str:
     tops = [max(r.emotions, key=r.emotions.get) for r in (first, second)]
     ids = [[h.clip_id for h in r.hits] for r in (first, second)]
     shared = len(set(ids[0]) & set(ids[1]))
-    read = (f"Both read **{tops[0]}**" if tops[0] == tops[1]
-            else f"{names[0]} reads **{tops[0]}**, {names[1]} reads **{tops[1]}**")  # fmt: skip
+    read = (
+        f"Both read **{tops[0]}**"
+        if tops[0] == tops[1]
+        else f"{names[0]} reads **{tops[0]}**, {names[1]} reads **{tops[1]}**"
+    )
     moved = (abs(first.valence - second.valence) + abs(first.arousal - second.arousal)) / 2
-    return (f"{read}; they share **{shared} of {len(ids[0])}** songs"
-            + (" (in the same order)" if ids[0] == ids[1] else "")
-            + f", and their stars lie {moved:.2f} apart on the valence–arousal plane (0 = same place, 1 = opposite "
-            "corners). The rings on each map are that model's songs.")  # fmt: skip
+    return (
+        f"{read}; they share **{shared} of {len(ids[0])}** songs"
+        + (" (in the same order)" if ids[0] == ids[1] else "")
+        + f", and their stars lie {moved:.2f} apart on the valence–arousal plane (0 = same place, 1 = opposite "
+        "corners). The rings on each map are that model's songs."
+    )
 
 
 def _result_slots(hits) -> tuple[list, list]:
@@ -516,12 +566,22 @@ def check_query(audio, text, modality, framework, top_k, calibration, engine_sta
     return [gr.validate(not p, p or "") for p in problems]
 
 
-check_query.inputs = ("audio", "text", "modality", "framework", "top_k", "calibration", "engine_state", "history",
-                      "language")  # fmt: skip
+check_query.inputs = (
+    "audio",
+    "text",
+    "modality",
+    "framework",
+    "top_k",
+    "calibration",
+    "engine_state",
+    "history",
+    "language",
+)
 
 
-def check_rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto",
-                last=None):  # fmt: skip
+def check_rerun(
+    audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto", last=None
+):
     """Like :func:`check_query`, but switching model before any query is fine (nothing happens), and so is a known
     model the current query does not suit (:func:`rerun` clears the results and says why). ``last``: the extra
     input of a re-run (which query was searched last), never a problem."""
@@ -552,8 +612,7 @@ def relocate(result, history, last, audio, text):
 
 
 @guarded
-def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto",
-          last=None):  # fmt: skip
+def rerun(audio, text, modality, framework, top_k, calibration, engine_state, history=None, language="auto", last=None):
     """Switching model re-runs the last query without re-recording; nothing to do before the first query. When the
     query does not suit the new model (typed text, then the audio model), the old results are cleared, not left
     under the new model's name. The re-run recording's own entry is left off the class map it draws (the star
@@ -589,9 +648,11 @@ def class_card(code: str, link: str) -> str:
     import segno
 
     qr = segno.make(link, error="m").svg_data_uri(scale=5, border=2)
-    return (f'<div id="class-card"><p style="font-size:2.4em;letter-spacing:0.15em;margin:0"><b>{code}</b></p>'
-            f'<p>Students: open <a href="{html.escape(link)}">{html.escape(link)}</a> or type the code.</p>'
-            f'<img src="{qr}" alt="QR code of the class link" width="200" height="200"></div>')  # fmt: skip
+    return (
+        f'<div id="class-card"><p style="font-size:2.4em;letter-spacing:0.15em;margin:0"><b>{code}</b></p>'
+        f'<p>Students: open <a href="{html.escape(link)}">{html.escape(link)}</a> or type the code.</p>'
+        f'<img src="{qr}" alt="QR code of the class link" width="200" height="200"></div>'
+    )
 
 
 def _model_tag(modality: str, framework_key: str) -> str:
@@ -621,10 +682,20 @@ def start_class(page, teacher):
     code, key = (teacher["code"], teacher["key"]) if _running(teacher) else CLASSES.start()
     link = _page_link(page, code)
     hours = IDLE_SECONDS // 3600
-    status = (f"Class **{code}** is running. Readings appear on the **Class** tab; the class ends when you end it "
-              f"or {hours} hours after its last reading.")  # fmt: skip
-    return ({"code": code, "key": key}, _member(code), class_card(code, link), gr.Row(visible=True),
-            gr.Timer(active=True), gr.Tabs(selected="class"), -1, status)  # fmt: skip
+    status = (
+        f"Class **{code}** is running. Readings appear on the **Class** tab; the class ends when you end it "
+        f"or {hours} hours after its last reading."
+    )
+    return (
+        {"code": code, "key": key},
+        _member(code),
+        class_card(code, link),
+        gr.Row(visible=True),
+        gr.Timer(active=True),
+        gr.Tabs(selected="class"),
+        -1,
+        status,
+    )
 
 
 @guarded
@@ -637,9 +708,11 @@ def join_class(code, member):
 
 
 def _joined(code: str) -> tuple[str, gr.Textbox]:
-    return (f"✅ You are in class **{code}**: each reading of your voice (your name and the emotion, never the "
-            "recording) appears on your teacher's class map.",
-            gr.Textbox(label=f"Your name (shown on class {code}'s map)"))  # fmt: skip
+    return (
+        f"✅ You are in class **{code}**: each reading of your voice (your name and the emotion, never the "
+        "recording) appears on your teacher's class map.",
+        gr.Textbox(label=f"Your name (shown on class {code}'s map)"),
+    )
 
 
 def open_page(page, teacher, request: gr.Request):
@@ -650,8 +723,16 @@ def open_page(page, teacher, request: gr.Request):
         return [gr.skip()] * 5 + [None, "", gr.Row(visible=False), gr.Timer(active=False), -1]
     if teacher is not None:
         running = start_class(page, teacher)
-        return [gr.skip(), running[1], running[7], gr.skip(), gr.Accordion(open=True), running[0], *running[2:5],
-                running[6]]  # fmt: skip
+        return [
+            gr.skip(),
+            running[1],
+            running[7],
+            gr.skip(),
+            gr.Accordion(open=True),
+            running[0],
+            *running[2:5],
+            running[6],
+        ]
     code = (getattr(request, "query_params", None) or {}).get("class") if request else None
     if not code:
         return [gr.skip()] * 10
@@ -672,9 +753,14 @@ def share(result, name, member, recording, modality, framework, engine_state):
     emotions = result.get("emotions") or {}
     reading = max(emotions, key=emotions.get) if isinstance(emotions, dict) and emotions else ""
     model = "" if engine_state is not None else _model_tag(modality, _framework_key(framework))  # own library: own map
-    point = ClassPoint(name=clean_name(name) or "someone", reading=reading, model=model, member=member["id"],
-                       recording=str(recording or ""),
-                       **{k: result.get(k) for k in ("valence", "arousal", "x", "y")})  # fmt: skip
+    point = ClassPoint(
+        name=clean_name(name) or "someone",
+        reading=reading,
+        model=model,
+        member=member["id"],
+        recording=str(recording or ""),
+        **{k: result.get(k) for k in ("valence", "arousal", "x", "y")},
+    )
     try:
         CLASSES.add(member["code"], point)
     except ClassError as exc:
@@ -699,21 +785,25 @@ def _class_pictures(teacher, seen, hide, modality, framework, engine_state):
         raise gr.Error(problem)
     points = CLASSES.points(code, key)
     framework = _framework_key(framework)
-    marks = [SpeechPoint(p.reading if hide else f"{p.name} — {p.reading}", p.x, p.y, p.valence, p.arousal)
-             for p in points]  # fmt: skip
+    marks = [
+        SpeechPoint(p.reading if hide else f"{p.name} — {p.reading}", p.x, p.y, p.valence, p.arousal) for p in points
+    ]
     on_map = [m for m, p in zip(marks, points, strict=True) if p.model == _model_tag(modality, framework)]
     index, speech = engine.indexes[(modality, framework)], engine.speech_points(modality, framework)
     plane = va_plane(index, None, speech, marks, "the class (☆)", f"Class {code} on the valence–arousal plane")
-    picture = library_map(index, None, speech, on_map, "the class (☆)", f"Class {code} on the map of the {modality} "
-                          "model")  # fmt: skip
+    picture = library_map(
+        index, None, speech, on_map, "the class (☆)", f"Class {code} on the map of the {modality} model"
+    )
     counts = Counter(p.reading for p in points).most_common()
     people = len({p.member for p in points})
-    roster = (f"**Class {code}**: {len(points)} reading(s) from {people} device(s)"
-              + (": " + " · ".join(f"{n} {e}" for e, n in counts) if counts
-                 else ". Waiting for the first voice…"))  # fmt: skip
+    roster = f"**Class {code}**: {len(points)} reading(s) from {people} device(s)" + (
+        ": " + " · ".join(f"{n} {e}" for e, n in counts) if counts else ". Waiting for the first voice…"
+    )
     if len(on_map) < len(points):
-        roster += (f"\n\n{len(points) - len(on_map)} reading(s) by another model are on the valence–arousal plane "
-                   "only (each model has its own map).")  # fmt: skip
+        roster += (
+            f"\n\n{len(points) - len(on_map)} reading(s) by another model are on the valence–arousal plane "
+            "only (each model has its own map)."
+        )
     return plane, picture, roster, version
 
 
@@ -750,14 +840,22 @@ def end_class(teacher, member):
             CLASSES.end(teacher["code"], teacher.get("key"))  # a live class: only its own key ends it
         if isinstance(member, dict) and member.get("code") == teacher["code"]:
             member = None
-    return (None, member, "", gr.Row(visible=False), gr.Timer(active=False), "The class has ended; its map is "
-            "forgotten.", "Class ended. Start a new one for the next lesson.")  # fmt: skip
+    return (
+        None,
+        member,
+        "",
+        gr.Row(visible=False),
+        gr.Timer(active=False),
+        "The class has ended; its map is forgotten.",
+        "Class ended. Start a new one for the next lesson.",
+    )
 
 
 def _decoded(path: str, start: float = 0.0):
     """(rate, samples) of the 10-s clip from ``start`` (s) of a music file, for a player."""
-    clip = load_audio(path, MUSIC_SAMPLE_RATE, min_seconds=0.1, max_seconds=10.0, offset_seconds=start,
-                      trim_silence=False)  # fmt: skip
+    clip = load_audio(
+        path, MUSIC_SAMPLE_RATE, min_seconds=0.1, max_seconds=10.0, offset_seconds=start, trim_silence=False
+    )
     return MUSIC_SAMPLE_RATE, clip.samples
 
 
@@ -795,8 +893,10 @@ class FolderPolicy:
     def check(self, folder: str | None, client_host: str | None) -> Path:
         """The folder to index, or ``gr.Error`` saying why not (nothing about the server's files is revealed)."""
         if not self.enabled:
-            raise gr.Error("Indexing folders on the server is turned off here. The operator can allow one folder "
-                           "tree with `python app.py --allow-folders DIR`.")  # fmt: skip
+            raise gr.Error(
+                "Indexing folders on the server is turned off here. The operator can allow one folder "
+                "tree with `python app.py --allow-folders DIR`."
+            )
         if self.root is None and client_host not in LOOPBACK:
             raise gr.Error("Only a user on the server itself may index its folders.")
         text = (folder or "").strip()
@@ -930,8 +1030,11 @@ def build(engine: Engine) -> gr.Blocks:
     # uploaded and generated files are deleted after an hour (checked every 10 minutes)
     with gr.Blocks(title="s2m — music for the emotion in your voice", delete_cache=(600, SESSION_SECONDS)) as demo:
         # per-session state, dropped an hour after the session's last use
-        engine_state = gr.State(None, time_to_live=SESSION_SECONDS,  # a session's own library, when it picks one
-                                delete_callback=forget_library)  # fmt: skip
+        engine_state = gr.State(
+            None,
+            time_to_live=SESSION_SECONDS,  # a session's own library, when it picks one
+            delete_callback=forget_library,
+        )
         calibration = gr.State(None, time_to_live=SESSION_SECONDS)  # a session's neutral reference recording
         history = gr.State([], time_to_live=SESSION_SECONDS)  # this page's earlier queries (the class map)
         last_query = gr.State("", time_to_live=SESSION_SECONDS)  # query_id of the recording or text last searched
@@ -941,44 +1044,79 @@ def build(engine: Engine) -> gr.Blocks:
         drawn = gr.State(-1, time_to_live=SESSION_SECONDS)  # the class version the teacher's class tab shows
         gr.Markdown(INTRO)
         if UNAVAILABLE:
-            gr.Markdown("⚠️ Not available on this server right now (damaged files, named in the server's log): "
-                        + "; ".join(UNAVAILABLE) + ".", elem_id="unavailable")  # fmt: skip
+            gr.Markdown(
+                "⚠️ Not available on this server right now (damaged files, named in the server's log): "
+                + "; ".join(UNAVAILABLE)
+                + ".",
+                elem_id="unavailable",
+            )
         start_map, start_va = _maps(engine, *engine.reference_key)
         with gr.Row():
             with gr.Column(scale=4):
-                name = gr.Textbox(label="Your name (labels your point on the class map)", max_lines=1, max_length=30,
-                                  elem_id="query-name")  # fmt: skip
-                audio = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath",
-                                                  label="Your voice: press Record, or upload a file (⬆ below)",
-                                                  elem_id="query-audio"), RECORDING_ONLY)  # fmt: skip
-                spoken = OpenDropdown([(name, code) for code, name in SPOKEN.items()], value="auto",
-                                     label="Language you speak", elem_id="query-language",
-                                     info="for the transcript (text and fusion models); naming it helps short or "
-                                     "unusual speech")  # fmt: skip
-                text = gr.Textbox(label="…or type a sentence (text models)", elem_id="query-text", max_lines=4,
-                                  max_length=MAX_TEXT_CHARS)  # fmt: skip
+                name = gr.Textbox(
+                    label="Your name (labels your point on the class map)",
+                    max_lines=1,
+                    max_length=30,
+                    elem_id="query-name",
+                )
+                audio = refuse_malformed(
+                    gr.Audio(
+                        sources=["microphone", "upload"],
+                        type="filepath",
+                        label="Your voice: press Record, or upload a file (⬆ below)",
+                        elem_id="query-audio",
+                    ),
+                    RECORDING_ONLY,
+                )
+                spoken = OpenDropdown(
+                    [(name, code) for code, name in SPOKEN.items()],
+                    value="auto",
+                    label="Language you speak",
+                    elem_id="query-language",
+                    info="for the transcript (text and fusion models); naming it helps short or unusual speech",
+                )
+                text = gr.Textbox(
+                    label="…or type a sentence (text models)",
+                    elem_id="query-text",
+                    max_lines=4,
+                    max_length=MAX_TEXT_CHARS,
+                )
                 submit = gr.Button("Find music", variant="primary", interactive=False, elem_id="submit")
                 notices = gr.Markdown(elem_id="notices")
                 if EXAMPLES:
-                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[audio],
-                                label="Example voices (two real actors no model trained on)",
-                                example_labels=[p.stem for p in EXAMPLES])  # fmt: skip
-                modality = OpenRadio(engine.modalities, value=engine.modalities[0], label="Model: what it listens to",
-                                    info="audio = how you speak · text = what you say · fusion = both")  # fmt: skip
+                    gr.Examples(
+                        [[str(p)] for p in EXAMPLES],
+                        inputs=[audio],
+                        label="Example voices (two real actors no model trained on)",
+                        example_labels=[p.stem for p in EXAMPLES],
+                    )
+                modality = OpenRadio(
+                    engine.modalities,
+                    value=engine.modalities[0],
+                    label="Model: what it listens to",
+                    info="audio = how you speak · text = what you say · fusion = both",
+                )
                 labels = [k for k, v in FRAMEWORKS.items() if v in engine.frameworks]
                 best = framework_name(engine.best_framework(engine.modalities[0]))
-                framework = OpenRadio(labels, value=best, label="Training framework",
-                                     info="default: the best on held-out speakers (see About the model)")  # fmt: skip
+                framework = OpenRadio(
+                    labels,
+                    value=best,
+                    label="Training framework",
+                    info="default: the best on held-out speakers (see About the model)",
+                )
                 top_k = OpenSlider(1, MAX_K, value=5, step=1, label="Clips to show")
                 with gr.Accordion(
                     "Class session: one map for the whole class", open=False, elem_id="class-session"
                 ) as class_box:
-                    gr.Markdown("**Students:** type the code your teacher shows (or open the teacher's link). Your "
-                                "name and the emotion read from each of your recordings then appear on the "
-                                "teacher's class map; recordings never leave this page's search.")  # fmt: skip
+                    gr.Markdown(
+                        "**Students:** type the code your teacher shows (or open the teacher's link). Your "
+                        "name and the emotion read from each of your recordings then appear on the "
+                        "teacher's class map; recordings never leave this page's search."
+                    )
                     with gr.Row():
-                        class_code = gr.Textbox(label="Class code", max_lines=1, max_length=12, scale=3,
-                                                elem_id="class-code")  # fmt: skip
+                        class_code = gr.Textbox(
+                            label="Class code", max_lines=1, max_length=12, scale=3, elem_id="class-code"
+                        )
                         join_button = gr.Button("Join", scale=1, elem_id="join-class")
                     class_status = gr.Markdown(elem_id="class-status")
                     gr.Markdown(
@@ -991,21 +1129,31 @@ def build(engine: Engine) -> gr.Blocks:
                 with gr.Accordion("About the model (plain words)", open=False, elem_id="about"):
                     gr.Markdown(about(engine))
                 with gr.Accordion("Read relative to my neutral voice (optional)", open=False):
-                    gr.Markdown("Record 3–5 s of calm, neutral speech where you will speak; your queries are then "
-                                "read relative to your own voice in that room, and the query on screen is run again. "
-                                "Steady room noise (a fan, a hum) is removed before any voice is read, with or "
-                                "without this; on two held-out actors a reference raised the share of fitting clips "
-                                "among the first five from about 63 % to 69 %. Kept in this browser session "
-                                "only.")  # fmt: skip
-                    reference = refuse_malformed(gr.Audio(sources=["microphone", "upload"], type="filepath",
-                                                          label="Neutral reference", elem_id="reference-audio"),
-                                                 RECORDING_ONLY)  # fmt: skip
+                    gr.Markdown(
+                        "Record 3–5 s of calm, neutral speech where you will speak; your queries are then "
+                        "read relative to your own voice in that room, and the query on screen is run again. "
+                        "Steady room noise (a fan, a hum) is removed before any voice is read, with or "
+                        "without this; on two held-out actors a reference raised the share of fitting clips "
+                        "among the first five from about 63 % to 69 %. Kept in this browser session "
+                        "only."
+                    )
+                    reference = refuse_malformed(
+                        gr.Audio(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label="Neutral reference",
+                            elem_id="reference-audio",
+                        ),
+                        RECORDING_ONLY,
+                    )
                     cal_button = gr.Button("Calibrate", elem_id="calibrate")
                     cal_status = gr.Markdown()
                 with gr.Accordion("Use my own music (upload)", open=False):
-                    gr.Markdown(f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
-                                "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
-                                "for this session only and deleted when it ends.")  # fmt: skip
+                    gr.Markdown(
+                        f"Up to {MAX_UPLOAD_FILES} clips (wav, flac, ogg, mp3) or a zip; a zip with one folder "
+                        "per mood (happy/, sad/, …) keeps your moods, otherwise they are predicted. Used "
+                        "for this session only and deleted when it ends."
+                    )
                     uploads = refuse_malformed(
                         gr.File(
                             file_count="multiple", label="Your music", file_types=[*sorted(AUDIO_SUFFIXES), ".zip"]
@@ -1017,8 +1165,9 @@ def build(engine: Engine) -> gr.Blocks:
                 # always wired, shown only where allowed: a client calling the handler directly gets the refusal
                 with gr.Accordion("Use my own music folder", open=False, visible=FOLDERS.enabled):
                     where_ok = f" (inside {FOLDERS.root})" if FOLDERS.root else ""
-                    folder = gr.Textbox(label=f"Folder on this computer{where_ok}: one sub-folder per mood, or a "
-                                        "flat folder")  # fmt: skip
+                    folder = gr.Textbox(
+                        label=f"Folder on this computer{where_ok}: one sub-folder per mood, or a flat folder"
+                    )
                     folder_button = gr.Button("Index folder")
                     folder_status = gr.Markdown()
             with gr.Column(scale=6):
@@ -1038,12 +1187,17 @@ def build(engine: Engine) -> gr.Blocks:
                         compare_button = gr.Button("Compare for the current query", elem_id="compare")
                         compare_note = gr.Markdown(elem_id="compare-note")
                         with gr.Row():
-                            compare_plots = [gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {framework_name(f)}")
-                                             for f in COMPARED]  # fmt: skip
+                            compare_plots = [
+                                gr.Plot(elem_id=f"compare-{f}", label=f"Trained with {framework_name(f)}")
+                                for f in COMPARED
+                            ]
                     with gr.Tab("Class", id="class"):
                         card = gr.HTML()
-                        roster = gr.Markdown("Start a class (left, under *Class session*) to collect the readings of "
-                                             "every student's device here.", elem_id="class-roster")  # fmt: skip
+                        roster = gr.Markdown(
+                            "Start a class (left, under *Class session*) to collect the readings of "
+                            "every student's device here.",
+                            elem_id="class-roster",
+                        )
                         with gr.Row(visible=False) as teacher_controls:
                             hide_names = gr.Checkbox(label="Hide names", elem_id="hide-names")
                             clear_class_button = gr.Button("Clear the class", size="sm", elem_id="clear-class")
@@ -1065,44 +1219,86 @@ def build(engine: Engine) -> gr.Blocks:
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         for trigger, api in ((submit.click, {"api_name": "search"}), (text.submit, {"api_visibility": "private"})):
-            trigger(search, inputs, outputs, concurrency_limit=2, concurrency_id="search", validator=check_query,
-                    **api).success(remember, [raw, name, history], history, api_visibility="private",
-                                   js=SCROLL_TO_ANSWER).success(query_id, [audio, text], last_query,
-                                                                api_visibility="private").success(
-                share, [raw, name, member, last_query, modality, framework, engine_state], class_status,
-                api_visibility="private")  # fmt: skip
+            trigger(
+                search, inputs, outputs, concurrency_limit=2, concurrency_id="search", validator=check_query, **api
+            ).success(remember, [raw, name, history], history, api_visibility="private", js=SCROLL_TO_ANSWER).success(
+                query_id, [audio, text], last_query, api_visibility="private"
+            ).success(
+                share,
+                [raw, name, member, last_query, modality, framework, engine_state],
+                class_status,
+                api_visibility="private",
+            )
         for control in (modality, framework):
-            control.change(rerun, [*inputs, last_query], outputs, api_visibility="private", concurrency_limit=2,
-                           concurrency_id="search", validator=check_rerun).success(
-                relocate, [raw, history, last_query, audio, text], history, api_visibility="private").success(
-                share, [raw, name, member, last_query, modality, framework, engine_state], class_status,
-                api_visibility="private")  # fmt: skip
-            control.change(class_redraw, [teacher, hide_names, modality, framework, engine_state],
-                           [class_va, class_map, roster, drawn], api_visibility="private")  # fmt: skip
+            control.change(
+                rerun,
+                [*inputs, last_query],
+                outputs,
+                api_visibility="private",
+                concurrency_limit=2,
+                concurrency_id="search",
+                validator=check_rerun,
+            ).success(relocate, [raw, history, last_query, audio, text], history, api_visibility="private").success(
+                share,
+                [raw, name, member, last_query, modality, framework, engine_state],
+                class_status,
+                api_visibility="private",
+            )
+            control.change(
+                class_redraw,
+                [teacher, hide_names, modality, framework, engine_state],
+                [class_va, class_map, roster, drawn],
+                api_visibility="private",
+            )
         class_inputs = [teacher, hide_names, modality, framework, engine_state]
         class_outputs = [class_va, class_map, roster, drawn]
-        start_button.click(start_class, [page_url, teacher], [teacher, member, card, teacher_controls, class_timer,
-                                                               tabs, drawn, class_status],
-                           js="(page, teacher) => [window.location.href, teacher]",
-                           api_visibility="private").success(class_redraw, class_inputs, class_outputs,
-                                                             api_visibility="private")  # fmt: skip
+        start_button.click(
+            start_class,
+            [page_url, teacher],
+            [teacher, member, card, teacher_controls, class_timer, tabs, drawn, class_status],
+            js="(page, teacher) => [window.location.href, teacher]",
+            api_visibility="private",
+        ).success(class_redraw, class_inputs, class_outputs, api_visibility="private")
         join_button.click(join_class, [class_code, member], [member, class_status, name], api_visibility="private")
         class_code.submit(join_class, [class_code, member], [member, class_status, name], api_visibility="private")
-        class_timer.tick(class_view, [teacher, drawn, hide_names, modality, framework, engine_state], class_outputs,
-                         api_visibility="private", show_progress="hidden", concurrency_id="class",
-                         concurrency_limit=4)  # fmt: skip
+        class_timer.tick(
+            class_view,
+            [teacher, drawn, hide_names, modality, framework, engine_state],
+            class_outputs,
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_id="class",
+            concurrency_limit=4,
+        )
         hide_names.change(class_redraw, class_inputs, class_outputs, api_visibility="private")
         clear_class_button.click(clear_class, class_inputs, class_outputs, api_visibility="private")
-        end_button.click(end_class, [teacher, member], [teacher, member, card, teacher_controls, class_timer, roster,
-                                                        class_status], api_visibility="private")  # fmt: skip
-        demo.load(open_page, [page_url, teacher], [class_code, member, class_status, name, class_box, teacher, card,
-                                                   teacher_controls, class_timer, drawn],
-                  js="(page, teacher) => [window.location.href, teacher]", api_visibility="private")  # fmt: skip
-        clear.click(clear_history, [modality, framework, engine_state], [history, last_query, *outputs],
-                    api_visibility="private")  # fmt: skip
-        compare_button.click(compare, [audio, text, modality, top_k, calibration, engine_state, spoken],
-                             [*compare_plots, compare_note],
-                             api_visibility="private", concurrency_limit=2, concurrency_id="search")  # fmt: skip
+        end_button.click(
+            end_class,
+            [teacher, member],
+            [teacher, member, card, teacher_controls, class_timer, roster, class_status],
+            api_visibility="private",
+        )
+        demo.load(
+            open_page,
+            [page_url, teacher],
+            [class_code, member, class_status, name, class_box, teacher, card, teacher_controls, class_timer, drawn],
+            js="(page, teacher) => [window.location.href, teacher]",
+            api_visibility="private",
+        )
+        clear.click(
+            clear_history,
+            [modality, framework, engine_state],
+            [history, last_query, *outputs],
+            api_visibility="private",
+        )
+        compare_button.click(
+            compare,
+            [audio, text, modality, top_k, calibration, engine_state, spoken],
+            [*compare_plots, compare_note],
+            api_visibility="private",
+            concurrency_limit=2,
+            concurrency_id="search",
+        )
         cal_button.click(
             calibrate,
             [reference, engine_state],
@@ -1121,10 +1317,22 @@ def build(engine: Engine) -> gr.Blocks:
         ).success(
             relocate, [raw, history, last_query, audio, text], history, api_visibility="private"
         )  # calibrating re-runs the query: one star
-        upload_button.click(use_uploads, [uploads, engine_state], [engine_state, upload_status],
-                            api_visibility="private", concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
-        folder_button.click(use_folder, [folder, engine_state], [engine_state, folder_status], api_visibility="private",
-                            concurrency_limit=1, concurrency_id="index-folder")  # fmt: skip
+        upload_button.click(
+            use_uploads,
+            [uploads, engine_state],
+            [engine_state, upload_status],
+            api_visibility="private",
+            concurrency_limit=1,
+            concurrency_id="index-folder",
+        )
+        folder_button.click(
+            use_folder,
+            [folder, engine_state],
+            [engine_state, folder_status],
+            api_visibility="private",
+            concurrency_limit=1,
+            concurrency_id="index-folder",
+        )
     return demo
 
 
@@ -1194,15 +1402,26 @@ def main() -> None:
         if SHUTDOWN.stopping.is_set():
             return  # already stopping
         left = SHUTDOWN.drain()
-        print(f"s2m: stopped; {left} search(es) were cut off after the {SHUTDOWN.grace:.0f}-s grace period"
-              if left else "s2m: stopped after the running searches finished", file=sys.stderr)  # fmt: skip
+        print(
+            f"s2m: stopped; {left} search(es) were cut off after the {SHUTDOWN.grace:.0f}-s grace period"
+            if left
+            else "s2m: stopped after the running searches finished",
+            file=sys.stderr,
+        )
         demo.close()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share or None, head=HEAD,
-                max_file_size=MAX_UPLOAD, allowed_paths=[str(p) for p in _ALLOWED], theme=gr.themes.Soft(),
-                **https_options(args.ssl_certfile, args.ssl_keyfile))  # fmt: skip
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share or None,
+        head=HEAD,
+        max_file_size=MAX_UPLOAD,
+        allowed_paths=[str(p) for p in _ALLOWED],
+        theme=gr.themes.Soft(),
+        **https_options(args.ssl_certfile, args.ssl_keyfile),
+    )
 
 
 def https_options(certfile: str | None, keyfile: str | None) -> dict:

@@ -63,13 +63,17 @@ def _report(args) -> None:
         + report.probe_report(library, args.music_encoder, list(AUDIOSET_MOODS))
     )
     if args.compare_music_encoders:
-        print("\n## Music encoders compared (linear probe)\n\n"
-              + report.music_encoder_report(library, args.compare_music_encoders))  # fmt: skip
+        print(
+            "\n## Music encoders compared (linear probe)\n\n"
+            + report.music_encoder_report(library, args.compare_music_encoders)
+        )
     if args.compare_readers:
         if not ravdess_dir().is_dir():
             sys.exit(f"--compare-readers needs RAVDESS at {ravdess_dir()} (or $S2M_RAVDESS)")
-        print("\n## Fusion's text reader: validation sentences per language\n\n"
-              + report.reader_report(read_ravdess(ravdess_dir()), args.compare_readers))  # fmt: skip
+        print(
+            "\n## Fusion's text reader: validation sentences per language\n\n"
+            + report.reader_report(read_ravdess(ravdess_dir()), args.compare_readers)
+        )
     if SPEECH_DIR.exists():
         print("\n## Speech corpus\n\n" + report.corpus_report(read_ravdess(SPEECH_DIR)))
     if library.resolve() == (ROOT / "assets" / "library").resolve():
@@ -119,8 +123,10 @@ def _wer(args) -> None:
             said, got = [r.transcript for r in records], [heard[r.path].transcript for r in records]
             languages = Counter(language[r.path] for r in records)
             shown = ", ".join(f"{k} {v / len(records):.0%}" for k, v in languages.most_common(3)) or "–"
-            print(f"| {model} | {name or 'the speech set'} | {len(records)} | {word_error_rate(said, got):.3f} | "
-                  f"{character_error_rate(said, got):.3f} | {shown} |")  # fmt: skip
+            print(
+                f"| {model} | {name or 'the speech set'} | {len(records)} | {word_error_rate(said, got):.3f} | "
+                f"{character_error_rate(said, got):.3f} | {shown} |"
+            )
 
 
 def _index(args) -> None:
@@ -145,8 +151,10 @@ def _speech_records(args):
         records = data.read_speech_csv(args.speech_csv, args.va_table)
         kept = playable(records)
         if len(kept) < len(records):
-            print(f"{len(records) - len(kept)} of {len(records)} clips left out: a query would refuse them (too short "
-                  "or silent after trimming, or not decodable)")  # fmt: skip
+            print(
+                f"{len(records) - len(kept)} of {len(records)} clips left out: a query would refuse them (too short "
+                "or silent after trimming, or not decodable)"
+            )
         return kept
     default = data.SENTENCES_CSV if args.speech_format == "sentences" else ravdess_dir()
     root = Path(args.speech_root) if args.speech_root else default
@@ -158,8 +166,12 @@ def _speech_records(args):
             "on Zenodo (record 1188976): unpack Audio_Speech_Actors_01-24 and pass --speech-root FOLDER or set "
             "S2M_RAVDESS; or evaluate your own recordings with --speech-csv FILE (path,label,speaker[,text])."
         )
-    readers = {"ravdess": data.read_ravdess, "iemocap": data.read_iemocap, "hikia": data.read_hikia,
-               "sentences": lambda path: data.read_sentences(path, tuple(args.languages))}  # fmt: skip
+    readers = {
+        "ravdess": data.read_ravdess,
+        "iemocap": data.read_iemocap,
+        "hikia": data.read_hikia,
+        "sentences": lambda path: data.read_sentences(path, tuple(args.languages)),
+    }
     records = readers[args.speech_format](root)
     if args.extra_train:  # more training speakers (their valid/test items are not used)
         from dataclasses import replace
@@ -198,9 +210,18 @@ def _crosscorpus(args) -> None:
     if len(corpora) < 2:
         sys.exit("error: leave-one-corpus-out needs two or more corpora")
     hear = None if args.transcripts == "given" else lambda records: _with_transcripts(args, records)
-    summary = leave_one_corpus_out(corpora, _music_records(args), base, args.frameworks, args.modalities, args.seeds,
-                                   max_queries=args.max_queries, hear=hear, text_weights=args.text_weights,
-                                   transcripts=args.transcripts)  # fmt: skip
+    summary = leave_one_corpus_out(
+        corpora,
+        _music_records(args),
+        base,
+        args.frameworks,
+        args.modalities,
+        args.seeds,
+        max_queries=args.max_queries,
+        hear=hear,
+        text_weights=args.text_weights,
+        transcripts=args.transcripts,
+    )
     print(markdown(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -290,8 +311,12 @@ def _refit_music(args) -> None:
     csv_path = _tracks_csv(args)
     tracks = read_music_csv(csv_path)
     clips = track_clips(tracks)
-    music = FeatureSet(record_features(clips, args.music_encoder), [c.label for c in clips], [c.group for c in clips],
-                       [c.split for c in clips])  # fmt: skip
+    music = FeatureSet(
+        record_features(clips, args.music_encoder),
+        [c.label for c in clips],
+        [c.group for c in clips],
+        [c.split for c in clips],
+    )
     shares = None
     if args.objective == "shares":
         if not all(t.shares for t in tracks):
@@ -300,9 +325,15 @@ def _refit_music(args) -> None:
         shares = (list(GEMS_LABELS), np.asarray([[felt[c.group][g] for g in GEMS_LABELS] for c in clips], np.float32))
     for folder in folders:
         model = load(folder)
-        config = TrainConfig(music_encoder=args.music_encoder, epochs=args.epochs, seed=args.seed, lr=args.lr,
-                             warmup_epochs=args.warmup_epochs, patience=args.patience,
-                             dropout=args.dropout)  # fmt: skip
+        config = TrainConfig(
+            music_encoder=args.music_encoder,
+            epochs=args.epochs,
+            seed=args.seed,
+            lr=args.lr,
+            warmup_epochs=args.warmup_epochs,
+            patience=args.patience,
+            dropout=args.dropout,
+        )
         new = refit_music(model, music, config, source=f"{csv_path.parent.name}/{csv_path.name}", shares=shares)
         out = Path(args.out) / folder.name if args.out else folder
         new.save(out)
@@ -343,8 +374,10 @@ def _test_sets(args, speech):
 
     if args.speech_format == "sentences":
         split = getattr(args, "split", "test")
-        return {LANGUAGES[lang]: {r.group for r in speech if r.split == split and r.group.endswith(f"-{lang}")}
-                for lang in args.languages}  # fmt: skip
+        return {
+            LANGUAGES[lang]: {r.group for r in speech if r.split == split and r.group.endswith(f"-{lang}")}
+            for lang in args.languages
+        }
     corpus = args.speech_root and Path(args.speech_root).resolve() == SPEECH_DIR
     return CORPUS_TEST_SETS if corpus and getattr(args, "split", "test") == "test" else None
 
@@ -367,8 +400,16 @@ def _train(args) -> None:
         speech = _with_transcripts(args, speech)
     data = load_data(speech, _music_records(args), config)
     model = train_on(config, data, progress=True)
-    rows = evaluate_both(model, data, _test_sets(args, speech), _calibrations(args), framework=config.label,
-                         modality=config.modality, seed=config.seed, transcripts=args.transcripts)  # fmt: skip
+    rows = evaluate_both(
+        model,
+        data,
+        _test_sets(args, speech),
+        _calibrations(args),
+        framework=config.label,
+        modality=config.modality,
+        seed=config.seed,
+        transcripts=args.transcripts,
+    )
     model.config.training["test"] = rows
     print(markdown(summarise(rows)))
     out = for_inference(model).save(args.out or RUNS_DIR / f"{config.modality}-{config.framework}-seed{config.seed}")
@@ -383,8 +424,9 @@ def _evaluate(args) -> None:
     base = _base_config(args)  # before any data is read: an impossible option ends the command at once
     if args.rooms < 0:
         sys.exit(f"error: --rooms must be 0 or more, got {args.rooms}")
-    if args.folds and (args.folds < 2 or args.split != "valid" or args.checkpoints or args.rooms
-                       or args.save_checkpoints):  # fmt: skip
+    if args.folds and (
+        args.folds < 2 or args.split != "valid" or args.checkpoints or args.rooms or args.save_checkpoints
+    ):
         sys.exit(
             "error: --folds K needs K >= 2 and --split valid, and trains its own models (no --checkpoints, "
             "--rooms or --save-checkpoints)"
@@ -409,12 +451,30 @@ def _evaluate(args) -> None:
                 "error: --folds scores a data set's whole validation split; it does not combine with per-voice "
                 "or per-language test sets (the synthetic corpus, --speech-format sentences)"
             )
-        summary = run_folds(speech, music, base, args.frameworks, args.modalities, args.seeds, args.folds,
-                            calibrations=_calibrations(args), transcripts=args.transcripts)  # fmt: skip
+        summary = run_folds(
+            speech,
+            music,
+            base,
+            args.frameworks,
+            args.modalities,
+            args.seeds,
+            args.folds,
+            calibrations=_calibrations(args),
+            transcripts=args.transcripts,
+        )
     else:
-        summary, models = run_protocol(speech, music, base, args.frameworks, args.modalities,
-                                       args.seeds, test_sets, split=args.split, calibrations=_calibrations(args),
-                                       transcripts=args.transcripts)  # fmt: skip
+        summary, models = run_protocol(
+            speech,
+            music,
+            base,
+            args.frameworks,
+            args.modalities,
+            args.seeds,
+            test_sets,
+            split=args.split,
+            calibrations=_calibrations(args),
+            transcripts=args.transcripts,
+        )
         if args.save_checkpoints:
             from .train import for_inference
 
@@ -432,8 +492,10 @@ def _with_rooms(args, speech, test_sets):
     from .rooms import in_rooms
 
     if test_sets is not None:
-        sys.exit("--rooms scores a data set's whole held-out split; it does not combine with per-voice or "
-                 "per-language test sets (the synthetic corpus, --speech-format sentences)")  # fmt: skip
+        sys.exit(
+            "--rooms scores a data set's whole held-out split; it does not combine with per-voice or "
+            "per-language test sets (the synthetic corpus, --speech-format sentences)"
+        )
     held_out = [r for r in speech if r.split == args.split]
     rooms = in_rooms(held_out, copies=args.rooms, tag=f"{args.split}-room")
     sets = {args.split: {r.group for r in held_out}, f"{args.split} in a room": {r.group for r in rooms}}
@@ -462,23 +524,52 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         if "place_at" in args.given:
             model.config.readout = replace(model.config.readout, place_at=args.place_at)
         trained = saved_config(model.config.training["config"])
-        config = replace(_base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__
-                                                if k in trained})  # fmt: skip
+        config = replace(
+            _base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__ if k in trained}
+        )
         if model.config.text_dim:  # a late-fusion reader reads the features of the encoder it was fitted on
             config = replace(config, reader_encoder=model.config.encoders["text"])
-        key = (config.modality, config.audio_encoder, config.text_encoder, config.reader_encoder, config.music_encoder,
-               config.level_norm, config.denoise)  # fmt: skip
+        key = (
+            config.modality,
+            config.audio_encoder,
+            config.text_encoder,
+            config.reader_encoder,
+            config.music_encoder,
+            config.level_norm,
+            config.denoise,
+        )
         if key not in loaded:  # checkpoints of one modality and encoders share their features
             loaded[key] = load_data(speech, music, config)
-            rows += constant_rows(loaded[key], test_sets, config.va_table, args.split, modality=config.modality,
-                                  transcripts=args.transcripts)  # fmt: skip
+            rows += constant_rows(
+                loaded[key],
+                test_sets,
+                config.va_table,
+                args.split,
+                modality=config.modality,
+                transcripts=args.transcripts,
+            )
         data = loaded[key]
-        rows += evaluate_both(model, data, test_sets, _calibrations(args), split=args.split,
-                              framework=config.framework, modality=config.modality, seed=trained["seed"],
-                              transcripts=args.transcripts)  # fmt: skip
+        rows += evaluate_both(
+            model,
+            data,
+            test_sets,
+            _calibrations(args),
+            split=args.split,
+            framework=config.framework,
+            modality=config.modality,
+            seed=trained["seed"],
+            transcripts=args.transcripts,
+        )
         if args.per_emotion:
-            rows += ceiling_rows(model, data, test_sets, args.split, framework=config.framework,
-                                 modality=config.modality, transcripts=args.transcripts)  # fmt: skip
+            rows += ceiling_rows(
+                model,
+                data,
+                test_sets,
+                args.split,
+                framework=config.framework,
+                modality=config.modality,
+                transcripts=args.transcripts,
+            )
             for name, groups in (test_sets or {args.split: {r.group for r in speech}}).items():
                 for calibration in _calibrations(args):
                     print(f"\n{folder.name}, {name}, calibration {calibration}: per-emotion P@5 and top-5 moods")
@@ -490,21 +581,33 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
 
 def _add_data_options(p, skip: tuple[str, ...] = ()) -> None:
     """The speech set (one data set, or several named corpora) and every training option but ``skip``."""
-    p.add_argument("--corpora", nargs="*", default=None, metavar="NAME=PATH",
-                   help="instead of one speech set: train on these corpora together (each a RAVDESS folder, a speech "
-                   "CSV or a folder with labels.csv; split by speaker; batches balanced over corpora); with no value, "
-                   "every corpus under ../shared/data (or $S2M_DATA)")  # fmt: skip
+    p.add_argument(
+        "--corpora",
+        nargs="*",
+        default=None,
+        metavar="NAME=PATH",
+        help="instead of one speech set: train on these corpora together (each a RAVDESS folder, a speech "
+        "CSV or a folder with labels.csv; split by speaker; batches balanced over corpora); with no value, "
+        "every corpus under ../shared/data (or $S2M_DATA)",
+    )
     _add_model_options(p, skip)
 
 
 def _add_model_options(p, skip: tuple[str, ...] = ()) -> None:
     from .config import add_options
 
-    p.add_argument("--speech-root", default=None, help="speech dataset folder (default: RAVDESS at $S2M_RAVDESS or "
-                   "../shared/data/ravdess; the synthetic corpus is data/speech)")  # fmt: skip
-    p.add_argument("--speech-format", default="ravdess", choices=["ravdess", "iemocap", "hikia", "sentences"],
-                   help="sentences: the project's typed emotion sentences (assets/sentences; text models), tested "
-                   "per language")  # fmt: skip
+    p.add_argument(
+        "--speech-root",
+        default=None,
+        help="speech dataset folder (default: RAVDESS at $S2M_RAVDESS or "
+        "../shared/data/ravdess; the synthetic corpus is data/speech)",
+    )
+    p.add_argument(
+        "--speech-format",
+        default="ravdess",
+        choices=["ravdess", "iemocap", "hikia", "sentences"],
+        help="sentences: the project's typed emotion sentences (assets/sentences; text models), tested per language",
+    )
     p.add_argument(
         "--languages",
         nargs="+",
@@ -512,25 +615,39 @@ def _add_model_options(p, skip: tuple[str, ...] = ()) -> None:
         choices=["en", "ko", "de", "es"],
         help="with --speech-format sentences: the languages of the validation and test sentences",
     )
-    p.add_argument("--extra-train", default=None, help="also train on the training speakers of this RAVDESS-named "
-                   "folder (e.g. data/speech, the synthetic corpus)")  # fmt: skip
-    p.add_argument("--speech-csv", default=None, help="instead of --speech-root: a CSV of path,label,speaker[,text]"
-                   "[,split] (rows without split are test items)")  # fmt: skip
+    p.add_argument(
+        "--extra-train",
+        default=None,
+        help="also train on the training speakers of this RAVDESS-named "
+        "folder (e.g. data/speech, the synthetic corpus)",
+    )
+    p.add_argument(
+        "--speech-csv",
+        default=None,
+        help="instead of --speech-root: a CSV of path,label,speaker[,text][,split] (rows without split are test items)",
+    )
     p.add_argument(
         "--transcripts",
         default="asr",
         choices=["asr", "given"],
         help="text/fusion read the app's own ASR (default) or the data set's transcripts",
     )
-    p.add_argument("--calibration", default="both", choices=["none", "speaker", "session", "both", "all"],
-                   help="evaluate uncalibrated, with each speaker's neutral references, with each speaker's mean "
-                   "utterance (session: no reference, assumes the utterances cover the emotions evenly), both "
-                   "none and speaker (default), or all three")  # fmt: skip
+    p.add_argument(
+        "--calibration",
+        default="both",
+        choices=["none", "speaker", "session", "both", "all"],
+        help="evaluate uncalibrated, with each speaker's neutral references, with each speaker's mean "
+        "utterance (session: no reference, assumes the utterances cover the emotions evenly), both "
+        "none and speaker (default), or all three",
+    )
     p.add_argument("--library", default=str(ROOT / "assets" / "library"), help="music library with metadata.csv")
-    p.add_argument("--music-csv", default=None,
-                   help="instead of --library: music labelled by its listeners, a CSV with path and the nine GEMS "
-                   "share columns (Emotify's tracks.csv), or valence,arousal, or mood (s2m/data/tracks.py); or the "
-                   "AudioSet layout file,label,group[,split]")  # fmt: skip
+    p.add_argument(
+        "--music-csv",
+        default=None,
+        help="instead of --library: music labelled by its listeners, a CSV with path and the nine GEMS "
+        "share columns (Emotify's tracks.csv), or valence,arousal, or mood (s2m/data/tracks.py); or the "
+        "AudioSet layout file,label,group[,split]",
+    )
     add_options(p, skip=skip)
     p.set_defaults(training_options=True)
 
@@ -585,22 +702,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load", action="store_true", help="instead: serve the app on loopback and send it many clients")
     p.add_argument("--clients", type=int, nargs="+", default=[20, 50], help="with --load: rounds of this many clients")
     p.add_argument("--queries", type=int, nargs="+", default=[5, 2], help="with --load: queries per client, per round")
-    p.add_argument("--browser", action="store_true", help="instead: time page load and click-to-results in headless "
-                   "Chromium")  # fmt: skip
-    p.add_argument("--screenshot", default=None, help="with --browser: also save the first screen with an example's "
-                   "results here (the README's is assets/screenshot.png)")  # fmt: skip
+    p.add_argument(
+        "--browser", action="store_true", help="instead: time page load and click-to-results in headless Chromium"
+    )
+    p.add_argument(
+        "--screenshot",
+        default=None,
+        help="with --browser: also save the first screen with an example's "
+        "results here (the README's is assets/screenshot.png)",
+    )
     p.set_defaults(func=_bench)
 
-    p = sub.add_parser("convert-musicnn", help="convert musicnn's published TensorFlow checkpoints to safetensors "
-                       "(needs requirements-convert.txt once; the app never needs TensorFlow)")  # fmt: skip
+    p = sub.add_parser(
+        "convert-musicnn",
+        help="convert musicnn's published TensorFlow checkpoints to safetensors "
+        "(needs requirements-convert.txt once; the app never needs TensorFlow)",
+    )
     p.add_argument("--out", default=str(ROOT / "assets" / "musicnn"))
     p.add_argument("--fixture", default=None, help="also write the original's outputs on a fixed clip (parity test)")
     p.set_defaults(func=_convert_musicnn)
 
     p = sub.add_parser("wer", help="word and character error rates of the speech recognisers on given transcripts")
-    p.add_argument("--corpora", nargs="*", default=None, metavar="NAME=PATH",
-                   help="score these corpora one by one (split by speaker: --split valid is their validation "
-                   "speakers); with no value, every corpus under ../shared/data")  # fmt: skip
+    p.add_argument(
+        "--corpora",
+        nargs="*",
+        default=None,
+        metavar="NAME=PATH",
+        help="score these corpora one by one (split by speaker: --split valid is their validation "
+        "speakers); with no value, every corpus under ../shared/data",
+    )
     p.add_argument("--speech-root", default=None, help="default: RAVDESS (its two statements)")
     p.add_argument("--speech-format", default="ravdess", choices=["ravdess"])
     p.add_argument("--speech-csv", default=None, help="a CSV of path,label,speaker,text")
@@ -608,9 +738,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--va-table", default="lexicon")
     p.add_argument("--languages", nargs="+", default=["en"])
     p.add_argument("--split", default="all", choices=["train", "valid", "test", "all"])
-    p.add_argument("--models", nargs="+", default=["whisper-tiny", "auto"],
-                   help="whisper-tiny (English only), whisper-base (multilingual), auto (the app's: base detects the "
-                   "language, English goes to tiny.en)")  # fmt: skip
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["whisper-tiny", "auto"],
+        help="whisper-tiny (English only), whisper-base (multilingual), auto (the app's: base detects the "
+        "language, English goes to tiny.en)",
+    )
     p.set_defaults(func=_wer)
 
     p = sub.add_parser("index", help="(re)build the bundled library's index for the committed checkpoints")
@@ -619,22 +753,37 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="sanity report on the library, the composed music and the speech corpus")
     p.add_argument("--library", default=str(ROOT / "assets" / "library"))
     p.add_argument("--music-encoder", default="mood-dsp")
-    p.add_argument("--compare-music-encoders", nargs="+", default=[], metavar="ENCODER",
-                   help="also compare these music encoders (a+b concatenates) by linear probe per mood, on the whole "
-                   "library and on its real recordings alone")  # fmt: skip
-    p.add_argument("--compare-readers", nargs="+", default=[], metavar="ENCODER",
-                   help="also compare late fusion's text reader with these text encoders on the validation sentences "
-                   "of each language (needs RAVDESS)")  # fmt: skip
+    p.add_argument(
+        "--compare-music-encoders",
+        nargs="+",
+        default=[],
+        metavar="ENCODER",
+        help="also compare these music encoders (a+b concatenates) by linear probe per mood, on the whole "
+        "library and on its real recordings alone",
+    )
+    p.add_argument(
+        "--compare-readers",
+        nargs="+",
+        default=[],
+        metavar="ENCODER",
+        help="also compare late fusion's text reader with these text encoders on the validation sentences "
+        "of each language (needs RAVDESS)",
+    )
     p.set_defaults(func=_report)
 
     p = sub.add_parser("train", help="train one model on cached features and save it as a checkpoint folder")
     _add_data_options(p)
-    p.add_argument("--out", default=None, help="checkpoint folder (default runs/MODALITY-FRAMEWORK-seedN; the "
-                   "app's models are in checkpoints/)")  # fmt: skip
+    p.add_argument(
+        "--out",
+        default=None,
+        help="checkpoint folder (default runs/MODALITY-FRAMEWORK-seedN; the app's models are in checkpoints/)",
+    )
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("crosscorpus", help="leave-one-corpus-out: for each real speech corpus, train on the others "
-                       "and test on it, uncalibrated")  # fmt: skip
+    p = sub.add_parser(
+        "crosscorpus",
+        help="leave-one-corpus-out: for each real speech corpus, train on the others and test on it, uncalibrated",
+    )
     _add_data_options(p, skip=PER_RUN)
     p.add_argument("--frameworks", nargs="+", default=["triplet_emosim"], choices=FRAMEWORKS)
     p.add_argument("--modalities", nargs="+", default=["audio", "text", "fusion"])
@@ -646,9 +795,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="at most N held-out clips per corpus (a seeded choice; 0: all)",
     )
-    p.add_argument("--variance", nargs="+", default=None, metavar="ENCODER",
-                   help="instead: how much of these speech encoders' feature variance is corpus, speaker, sentence and "
-                   "emotion")  # fmt: skip
+    p.add_argument(
+        "--variance",
+        nargs="+",
+        default=None,
+        metavar="ENCODER",
+        help="instead: how much of these speech encoders' feature variance is corpus, speaker, sentence and emotion",
+    )
     p.add_argument(
         "--text-weights",
         type=float,
@@ -694,9 +847,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-epochs", type=int, default=5)
     p.add_argument("--patience", type=int, default=20, help="epochs without a better validation score before stopping")
     p.add_argument("--dropout", type=float, default=0.1, help="dropout on the music head's input (default 0.1)")
-    p.add_argument("--objective", default="shares", choices=["shares", "triplet"],
-                   help="learn what the listeners felt (their shares of the nine GEMS emotions; default) or the "
-                   "music-side triplet term on each track's dominant mood")  # fmt: skip
+    p.add_argument(
+        "--objective",
+        default="shares",
+        choices=["shares", "triplet"],
+        help="learn what the listeners felt (their shares of the nine GEMS emotions; default) or the "
+        "music-side triplet term on each track's dominant mood",
+    )
     p.add_argument("--seed", type=int, default=0, help="member i trains from seed + 1000 i")
     p.add_argument("--out", default=None, help="write the refitted checkpoints here (default: in place)")
     p.set_defaults(func=_refit_music)
@@ -708,8 +865,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.add_argument("--save-checkpoints", default=None, help="save each seed-0 model under this folder")
-    p.add_argument("--checkpoints", default=None, help="evaluate these saved checkpoints instead of training (each "
-                   "with its own options; --text-weight and --place-at, when given, replace its own)")  # fmt: skip
+    p.add_argument(
+        "--checkpoints",
+        default=None,
+        help="evaluate these saved checkpoints instead of training (each "
+        "with its own options; --text-weight and --place-at, when given, replace its own)",
+    )
     p.add_argument("--per-emotion", action="store_true", help="with --checkpoints: P@5 per speech emotion")
     p.add_argument(
         "--split",
@@ -717,9 +878,16 @@ def main(argv: list[str] | None = None) -> int:
         choices=["valid", "test"],
         help="score validation speakers against validation music (to choose models) or the test split",
     )
-    p.add_argument("--rooms", type=int, nargs="?", const=1, default=0, metavar="N",
-                   help="also score the held-out speakers heard through simulated rooms (N rooms per speaker, "
-                   "default 1; rows with test_set '<split> in a room')")  # fmt: skip
+    p.add_argument(
+        "--rooms",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="N",
+        help="also score the held-out speakers heard through simulated rooms (N rooms per speaker, "
+        "default 1; rows with test_set '<split> in a room')",
+    )
     p.add_argument(
         "--folds",
         type=int,

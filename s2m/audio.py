@@ -113,8 +113,13 @@ def load_audio(
     seconds = len(samples) / sample_rate
     if seconds < min_seconds:
         raise AudioError(f"The audio is too short: {seconds:.2f} s of sound, at least {min_seconds:.1f} s are needed.")
-    return Clip(samples.astype(np.float32, copy=False), sample_rate, bool(truncated), float(total_seconds),
-                untrimmed.astype(np.float32, copy=False) if trim_silence else None)  # fmt: skip
+    return Clip(
+        samples.astype(np.float32, copy=False),
+        sample_rate,
+        bool(truncated),
+        float(total_seconds),
+        untrimmed.astype(np.float32, copy=False) if trim_silence else None,
+    )
 
 
 def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -136,8 +141,9 @@ def _frame_power(samples: np.ndarray, sample_rate: int, frame_seconds: float = 0
     return np.mean(samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1), hop
 
 
-def loudest_window(samples: np.ndarray, sample_rate: int, seconds: float = MUSIC_CLIP_SECONDS,
-                   hop_seconds: float = 2.5) -> float:  # fmt: skip
+def loudest_window(
+    samples: np.ndarray, sample_rate: int, seconds: float = MUSIC_CLIP_SECONDS, hop_seconds: float = 2.5
+) -> float:
     """Start (s) of the ``seconds``-long window of float32 ``(T,)`` audio with the most energy, on a ``hop_seconds``
     grid (the earliest of equals); 0 for audio no longer than one window. A song's loudest 10 s is usually its chorus
     or main theme, never a fade-in intro or a fade-out: the part that stands for the whole song."""
@@ -216,8 +222,9 @@ def noise_settings() -> str:
     return f"noisereduce {version('noisereduce')} non-stationary, fft {NOISE_FFT}"
 
 
-def normalise_level(samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RATE,
-                    target_dbfs: float = SPEECH_LEVEL_DBFS) -> np.ndarray:  # fmt: skip
+def normalise_level(
+    samples: np.ndarray, sample_rate: int = SPEECH_SAMPLE_RATE, target_dbfs: float = SPEECH_LEVEL_DBFS
+) -> np.ndarray:
     """float32 ``(T,)`` scaled so its active level (RMS of the 20-ms frames within ``TRIM_BELOW_PEAK_DB`` of the
     loudest) is ``target_dbfs``; the peak is then limited to 1.0.
 
@@ -268,8 +275,10 @@ def _sound_file(source: str | Path | bytes | bytearray):
     elif isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise AudioError(f"The audio file {path.name!r} is not on the server (it may have expired): please "
-                             "record or upload it again.")  # fmt: skip
+            raise AudioError(
+                f"The audio file {path.name!r} is not on the server (it may have expired): please "
+                "record or upload it again."
+            )
         if path.stat().st_size == 0:
             raise AudioError(f"The file {path.name} is empty (0 bytes).")
         handle, name = str(path), path.name

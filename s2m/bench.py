@@ -56,9 +56,12 @@ def run(repeats: int = 20) -> str:
     from .search import Engine
 
     ui, first = cold_start()
-    lines = ["| measure | value |", "|---|---|",
-             f"| cold start: import + engine + UI built | {ui:.2f} s |",
-             f"| cold start to first answer (audio query) | {first:.2f} s |"]  # fmt: skip
+    lines = [
+        "| measure | value |",
+        "|---|---|",
+        f"| cold start: import + engine + UI built | {ui:.2f} s |",
+        f"| cold start to first answer (audio query) | {first:.2f} s |",
+    ]
     engine = Engine()
     examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
     framework = engine.frameworks[-1]
@@ -73,8 +76,10 @@ def run(repeats: int = 20) -> str:
         q = statistics.quantiles(times, n=10)
         if modality == "audio":
             audio_p50 = statistics.median(times)
-        lines.append(f"| warm query, {modality} ({framework}) p50 / p90 | {statistics.median(times) * 1000:.0f} / "
-                     f"{q[-1] * 1000:.0f} ms |")  # fmt: skip
+        lines.append(
+            f"| warm query, {modality} ({framework}) p50 / p90 | {statistics.median(times) * 1000:.0f} / "
+            f"{q[-1] * 1000:.0f} ms |"
+        )
     index = next(iter(engine.indexes.values()))
     t = time.perf_counter()
     for i in range(1000):
@@ -169,11 +174,16 @@ def language_times(engine, framework: str, clips: dict[str, np.ndarray], repeats
         for i, (name, x) in enumerate(clips.items()):
             path = str(Path(tmp) / f"query{i}.wav")
             sf.write(path, x, SPEECH_SAMPLE_RATE)
-            ms = [warm_median_ms(lambda m=m, q=path: engine.search(audio=q, modality=m, framework=framework), repeats)
-                  for m in ("audio", "fusion") if m in engine.modalities]  # fmt: skip
+            ms = [
+                warm_median_ms(lambda m=m, q=path: engine.search(audio=q, modality=m, framework=framework), repeats)
+                for m in ("audio", "fusion")
+                if m in engine.modalities
+            ]
             heard = engine.search(audio=path, modality="fusion", framework=framework).language
-            rows.append(f"| warm query, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech: audio / fusion p50 | "
-                        f"{' / '.join(f'{t:.0f}' for t in ms)} ms (heard: {heard}) |")  # fmt: skip
+            rows.append(
+                f"| warm query, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech: audio / fusion p50 | "
+                f"{' / '.join(f'{t:.0f}' for t in ms)} ms (heard: {heard}) |"
+            )
     return rows
 
 
@@ -186,8 +196,10 @@ def asr_times(clips: dict[str, np.ndarray], repeats: int = 5) -> list[str]:
     rows = []
     for name, x in clips.items():
         ms = warm_median_ms(lambda x=x: recognise(x, SPEECH_SAMPLE_RATE), repeats)
-        rows.append(f"| speech recognition, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech, p50 | "
-                    f"{ms:.0f} ms (heard: {recognise(x, SPEECH_SAMPLE_RATE).language}) |")  # fmt: skip
+        rows.append(
+            f"| speech recognition, {len(x) / SPEECH_SAMPLE_RATE:.1f} s of {name} speech, p50 | "
+            f"{ms:.0f} ms (heard: {recognise(x, SPEECH_SAMPLE_RATE).language}) |"
+        )
     for name in ("minilm", "e5-small"):
         encoder = load(name)
         ms = warm_median_ms(lambda e=encoder: e.embed(["I finally got the job I always wanted!"]), repeats)
@@ -220,8 +232,10 @@ def paper_encoders(example: str, audio_p50: float, repeats: int = 5) -> list[str
     rows = []
     for name, ts in times.items():
         p50 = statistics.median(ts[1:])  # the first call warms up
-        rows.append(f"| paper's {name} alone ({clip.seconds:.1f}-s example), p50 | {p50 * 1000:.0f} ms "
-                    f"({p50 / audio_p50:.1f}× s2m's whole audio query) |")  # fmt: skip
+        rows.append(
+            f"| paper's {name} alone ({clip.seconds:.1f}-s example), p50 | {p50 * 1000:.0f} ms "
+            f"({p50 / audio_p50:.1f}× s2m's whole audio query) |"
+        )
     return rows
 
 
@@ -240,14 +254,18 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
     for name in SPEECH_ENCODERS:
         encoder = load(name)
         ms = warm_median_ms(lambda e=encoder: e.embed([clip.samples]), repeats)
-        rows.append(f"| speech encoder {name} ({clip.seconds:.1f}-s example) | {ms:.0f} ms, "
-                    f"{ms / clip.seconds:.0f} ms per second of audio |")  # fmt: skip
+        rows.append(
+            f"| speech encoder {name} ({clip.seconds:.1f}-s example) | {ms:.0f} ms, "
+            f"{ms / clip.seconds:.0f} ms per second of audio |"
+        )
     from .audio import reduce_noise
 
     ms = warm_median_ms(lambda: reduce_noise(clip.whole, clip.sample_rate), repeats)
     seconds = len(clip.whole) / clip.sample_rate
-    rows.append(f"| speech noise reduction before the encoder ({seconds:.1f}-s untrimmed example) | {ms:.0f} ms, "
-                f"{ms / seconds:.0f} ms per second of audio |")  # fmt: skip
+    rows.append(
+        f"| speech noise reduction before the encoder ({seconds:.1f}-s untrimmed example) | {ms:.0f} ms, "
+        f"{ms / seconds:.0f} ms per second of audio |"
+    )
     from .data import LIBRARY_DIR
 
     song = next(iter(sorted(LIBRARY_DIR.rglob("*.mp3"))))
@@ -255,8 +273,10 @@ def encoder_times(example: str, repeats: int = 5) -> list[str]:
         encoder = load(name)
         music = load_audio(str(song), encoder.sample_rate, max_seconds=10.0, trim_silence=False)
         ms = warm_median_ms(lambda e=encoder, x=music.samples: e.embed([x]), repeats)
-        rows.append(f"| music encoder {name} (10-s library clip) | {ms:.0f} ms, "
-                    f"{ms / music.seconds:.0f} ms per second of audio |")  # fmt: skip
+        rows.append(
+            f"| music encoder {name} (10-s library clip) | {ms:.0f} ms, "
+            f"{ms / music.seconds:.0f} ms per second of audio |"
+        )
     return rows
 
 
@@ -268,8 +288,9 @@ def served(port: int):
 
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.time() + 180
         while True:
@@ -300,10 +321,13 @@ def load(rounds: tuple[tuple[int, int], ...] = ((20, 5), (50, 2)), port: int = 7
     from gradio_client import Client, handle_file
 
     examples = sorted((ROOT / "assets" / "examples").glob("*.wav"))
-    lines = [f"Measured on {os.cpu_count()} cores: app on 127.0.0.1 in a subprocess, each client a thread with its own "
-             "gradio_client; latency as the client sees it (queue included).", "",
-             "| clients × queries | answered | refused (queue full) / other errors | p50 / p95 latency | "
-             "throughput |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Measured on {os.cpu_count()} cores: app on 127.0.0.1 in a subprocess, each client a thread with its own "
+        "gradio_client; latency as the client sees it (queue included).",
+        "",
+        "| clients × queries | answered | refused (queue full) / other errors | p50 / p95 latency | throughput |",
+        "|---|---|---|---|---|",
+    ]
     with served(port) as (url, server):
         for clients, queries in rounds:
 
@@ -312,8 +336,14 @@ def load(rounds: tuple[tuple[int, int], ...] = ((20, 5), (50, 2)), port: int = 7
                 for q in range(queries):
                     t = time.perf_counter()
                     try:
-                        client.predict(handle_file(str(examples[(i + q) % len(examples)])), "", "audio",
-                                       "Triplet + SP", 5, api_name="/search")  # fmt: skip
+                        client.predict(
+                            handle_file(str(examples[(i + q) % len(examples)])),
+                            "",
+                            "audio",
+                            "Triplet + SP",
+                            5,
+                            api_name="/search",
+                        )
                         out.append((time.perf_counter() - t, None))
                     except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
                         out.append((time.perf_counter() - t, "full" if "Queue is full" in str(exc) else "other"))
@@ -326,9 +356,11 @@ def load(rounds: tuple[tuple[int, int], ...] = ((20, 5), (50, 2)), port: int = 7
             times = sorted(t for t, e in results if e is None)
             errors = [e for _, e in results if e]
             q = statistics.quantiles(times, n=20) if len(times) > 1 else times * 19
-            lines.append(f"| {clients} × {queries} | {len(times)} of {len(results)} | {errors.count('full')} / "
-                         f"{errors.count('other')} | {statistics.median(times) * 1000:.0f} / {q[-1] * 1000:.0f} ms | "
-                         f"{len(times) / wall:.1f} queries/s |")  # fmt: skip
+            lines.append(
+                f"| {clients} × {queries} | {len(times)} of {len(results)} | {errors.count('full')} / "
+                f"{errors.count('other')} | {statistics.median(times) * 1000:.0f} / {q[-1] * 1000:.0f} ms | "
+                f"{len(times) / wall:.1f} queries/s |"
+            )
         lines += ["", "| hostile input (one request) | answer | server peak memory above idle |", "|---|---|---|"]
         client = Client(url, verbose=False)
         with tempfile.TemporaryDirectory() as folder:
@@ -355,8 +387,10 @@ def hostile_inputs(folder: Path) -> list[tuple[str, Path]]:
     with sf.SoundFile(long, "w", 192_000, 8, format="FLAC") as f:
         for _ in range(36):
             f.write(np.zeros((1_920_000, 8), np.int16))
-    return [(f"64 channels at 192 kHz, Ogg ({many.stat().st_size // 1024} KB)", many),
-            (f"6 min of 8 channels at 192 kHz, FLAC ({long.stat().st_size // 1024} KB)", long)]  # fmt: skip
+    return [
+        (f"64 channels at 192 kHz, Ogg ({many.stat().st_size // 1024} KB)", many),
+        (f"6 min of 8 channels at 192 kHz, FLAC ({long.stat().st_size // 1024} KB)", long),
+    ]
 
 
 def _server_memory(pid: int, reset: bool = False) -> float:
@@ -396,6 +430,11 @@ def browser(screenshot: Path | None = None, port: int = 7872) -> str:
             page.wait_for_timeout(1_000)  # let the map finish drawing
             page.screenshot(path=str(screenshot))
         chrome.close()
-    return "\n".join(["| measure | value |", "|---|---|",
-                      f"| page load to interactive (example buttons shown) | {ready:.2f} s |",
-                      f"| click Find music to first result shown (example voice) | {answered:.2f} s |"])  # fmt: skip
+    return "\n".join(
+        [
+            "| measure | value |",
+            "|---|---|",
+            f"| page load to interactive (example buttons shown) | {ready:.2f} s |",
+            f"| click Find music to first result shown (example voice) | {answered:.2f} s |",
+        ]
+    )

@@ -49,8 +49,9 @@ class ClassPoint:
 
     def problem(self) -> str | None:
         """Why this point cannot join a class (a sentence), or None."""
-        if not all(isinstance(v, int | float) and math.isfinite(v) for v in (self.valence, self.arousal, self.x,
-                                                                            self.y)):  # fmt: skip
+        if not all(
+            isinstance(v, int | float) and math.isfinite(v) for v in (self.valence, self.arousal, self.x, self.y)
+        ):
             return "the reading has no position."
         if not isinstance(self.reading, str) or not self.reading or len(self.reading) > 40:
             return "the reading has no emotion."
@@ -85,8 +86,13 @@ def clean_name(name: str | None) -> str:
 class Classroom:
     """Every live class of this server (thread-safe). ``clock`` is injectable for tests (seconds)."""
 
-    def __init__(self, max_classes: int = MAX_CLASSES, max_points: int = MAX_POINTS,
-                 idle_seconds: float = IDLE_SECONDS, clock=time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        max_classes: int = MAX_CLASSES,
+        max_points: int = MAX_POINTS,
+        idle_seconds: float = IDLE_SECONDS,
+        clock=time.monotonic,
+    ):
         self.max_classes, self.max_points, self.idle_seconds, self.clock = max_classes, max_points, idle_seconds, clock
         self._classes: dict[str, _Class] = {}
         self._lock = threading.Lock()

@@ -176,9 +176,13 @@ def add_options(parser: argparse.ArgumentParser, cls=None, skip: tuple[str, ...]
     namespace; :func:`options_from` builds the config. ``skip``: fields the command sets otherwise."""
     cls = cls or TrainConfig
     group = parser.add_argument_group(f"training options ({cls.__name__}; every field)")
-    group.add_argument("--config", default=None, metavar="FILE",
-                       help="start from these options: a JSON object of the fields below, or a checkpoint's "
-                       "config.json (the options it was trained with); options given here override them")  # fmt: skip
+    group.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="start from these options: a JSON object of the fields below, or a checkpoint's "
+        "config.json (the options it was trained with); options given here override them",
+    )
     defaults = cls()
     for f in fields(cls):
         if f.name in skip:
@@ -189,11 +193,18 @@ def add_options(parser: argparse.ArgumentParser, cls=None, skip: tuple[str, ...]
         default = getattr(defaults, f.name)
         text = f"{f.metadata.get('help', '')} (default: {'none' if default is None else default})"
         if kind is bool:
-            group.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=text)  # fmt: skip
+            group.add_argument(
+                *names, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
+            )
             continue
-        group.add_argument(*names, dest=f.name, type=_none_or(kind) if optional else kind,
-                           choices=f.metadata.get("choices"), default=argparse.SUPPRESS, help=text)  # fmt: skip
+        group.add_argument(
+            *names,
+            dest=f.name,
+            type=_none_or(kind) if optional else kind,
+            choices=f.metadata.get("choices"),
+            default=argparse.SUPPRESS,
+            help=text,
+        )
 
 
 def given_options(args: argparse.Namespace, cls=None) -> dict:

@@ -41,8 +41,7 @@ def _music_accuracy(model: JointModel, emb: np.ndarray, labels: list[str]) -> fl
     protos = model.config.readout.music_prototypes
     if not protos or not labels:
         return float("nan")
-    return _accuracy(list(protos), emb @ np.asarray(list(protos.values()), np.float32).T, labels,
-                     model.config.va_table)  # fmt: skip
+    return _accuracy(list(protos), emb @ np.asarray(list(protos.values()), np.float32).T, labels, model.config.va_table)
 
 
 def speech_accuracy(model: JointModel, features: np.ndarray, labels: list[str]) -> float:
@@ -72,8 +71,10 @@ def _read_queries(model: JointModel, data: Data, groups: set[str], split: str, c
     if calibration == "session":
         target = model.config.readout.feature_mean
         if target is None:
-            raise CheckpointError("this checkpoint has no feature_mean (trained before session calibration existed); "
-                                  "retrain it to evaluate --calibration session")  # fmt: skip
+            raise CheckpointError(
+                "this checkpoint has no feature_mean (trained before session calibration existed); "
+                "retrain it to evaluate --calibration session"
+            )
         d = len(target)
         everyone = np.ones(len(data.speech.labels), bool)
         session = speaker_means(data.speech.features[:, :d], data.speech.groups, everyone)
@@ -90,8 +91,9 @@ def _reference_mean(model: JointModel) -> np.ndarray | None:
 
 def train_on(config: TrainConfig, data: Data, progress: bool = False) -> JointModel:
     """:func:`s2m.train.train` on ``data``."""
-    model, _ = train(config, data.for_training(), data.music, data.tags, progress=progress,
-                     text_examples=data.text_examples)  # fmt: skip
+    model, _ = train(
+        config, data.for_training(), data.music, data.tags, progress=progress, text_examples=data.text_examples
+    )
     return model
 
 
@@ -100,9 +102,17 @@ def _test_sets(data: Data, test_sets: dict[str, set[str]] | None, split: str = "
     return test_sets or {split: {g for g, q in zip(data.speech.groups, queries, strict=True) if q}}
 
 
-def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, set[str]] | None = None, *,
-                   calibration: str = "none", chance_seed: int = 0, split: str = "test", table: str = "lexicon",
-                   **labels) -> list[dict]:  # fmt: skip
+def evaluate_model(
+    model: JointModel | None,
+    data: Data,
+    test_sets: dict[str, set[str]] | None = None,
+    *,
+    calibration: str = "none",
+    chance_seed: int = 0,
+    split: str = "test",
+    table: str = "lexicon",
+    **labels,
+) -> list[dict]:
     """One row per test set with P@5, MRR, nDCG@5 and accuracies; ``labels`` (e.g. framework, modality, seed) lead
     each row.
 
@@ -131,14 +141,23 @@ def evaluate_model(model: JointModel | None, data: Data, test_sets: dict[str, se
             features = _read_queries(model, data, groups, split, calibration).features
             scores = model.query(features) @ m.T
             row = {"speech_accuracy": speech_accuracy(model, features, q.labels), "music_accuracy": music_accuracy}
-        rows.append({**labels, "calibration": calibration if model is not None else "–", "test_set": name,
-                     "queries": len(q.labels), "gallery": len(gallery.labels),
-                     **ranking_metrics(scores, relevant, gains, k=5), **row})  # fmt: skip
+        rows.append(
+            {
+                **labels,
+                "calibration": calibration if model is not None else "–",
+                "test_set": name,
+                "queries": len(q.labels),
+                "gallery": len(gallery.labels),
+                **ranking_metrics(scores, relevant, gains, k=5),
+                **row,
+            }
+        )
     return rows
 
 
-def ceiling_rows(model: JointModel, data: Data, test_sets: dict[str, set[str]] | None = None, split: str = "test",
-                 **labels) -> list[dict]:  # fmt: skip
+def ceiling_rows(
+    model: JointModel, data: Data, test_sets: dict[str, set[str]] | None = None, split: str = "test", **labels
+) -> list[dict]:
     """What a perfect reader of speech emotion would score with this model's joint space: every query replaced by
     the point a query read as its true label is placed at (:meth:`s2m.readout.Readout.targets`; the music side and the
     speech→music mapping set this ceiling)."""
@@ -153,15 +172,25 @@ def ceiling_rows(model: JointModel, data: Data, test_sets: dict[str, set[str]] |
             continue
         relevant, gains = retrieval_targets(known, gallery.labels, model.config.va_table)
         queries = model.config.readout.targets(known, np.asarray([protos[lab] for lab in known], np.float32))
-        rows.append({**labels, "framework": f"{labels.get('framework', model.config.framework)} (true-label "
-                     "placement: ceiling)", "calibration": "–", "test_set": name, "queries": len(known),
-                     "gallery": len(gallery.labels), **ranking_metrics(queries @ m.T, relevant, gains, k=5),
-                     "speech_accuracy": 1.0, "music_accuracy": float("nan")})  # fmt: skip
+        rows.append(
+            {
+                **labels,
+                "framework": f"{labels.get('framework', model.config.framework)} (true-label placement: ceiling)",
+                "calibration": "–",
+                "test_set": name,
+                "queries": len(known),
+                "gallery": len(gallery.labels),
+                **ranking_metrics(queries @ m.T, relevant, gains, k=5),
+                "speech_accuracy": 1.0,
+                "music_accuracy": float("nan"),
+            }
+        )
     return rows
 
 
-def constant_rows(data: Data, test_sets: dict[str, set[str]] | None = None, table: str = "lexicon",
-                  split: str = "test", **labels) -> list[dict]:  # fmt: skip
+def constant_rows(
+    data: Data, test_sets: dict[str, set[str]] | None = None, table: str = "lexicon", split: str = "test", **labels
+) -> list[dict]:
     """The best constant ranking per test set: one mood's clips always first (the mood that scores best on that
     test set, so this is the strongest trivial answer), the rest in a fixed random order."""
     gallery = data.music.subset(split)
@@ -178,14 +207,25 @@ def constant_rows(data: Data, test_sets: dict[str, set[str]] | None = None, tabl
             metrics = ranking_metrics(scores, relevant, gains, k=5)
             if best is None or metrics["precision_at_k"] > best[1]["precision_at_k"]:
                 best = (mood, metrics)
-        rows.append({**labels, "framework": f"best constant ({best[0]} first)", "calibration": "–", "test_set": name,
-                     "queries": len(q.labels), "gallery": len(gallery.labels), **best[1],
-                     "speech_accuracy": float("nan"), "music_accuracy": float("nan")})  # fmt: skip
+        rows.append(
+            {
+                **labels,
+                "framework": f"best constant ({best[0]} first)",
+                "calibration": "–",
+                "test_set": name,
+                "queries": len(q.labels),
+                "gallery": len(gallery.labels),
+                **best[1],
+                "speech_accuracy": float("nan"),
+                "music_accuracy": float("nan"),
+            }
+        )
     return rows
 
 
-def per_label_precision(model: JointModel, data: Data, groups: set[str], calibration: str = "none",
-                        split: str = "test") -> dict[str, dict[str, object]]:  # fmt: skip
+def per_label_precision(
+    model: JointModel, data: Data, groups: set[str], calibration: str = "none", split: str = "test"
+) -> dict[str, dict[str, object]]:
     """Per speech emotion: P@5 and the moods of the top-5 clips (counts), for one test set."""
     q = _read_queries(model, data, groups, split, calibration)
     gallery = data.music.subset(split)
@@ -197,27 +237,44 @@ def per_label_precision(model: JointModel, data: Data, groups: set[str], calibra
         rows = np.flatnonzero(np.asarray(q.labels) == label)
         moods = [gallery.labels[j] for i in rows for j in top[i]]
         counts = {m: moods.count(m) for m in sorted(set(moods), key=moods.count, reverse=True)}
-        out[label] = {"precision_at_5": float(np.take_along_axis(relevant[rows], top[rows], 1).mean()),
-                      "top5_moods": counts}  # fmt: skip
+        out[label] = {
+            "precision_at_5": float(np.take_along_axis(relevant[rows], top[rows], 1).mean()),
+            "top5_moods": counts,
+        }
     return out
 
 
 CALIBRATIONS = ("none", "speaker")
 
 
-def evaluate_both(model: JointModel, data: Data, test_sets: dict[str, set[str]] | None = None,
-                  calibrations: Sequence[str] = CALIBRATIONS, **labels) -> list[dict]:  # fmt: skip
+def evaluate_both(
+    model: JointModel,
+    data: Data,
+    test_sets: dict[str, set[str]] | None = None,
+    calibrations: Sequence[str] = CALIBRATIONS,
+    **labels,
+) -> list[dict]:
     """:func:`evaluate_model` once per calibration; text models (no audio features) only uncalibrated."""
     if model.config.modality == "text":
         calibrations = ["none"]
     return [row for c in calibrations for row in evaluate_model(model, data, test_sets, calibration=c, **labels)]
 
 
-def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainConfig,
-                 frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
-                 test_sets: dict[str, set[str]] | None = None, cache_dir: Path | None = DEFAULT_CACHE,
-                 progress: bool = True, split: str = "test", calibrations: Sequence[str] = CALIBRATIONS,
-                 text_weights: Sequence[float] = (), **labels) -> tuple[list[dict], dict]:  # fmt: skip
+def run_protocol(
+    speech: Sequence[Record],
+    music: Sequence[Record],
+    base: TrainConfig,
+    frameworks: Sequence[str],
+    modalities: Sequence[str],
+    seeds: Sequence[int],
+    test_sets: dict[str, set[str]] | None = None,
+    cache_dir: Path | None = DEFAULT_CACHE,
+    progress: bool = True,
+    split: str = "test",
+    calibrations: Sequence[str] = CALIBRATIONS,
+    text_weights: Sequence[float] = (),
+    **labels,
+) -> tuple[list[dict], dict]:
     """Train and evaluate every framework × modality × seed, each with every one of ``calibrations`` (default
     uncalibrated and speaker-calibrated); returns (summary rows, seed-0 models by key). ``labels`` lead every row
     (e.g. ``transcripts="asr"``). ``text_weights``: each late-fusion model is also scored with the words' evidence
@@ -228,13 +285,39 @@ def run_protocol(speech: Sequence[Record], music: Sequence[Record], base: TrainC
     initialisation, standardised inputs); and each framework's ceiling (:func:`ceiling_rows`: every query read as
     its true emotion).
     """
-    results, models = _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir,
-                                     progress, split, calibrations, text_weights, **labels)  # fmt: skip
+    results, models = _protocol_rows(
+        speech,
+        music,
+        base,
+        frameworks,
+        modalities,
+        seeds,
+        test_sets,
+        cache_dir,
+        progress,
+        split,
+        calibrations,
+        text_weights,
+        **labels,
+    )
     return summarise(results), models
 
 
-def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress, split,
-                   calibrations, text_weights=(), **labels) -> tuple[list[dict], dict]:  # fmt: skip
+def _protocol_rows(
+    speech,
+    music,
+    base,
+    frameworks,
+    modalities,
+    seeds,
+    test_sets,
+    cache_dir,
+    progress,
+    split,
+    calibrations,
+    text_weights=(),
+    **labels,
+) -> tuple[list[dict], dict]:
     """:func:`run_protocol` before the mean over seeds: one row per model × calibration × test set."""
     from tqdm import tqdm
 
@@ -243,39 +326,84 @@ def _protocol_rows(speech, music, base, frameworks, modalities, seeds, test_sets
         data = load_data(speech, music, replace(base, modality=modality), cache_dir)
         results += constant_rows(data, test_sets, base.va_table, split, modality=modality, seed=0, **labels)
         for seed in seeds:
-            results += evaluate_model(None, data, test_sets, chance_seed=seed, split=split, table=base.va_table,
-                                      framework="chance", modality=modality, seed=seed, **labels)  # fmt: skip
+            results += evaluate_model(
+                None,
+                data,
+                test_sets,
+                chance_seed=seed,
+                split=split,
+                table=base.va_table,
+                framework="chance",
+                modality=modality,
+                seed=seed,
+                **labels,
+            )
             untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
             untrained, _ = train(untrained_config, data.for_training(), data.music)
-            results += evaluate_both(untrained, data, test_sets, calibrations, split=split, framework="untrained heads",
-                                     modality=modality, seed=seed, **labels)  # fmt: skip
+            results += evaluate_both(
+                untrained,
+                data,
+                test_sets,
+                calibrations,
+                split=split,
+                framework="untrained heads",
+                modality=modality,
+                seed=seed,
+                **labels,
+            )
         for framework in frameworks:
             for seed in tqdm(seeds, desc=f"{framework}/{modality}", disable=not progress):
                 config = replace(base, modality=modality, framework=framework, seed=seed)
                 model = train_on(config, data)
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
-                results += evaluate_both(model, data, test_sets, calibrations, split=split,
-                                         framework=config.label,
-                                         modality=modality, seed=seed, **labels)  # fmt: skip
-                results += ceiling_rows(model, data, test_sets, split, framework=config.label,
-                                        modality=modality, seed=seed, **labels)  # fmt: skip
+                results += evaluate_both(
+                    model,
+                    data,
+                    test_sets,
+                    calibrations,
+                    split=split,
+                    framework=config.label,
+                    modality=modality,
+                    seed=seed,
+                    **labels,
+                )
+                results += ceiling_rows(
+                    model, data, test_sets, split, framework=config.label, modality=modality, seed=seed, **labels
+                )
                 if model.text_reader is not None and text_weights:
                     trained = model.config.readout
                     for weight in text_weights:
                         model.config.readout = replace(trained, text_weight=float(weight))
-                        results += evaluate_both(model, data, test_sets, calibrations, split=split,
-                                                 framework=f"{config.label}, words ×{weight:g}",
-                                                 modality=modality, seed=seed, **labels)  # fmt: skip
+                        results += evaluate_both(
+                            model,
+                            data,
+                            test_sets,
+                            calibrations,
+                            split=split,
+                            framework=f"{config.label}, words ×{weight:g}",
+                            modality=modality,
+                            seed=seed,
+                            **labels,
+                        )
                     model.config.readout = trained
     return results, models
 
 
-def leave_one_corpus_out(corpora: dict[str, list[Record]], music: Sequence[Record], base: TrainConfig,
-                         frameworks: Sequence[str], modalities: Sequence[str], seeds: Sequence[int],
-                         cache_dir: Path | None = DEFAULT_CACHE, progress: bool = True, max_queries: int = 0,
-                         hear: Callable[[list[Record]], list[Record]] | None = None,
-                         text_weights: Sequence[float] = (), **labels) -> list[dict]:  # fmt: skip
+def leave_one_corpus_out(
+    corpora: dict[str, list[Record]],
+    music: Sequence[Record],
+    base: TrainConfig,
+    frameworks: Sequence[str],
+    modalities: Sequence[str],
+    seeds: Sequence[int],
+    cache_dir: Path | None = DEFAULT_CACHE,
+    progress: bool = True,
+    max_queries: int = 0,
+    hear: Callable[[list[Record]], list[Record]] | None = None,
+    text_weights: Sequence[float] = (),
+    **labels,
+) -> list[dict]:
     """For each corpus in turn: train on the others (their train speakers; validation on their valid speakers),
     test uncalibrated on every speaker of the held-out one against the test music (:func:`run_protocol`, with its
     chance, best-constant and untrained rows); test set "NAME (held out)". ``max_queries``: at most this many
@@ -290,14 +418,27 @@ def leave_one_corpus_out(corpora: dict[str, list[Record]], music: Sequence[Recor
         if hear is not None and set(modalities) - {"audio"}:
             speech = hear(speech)
         test_sets = {f"{name} (held out)": {r.group for r in speech if r.split == "test"}}
-        summary, _ = run_protocol(speech, music, base, frameworks, modalities, seeds, test_sets, cache_dir, progress,
-                                  calibrations=("none",), text_weights=text_weights, **labels)  # fmt: skip
+        summary, _ = run_protocol(
+            speech,
+            music,
+            base,
+            frameworks,
+            modalities,
+            seeds,
+            test_sets,
+            cache_dir,
+            progress,
+            calibrations=("none",),
+            text_weights=text_weights,
+            **labels,
+        )
         rows += summary
     return rows
 
 
-def fold_splits(speech: Sequence[Record], music: Sequence[Record], folds: int, fold: int
-                ) -> tuple[list[Record], list[Record]]:  # fmt: skip
+def fold_splits(
+    speech: Sequence[Record], music: Sequence[Record], folds: int, fold: int
+) -> tuple[list[Record], list[Record]]:
     """Fold ``fold`` of ``folds`` over the non-test data, for choosing models on more than one validation gallery:
     the train + valid speakers, sorted, in consecutive pairs (so RAVDESS's folds mix odd, male, and even, female,
     actors), pair i validation when i mod ``folds`` == ``fold``; and for each music label its train + valid groups
@@ -311,14 +452,17 @@ def fold_splits(speech: Sequence[Record], music: Sequence[Record], folds: int, f
     for r in music:
         if r.split != "test" and r.group not in by_label.setdefault(r.label, []):
             by_label[r.label].append(r.group)
-    held_music = {(lab, g) for lab, groups in by_label.items() for j, g in enumerate(sorted(groups))
-                  if j % folds == fold}  # fmt: skip
+    held_music = {
+        (lab, g) for lab, groups in by_label.items() for j, g in enumerate(sorted(groups)) if j % folds == fold
+    }
 
     def split(r: Record, held: bool) -> Record:
         return r if r.split == "test" else replace(r, split="valid" if held else "train")
 
-    return ([split(r, r.group in held_speakers) for r in speech],
-            [split(r, (r.label, r.group) in held_music) for r in music])  # fmt: skip
+    return (
+        [split(r, r.group in held_speakers) for r in speech],
+        [split(r, (r.label, r.group) in held_music) for r in music],
+    )
 
 
 def run_folds(
@@ -340,8 +484,20 @@ def run_folds(
     results = []
     for fold in range(folds):
         fold_speech, fold_music = fold_splits(speech, music, folds, fold)
-        rows, _ = _protocol_rows(fold_speech, fold_music, base, frameworks, modalities, seeds, None, cache_dir,
-                                 progress, "valid", calibrations, **labels)  # fmt: skip
+        rows, _ = _protocol_rows(
+            fold_speech,
+            fold_music,
+            base,
+            frameworks,
+            modalities,
+            seeds,
+            None,
+            cache_dir,
+            progress,
+            "valid",
+            calibrations,
+            **labels,
+        )
         results += [{**r, "fold": fold, "test_set": f"valid, {folds} folds"} for r in rows]
     first: dict[tuple, dict[int, dict]] = {}  # per summary key, one row per fold (seeds score the same queries)
     for r in results:
@@ -379,17 +535,32 @@ def markdown(rows: list[dict]) -> str:
     counts in the header."""
     sets = list(dict.fromkeys(r["test_set"] for r in rows))
     counts = {s: max(r["queries"] for r in rows if r["test_set"] == s) for s in sets}
-    head = "| framework | modality | calibration | " + " | ".join(
-        f"{s} ({counts[s]} queries): P@5 | MRR | nDCG@5 | speech acc" for s in sets) + " |"  # fmt: skip
+    head = (
+        "| framework | modality | calibration | "
+        + " | ".join(f"{s} ({counts[s]} queries): P@5 | MRR | nDCG@5 | speech acc" for s in sets)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (3 + 4 * len(sets))]
     fmt = lambda r, k: "–" if r.get(k) is None else f"{r[k]:.3f}"  # noqa: E731
     for f, m, c in dict.fromkeys((r["framework"], r["modality"], r.get("calibration", "–")) for r in rows):
         cells = []
         for s in sets:
-            r = next((x for x in rows if (x["framework"], x["modality"], x.get("calibration", "–"), x["test_set"])
-                      == (f, m, c, s)), None)  # fmt: skip
-            cells += ["–"] * 4 if r is None else [
-                fmt(r, k) + ("" if r.get(k + "_std") is None or r["seeds"] < 2 else f" ± {r[k + '_std']:.3f}")
-                for k in METRICS] + [fmt(r, "speech_accuracy")]  # fmt: skip
+            r = next(
+                (
+                    x
+                    for x in rows
+                    if (x["framework"], x["modality"], x.get("calibration", "–"), x["test_set"]) == (f, m, c, s)
+                ),
+                None,
+            )
+            cells += (
+                ["–"] * 4
+                if r is None
+                else [
+                    fmt(r, k) + ("" if r.get(k + "_std") is None or r["seeds"] < 2 else f" ± {r[k + '_std']:.3f}")
+                    for k in METRICS
+                ]
+                + [fmt(r, "speech_accuracy")]
+            )
         lines.append(f"| {f} | {m} | {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -50,8 +50,9 @@ def _key(encoder: str, items: Sequence[str], settings: str, files: bool) -> str:
     return h.hexdigest()[:20]
 
 
-def cache_path(cache_dir: str | Path | None, folder: str, producer: str, items: Sequence[str], settings: str,
-               files: bool = True) -> Path | None:  # fmt: skip
+def cache_path(
+    cache_dir: str | Path | None, folder: str, producer: str, items: Sequence[str], settings: str, files: bool = True
+) -> Path | None:
     """Where the value computed by ``producer`` (an encoder's or a step's name) from ``items`` (file paths, hashed by
     their content, or texts) under ``settings`` (every other input that changes the value: weights, sample rate,
     decoding options, ...) is cached: ``{cache_dir}/{folder}/{key}.npz``, the key a hash of all of them and
@@ -73,15 +74,17 @@ def cached(path: Path | None, compute: Callable[[], dict[str, np.ndarray]], need
     return arrays
 
 
-def load_for(encoder, path: str, level_norm: bool = False, start: float = 0.0, room: str = "",
-             denoise: bool = False) -> np.ndarray:  # fmt: skip
+def load_for(
+    encoder, path: str, level_norm: bool = False, start: float = 0.0, room: str = "", denoise: bool = False
+) -> np.ndarray:
     """Decode one file for ``encoder``: speech with the query rules (trimmed, <= 30 s, optionally
     :func:`s2m.audio.reduce_noise` and :func:`s2m.audio.normalise_level`), heard through the simulated ``room`` if
     one is named (:mod:`s2m.rooms`); music as the 10-s clip from ``start`` (s)."""
     rate = encoder.sample_rate
     if encoder.modality == "music":
-        return load_audio(path, rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, offset_seconds=start,
-                          trim_silence=False).samples  # fmt: skip
+        return load_audio(
+            path, rate, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, offset_seconds=start, trim_silence=False
+        ).samples
     if room:  # the whole take goes through the room, then the query rules as for a recording
         heard = in_room(load_audio(path, rate, trim_silence=False).samples, rate, Room.named(room), Path(path).name)
         return prepare_speech(load_audio((rate, heard), rate), rate, level_norm, denoise)
@@ -99,9 +102,16 @@ def prepare_speech(speech: Clip | np.ndarray, sample_rate: int, level_norm: bool
     return normalise_level(samples, sample_rate) if level_norm else samples
 
 
-def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path | None = DEFAULT_CACHE,
-                progress: bool = True, level_norm: bool = False, starts: Sequence[float] | None = None,
-                rooms: Sequence[str] | None = None, denoise: bool = False) -> np.ndarray:  # fmt: skip
+def embed_items(
+    encoder_name: str,
+    items: Sequence[str],
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    progress: bool = True,
+    level_norm: bool = False,
+    starts: Sequence[float] | None = None,
+    rooms: Sequence[str] | None = None,
+    denoise: bool = False,
+) -> np.ndarray:
     """float32 ``(N, dim)`` features of audio paths (audio encoders) or texts (text encoders), cached on disk.
 
     ``cache_dir=None`` disables the cache. ``"a+b"`` names are cached per part and concatenated. ``starts``: music:
@@ -110,8 +120,13 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
     (:func:`prepare_speech`).
     """
     if "+" in encoder_name:
-        return np.concatenate([embed_items(part, items, cache_dir, progress, level_norm, starts, rooms, denoise)
-                               for part in encoder_name.split("+")], axis=1)  # fmt: skip
+        return np.concatenate(
+            [
+                embed_items(part, items, cache_dir, progress, level_norm, starts, rooms, denoise)
+                for part in encoder_name.split("+")
+            ],
+            axis=1,
+        )
     starts = [0.0] * len(items) if starts is None else [float(t) for t in starts]
     rooms = [""] * len(items) if rooms is None else list(rooms)
     encoder = load_encoder(encoder_name)
@@ -134,8 +149,9 @@ def embed_items(encoder_name: str, items: Sequence[str], cache_dir: str | Path |
             from tqdm import tqdm
 
             features = np.zeros((len(items), encoder.dim), np.float32)
-            batches = tqdm(range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress,
-                           unit="batch")  # fmt: skip
+            batches = tqdm(
+                range(0, len(items), 16), desc=f"{encoder_name} features", disable=not progress, unit="batch"
+            )
             for i in batches:
                 chunk = zip(items[i : i + 16], starts[i : i + 16], rooms[i : i + 16], strict=True)
                 clips = [load_for(encoder, p, level_norm, t, room, denoise) for p, t, room in chunk]
@@ -174,8 +190,13 @@ def _load(path: Path | None, needs: Sequence[str]) -> dict[str, np.ndarray] | No
         return None
 
 
-def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str | Path | None = DEFAULT_CACHE,
-                    level_norm: bool = False, denoise: bool = False) -> np.ndarray:  # fmt: skip
+def record_features(
+    records: Sequence[Record],
+    encoder_name: str,
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    level_norm: bool = False,
+    denoise: bool = False,
+) -> np.ndarray:
     """Features of records: their audio for audio encoders, their transcripts for text encoders (records heard in
     simulated rooms and records as recorded are cached apart, for text encoders too)."""
     from .encoders import modality_of
@@ -194,12 +215,20 @@ def record_features(records: Sequence[Record], encoder_name: str, cache_dir: str
             return out
     if modality_of(encoder_name) == "text":  # a text encoder reads the words (a concatenation or Hub id too)
         return embed_items(encoder_name, [r.transcript or "" for r in records], cache_dir)
-    return embed_items(encoder_name, [r.path for r in records], cache_dir, level_norm=level_norm,
-                       starts=[r.start for r in records], rooms=[r.room for r in records], denoise=denoise)  # fmt: skip
+    return embed_items(
+        encoder_name,
+        [r.path for r in records],
+        cache_dir,
+        level_norm=level_norm,
+        starts=[r.start for r in records],
+        rooms=[r.room for r in records],
+        denoise=denoise,
+    )
 
 
-def playable(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,
-             progress: bool = True) -> list[Record]:  # fmt: skip
+def playable(
+    records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True
+) -> list[Record]:
     """The records whose audio a query would accept (:func:`s2m.audio.load_audio`: decodable, not silent, at least
     half a second of sound after trimming), so a corpus's too-short single words are left out rather than failing
     feature extraction; which ones pass is cached on disk by file content."""
@@ -223,8 +252,9 @@ def playable(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_C
     return [r for r, good in zip(records, ok, strict=True) if good]
 
 
-def music_windows(records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE,
-                  progress: bool = True) -> tuple[list[Record], list[float]]:  # fmt: skip
+def music_windows(
+    records: Sequence[Record], cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True
+) -> tuple[list[Record], list[float]]:
     """A user's songs as clips: (``records`` each starting at the 10-s window that stands for its file
     (:func:`s2m.audio.song_window`, streamed; 0 for a file no longer than a clip), each file's duration in s). Cached on
     disk by file content; unreadable files start at 0 with duration 0."""
@@ -259,12 +289,17 @@ def track_clips(tracks: Sequence, cache_dir: str | Path | None = DEFAULT_CACHE, 
 
     whole = [Record(t.path, t.mood, t.track_id, t.split) for t in tracks]
     windowed, durations = music_windows(whole, cache_dir, progress)
-    return track_records(list(tracks), {r.path: d for r, d in zip(whole, durations, strict=True)},
-                         {r.path: r.start for r in windowed})  # fmt: skip
+    return track_records(
+        list(tracks), {r.path: d for r, d in zip(whole, durations, strict=True)}, {r.path: r.start for r in windowed}
+    )
 
 
-def asr_transcripts(records: Sequence[Record], model: str | None = None,
-                    cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[Record]:  # fmt: skip
+def asr_transcripts(
+    records: Sequence[Record],
+    model: str | None = None,
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    progress: bool = True,
+) -> list[Record]:
     """``records`` with each transcript replaced by what the app's speech recogniser hears (cached like features);
     records without audio (typed sentences) keep theirs."""
     from dataclasses import replace
@@ -273,8 +308,12 @@ def asr_transcripts(records: Sequence[Record], model: str | None = None,
     return [replace(r, transcript=next(heard)) if r.path else r for r in records]
 
 
-def asr_languages(records: Sequence[Record], model: str | None = None,
-                  cache_dir: str | Path | None = DEFAULT_CACHE, progress: bool = True) -> list[str]:  # fmt: skip
+def asr_languages(
+    records: Sequence[Record],
+    model: str | None = None,
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    progress: bool = True,
+) -> list[str]:
     """The language (ISO 639-1) the recogniser heard in each record with audio ("en" for an English-only one)."""
     return _heard([r for r in records if r.path], model, cache_dir, progress)[1]
 
@@ -296,8 +335,11 @@ def _heard(records: Sequence[Record], model: str | None, cache_dir, progress: bo
             heard = recognise(clip.samples, clip.sample_rate, model)
             texts.append(heard.text)
             languages.append(heard.language)
-        return {"texts": np.asarray(texts, dtype=str), "languages": np.asarray(languages, dtype=str),
-                "items": np.asarray(paths, dtype=str)}  # fmt: skip
+        return {
+            "texts": np.asarray(texts, dtype=str),
+            "languages": np.asarray(languages, dtype=str),
+            "items": np.asarray(paths, dtype=str),
+        }
 
     path = cache_path(cache_dir, f"asr-{model}", model, paths, f"asr, {decoding_settings()}")
     heard = cached(path, compute, ("texts", "languages"))

@@ -53,8 +53,15 @@ class FeatureSet:
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         means = None if self.speaker_means is None else self.speaker_means[idx]
         corpora = None if self.corpora is None else pick(self.corpora)
-        return replace(self, features=self.features[idx], labels=pick(self.labels), groups=pick(self.groups),
-                       splits=pick(self.splits), speaker_means=means, corpora=corpora)  # fmt: skip
+        return replace(
+            self,
+            features=self.features[idx],
+            labels=pick(self.labels),
+            groups=pick(self.groups),
+            splits=pick(self.splits),
+            speaker_means=means,
+            corpora=corpora,
+        )
 
     def subset(self, split: str) -> FeatureSet:
         return self.where(np.asarray(self.splits) == split)
@@ -100,8 +107,9 @@ def reader_sentences() -> tuple[list[str], list[str]]:
     return [r.transcript for r in train], [r.label for r in train]
 
 
-def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainConfig,
-              cache_dir: Path | None = DEFAULT_CACHE) -> Data:  # fmt: skip
+def load_data(
+    speech: Sequence[Record], music: Sequence[Record], config: TrainConfig, cache_dir: Path | None = DEFAULT_CACHE
+) -> Data:
     """Features for ``config.modality`` (audio / text / fusion = audio ‖ text) and the music side; with
     ``config.augment_rooms``, audio and fusion also get the training speakers' copies in simulated rooms."""
     copies = []
@@ -112,8 +120,9 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
     reference = calibration_references(labels, groups) & np.asarray([bool(r.path) for r in speech], bool)
     parts, means, examples = [], None, None
     if config.modality in ("audio", "fusion"):
-        audio = record_features(speech, config.audio_encoder, cache_dir, level_norm=config.level_norm,
-                                denoise=config.denoise)  # fmt: skip
+        audio = record_features(
+            speech, config.audio_encoder, cache_dir, level_norm=config.level_norm, denoise=config.denoise
+        )
         means = speaker_means(audio, groups, reference)
         if copies:  # a training copy keeps its studio twin's neutral voice: calibrated training removes who
             first = {g: i for i, g in reversed(list(enumerate(groups)))}  # speaks, not the room they speak in
@@ -132,9 +141,18 @@ def load_data(speech: Sequence[Record], music: Sequence[Record], config: TrainCo
     tag_feats = embed_items(config.text_encoder, words, cache_dir)
     text_columns = parts[-1].shape[1] if config.modality == "fusion" else 0
     return Data(
-        FeatureSet(np.concatenate(parts, axis=1).astype(np.float32), labels, groups, splits, means, text_columns,
-                   [r.corpus for r in speech] if any(r.corpus for r in speech) else None),
+        FeatureSet(
+            np.concatenate(parts, axis=1).astype(np.float32),
+            labels,
+            groups,
+            splits,
+            means,
+            text_columns,
+            [r.corpus for r in speech] if any(r.corpus for r in speech) else None,
+        ),
         FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
-        reference, dict(zip(words, tag_feats, strict=True)), examples,
+        reference,
+        dict(zip(words, tag_feats, strict=True)),
+        examples,
         np.asarray([bool(r.room) and r.split != "train" for r in speech], bool),
-    )  # fmt: skip
+    )

@@ -228,7 +228,7 @@ class JointModel(nn.Module):
         state = {
             k: (v.to(dtype) if v.is_floating_point() else v).detach().contiguous()
             for k, v in sorted(self.state_dict().items())
-        }  # stable file bytes; fmt: skip
+        }  # stable file bytes
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "library": "s2m"})
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2, sort_keys=True) + "\n")
         return directory

@@ -31,9 +31,17 @@ MAP_DRIFT = 0.045  # the most a model's map may differ from the reference map: m
 class LibraryIndex:
     """One model's embeddings and 2-D map of a library (``records`` with labels, or "" to predict)."""
 
-    def __init__(self, model: JointModel, records: Sequence[Record], clip_ids: Sequence[str],
-                 features: np.ndarray, library_id: str, cache_dir: Path,
-                 reference: np.ndarray | None = None, points: Sequence[tuple[float, float] | None] = ()):  # fmt: skip
+    def __init__(
+        self,
+        model: JointModel,
+        records: Sequence[Record],
+        clip_ids: Sequence[str],
+        features: np.ndarray,
+        library_id: str,
+        cache_dir: Path,
+        reference: np.ndarray | None = None,
+        points: Sequence[tuple[float, float] | None] = (),
+    ):
         """features: float32 ``(N, music_dim)`` of ``records`` from the model's music encoder. reference: float32
         ``(N, 2)`` map of the same clips from another model: this map starts from it, is turned, scaled and
         shifted onto it (:func:`align`) and held near it (:func:`steady`), so every model shows each mood in the same
@@ -48,8 +56,13 @@ class LibraryIndex:
             self.records = [replace(r, label=r.label or g) for r, g in pairs]
         self.moods = [r.label for r in self.records]
         own = list(points) or [None] * len(self.moods)  # each clip's (valence, arousal): its own, else its mood's
-        self.va_points = np.asarray([p if p is not None else va(m, model.config.va_table) if m else (0.5, 0.5)
-                                     for p, m in zip(own, self.moods, strict=True)], float)  # fmt: skip
+        self.va_points = np.asarray(
+            [
+                p if p is not None else va(m, model.config.va_table) if m else (0.5, 0.5)
+                for p, m in zip(own, self.moods, strict=True)
+            ],
+            float,
+        )
         if reference is not None and reference.shape != (len(self.records), 2):
             reference = None
         anchor = b"" if reference is None else np.ascontiguousarray(reference, np.float32).tobytes()
@@ -90,8 +103,9 @@ def umap_coords(embeddings: np.ndarray, seed: int = 0, init: np.ndarray | None =
     import umap
 
     start = np.asarray(init, np.float64) if init is not None else "spectral" if n > 10 else "random"
-    reducer = umap.UMAP(n_neighbors=min(15, max(2, n - 1)), min_dist=0.3, metric="cosine", random_state=seed,
-                        n_jobs=1, init=start)  # fmt: skip
+    reducer = umap.UMAP(
+        n_neighbors=min(15, max(2, n - 1)), min_dist=0.3, metric="cosine", random_state=seed, n_jobs=1, init=start
+    )
     return reducer.fit_transform(embeddings).astype(np.float32)
 
 

@@ -75,7 +75,9 @@ def probe(features: np.ndarray, clips: Sequence[Record], tracks: Sequence[Track]
     classes = sorted(set(moods[fit]))
     logistic = GridSearchCV(
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced")),
-        {"logisticregression__C": CS}, cv=cv)  # fmt: skip
+        {"logisticregression__C": CS},
+        cv=cv,
+    )
     logistic.fit(features[fit], moods[fit], groups=groups)
     seen = np.isin(moods[score], classes)
     with warnings.catch_warnings():  # a mood predicted but absent from the held-out tracks is expected
@@ -96,8 +98,10 @@ def report(results: dict[str, dict], split: str) -> str:
         cells = [f"{res['r'][n]:.2f}" for n in names] + [f"{res['mood_balanced_accuracy']:.2f}"]
         lines.append(f"| {encoder} | " + " | ".join(cells) + " |")
     n = next(iter(results.values()))["tracks"]
-    return "\n".join(lines) + (f"\n\nPearson r on {n} {split} tracks (one clip each, the gallery's window); "
-                               "fitted on the training tracks' clips.")  # fmt: skip
+    return "\n".join(lines) + (
+        f"\n\nPearson r on {n} {split} tracks (one clip each, the gallery's window); "
+        "fitted on the training tracks' clips."
+    )
 
 
 def rule_report(tracks: Sequence[Track], speech_labels: Sequence[str], split: str, table: str = "lexicon") -> str:
@@ -112,14 +116,18 @@ def rule_report(tracks: Sequence[Track], speech_labels: Sequence[str], split: st
     counts = relevant.sum(axis=1)
     chance = float(np.mean(counts / len(gallery)))
     ceiling = float(np.mean(np.minimum(counts, 5) / 5))
-    constants = {m: float(np.mean(np.minimum(relevant[:, np.asarray(gallery) == m].sum(axis=1), 5) / 5))
-                 for m in sorted(set(gallery))}  # P@5 of each mood's tracks first  # fmt: skip
+    constants = {
+        m: float(np.mean(np.minimum(relevant[:, np.asarray(gallery) == m].sum(axis=1), 5) / 5))
+        for m in sorted(set(gallery))
+    }  # P@5 of each mood's tracks first
     best = max(constants, key=constants.get)
     constant = constants[best]
     lines = ["| speech emotion | relevant mood | its tracks |", "|---|---|---|"]
     for label, row in zip(speech_labels, relevant, strict=True):
         mood = gallery[int(np.argmax(row))] if row.any() else "–"
         lines.append(f"| {label} | {words(mood)} | {int(row.sum())} |")
-    return "\n".join(lines) + (f"\n\nOn the {len(gallery)} {split} tracks, each emotion weighted equally: P@5 of "
-                               f"chance {chance:.3f}, best constant ({words(best)} first) {constant:.3f}, "
-                               f"ceiling {ceiling:.3f}.")  # fmt: skip
+    return "\n".join(lines) + (
+        f"\n\nOn the {len(gallery)} {split} tracks, each emotion weighted equally: P@5 of "
+        f"chance {chance:.3f}, best constant ({words(best)} first) {constant:.3f}, "
+        f"ceiling {ceiling:.3f}."
+    )

@@ -16,8 +16,20 @@ STAR = dict(symbol="star", size=26, color="#FFD700", line=dict(color="black", wi
 SPEECH = dict(symbol="x-thin-open", size=14, color="#222222", line=dict(width=2.5))
 EARLIER = dict(symbol="star-open", size=18, color="#555555", line=dict(width=2))
 # one marker shape per mood besides its colour, so that moods of similar hue stay apart for colour-blind viewers
-SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "cross",
-           "star-diamond", "hourglass", "bowtie", "x")  # fmt: skip
+SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "triangle-down",
+    "pentagon",
+    "hexagon",
+    "cross",
+    "star-diamond",
+    "hourglass",
+    "bowtie",
+    "x",
+)
 # what each quadrant of the valence-arousal plane means, in plain words (x, y, text, anchors), in the corners of the
 # plotted range (−0.05 … 1.05), outside the unit square where the moods sit, so that no word prints over a mood's
 # markers (scary music sits at the very top left)
@@ -38,10 +50,23 @@ def _layout(fig, title: str, xaxis: dict, yaxis: dict, legend_y: float = -0.05):
     # the legend sits under the plot (below the x-axis title: ``legend_y``, a fraction of the plot's height), so that
     # a phone-wide plot keeps its width for the points; two entries a row whatever the width (three cut the
     # longest names on a phone)
-    fig.update_layout(title=title, template="plotly_white", height=600, margin=dict(l=10, r=10, t=75, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=legend_y, itemsizing="constant", entrywidth=0.5,
-                                  entrywidthmode="fraction", font=dict(size=11)),
-                      xaxis=xaxis, yaxis=yaxis)  # fmt: skip
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=600,
+        margin=dict(l=10, r=10, t=75, b=10),
+        legend=dict(
+            orientation="h",
+            yanchor="top",
+            y=legend_y,
+            itemsizing="constant",
+            entrywidth=0.5,
+            entrywidthmode="fraction",
+            font=dict(size=11),
+        ),
+        xaxis=xaxis,
+        yaxis=yaxis,
+    )
     return fig
 
 
@@ -66,8 +91,16 @@ def _overlap(a: Box, b: Box) -> bool:
     return abs(a[0] - b[0]) < (a[2] + b[2]) / 2 and abs(a[1] - b[1]) < (a[3] + b[3]) / 2
 
 
-def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict, hover: str, near: float,
-            below: bool = False, occupied: Sequence[Box] = ()) -> list[Box]:  # fmt: skip
+def _points(
+    fig,
+    points: list[tuple[str, float, float]],
+    name: str,
+    marker: dict,
+    hover: str,
+    near: float,
+    below: bool = False,
+    occupied: Sequence[Box] = (),
+) -> list[Box]:
     """A labelled marker trace of ``points`` (label, x, y); points closer than ``near`` share one marker whose
     label joins theirs ("fearful · sad"), and a label whose box would overlap a label already printed (approximate
     boxes, :func:`_label_box`) goes to the next free side of its marker (above, below, right, left; below first for
@@ -91,11 +124,19 @@ def _points(fig, points: list[tuple[str, float, float]], name: str, marker: dict
         chosen.append(side)
         boxes.append(box)
     if merged:
-        fig.add_trace(go.Scatter(
-            x=[m[1] for m in merged], y=[m[2] for m in merged], mode="markers+text", name=name, marker=marker,
-            text=[m[0] for m in merged], textposition=chosen,
-            textfont=dict(size=11, color=marker["color"]), hovertemplate=hover + ": %{text}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[m[1] for m in merged],
+                y=[m[2] for m in merged],
+                mode="markers+text",
+                name=name,
+                marker=marker,
+                text=[m[0] for m in merged],
+                textposition=chosen,
+                textfont=dict(size=11, color=marker["color"]),
+                hovertemplate=hover + ": %{text}<extra></extra>",
+            )
+        )
     return boxes[len(occupied) :]
 
 
@@ -118,49 +159,93 @@ def _moods_and_query(
     hit_ids = {h.clip_id for h in result.hits} if result else set()
     for mood in sorted(set(index.moods)):
         rows = [i for i, m in enumerate(index.moods) if m == mood]
-        fig.add_trace(go.Scatter(
-            x=xs[rows], y=ys[rows], mode="markers", name=words(mood), customdata=[index.clip_ids[i] for i in rows],
-            marker=dict(symbol=symbol(mood, index.moods), size=10, color=colour(mood), opacity=0.9,
-                        line=dict(width=0.6, color="#333333")),
-            hovertemplate="%{customdata}<br>" + words(mood) + "<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs[rows],
+                y=ys[rows],
+                mode="markers",
+                name=words(mood),
+                customdata=[index.clip_ids[i] for i in rows],
+                marker=dict(
+                    symbol=symbol(mood, index.moods),
+                    size=10,
+                    color=colour(mood),
+                    opacity=0.9,
+                    line=dict(width=0.6, color="#333333"),
+                ),
+                hovertemplate="%{customdata}<br>" + words(mood) + "<extra></extra>",
+            )
+        )
     near = 0.03 * max(float(np.ptp(xs)), float(np.ptp(ys)), 1e-9)
     labelled = _points(fig, speech, "voices (×)", SPEECH, "where a voice heard as this emotion goes", near)
     _points(fig, earlier, earlier_name, EARLIER, "earlier query", near, below=True, occupied=labelled)
     if result:
         rows = [i for i, c in enumerate(index.clip_ids) if c in hit_ids]
-        fig.add_trace(go.Scatter(
-            x=xs[rows], y=ys[rows], mode="markers", name=f"top {len(rows)}",
-            marker=dict(symbol="circle-open", size=18, color="black", line=dict(width=2.5)),
-            customdata=[f"{index.clip_ids[i]} ({index.moods[i]})" for i in rows],
-            hovertemplate="result: %{customdata}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs[rows],
+                y=ys[rows],
+                mode="markers",
+                name=f"top {len(rows)}",
+                marker=dict(symbol="circle-open", size=18, color="black", line=dict(width=2.5)),
+                customdata=[f"{index.clip_ids[i]} ({index.moods[i]})" for i in rows],
+                hovertemplate="result: %{customdata}<extra></extra>",
+            )
+        )
         label = max(result.emotions, key=result.emotions.get) if result.emotions else "query"
-        fig.add_trace(go.Scatter(x=[qx], y=[qy], mode="markers", name="your query", marker=STAR,
-                                 hovertemplate=f"your query (≈ {label})<extra></extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[qx],
+                y=[qy],
+                mode="markers",
+                name="your query",
+                marker=STAR,
+                hovertemplate=f"your query (≈ {label})<extra></extra>",
+            )
+        )
     return fig
 
 
-def library_map(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
-                earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)",
-                heading: str = "Map of the joint space"):  # fmt: skip
+def library_map(
+    index: LibraryIndex,
+    result: Result | None = None,
+    speech: list[SpeechPoint] = (),
+    earlier: list[SpeechPoint] = (),
+    earlier_name: str = "earlier queries (☆)",
+    heading: str = "Map of the joint space",
+):
     """The library in 2-D (UMAP of the joint-space music embeddings) with where each speech emotion goes (×), a
     session's ``earlier`` queries (☆), the query as a star and its results ringed; titled ``heading``."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     qx, qy = (result.x, result.y) if result else (None, None)
-    _moods_and_query(fig, index.coords[:, 0], index.coords[:, 1], index, result, qx, qy,
-                     [(p.label, p.x, p.y) for p in speech], [(p.label, p.x, p.y) for p in earlier],
-                     earlier_name)  # fmt: skip
+    _moods_and_query(
+        fig,
+        index.coords[:, 0],
+        index.coords[:, 1],
+        index,
+        result,
+        qx,
+        qy,
+        [(p.label, p.x, p.y) for p in speech],
+        [(p.label, p.x, p.y) for p in earlier],
+        earlier_name,
+    )
     axis = dict(showticklabels=False, title="", zeroline=False)
-    return _layout(fig, f"{heading}<br><sub>music (shapes) and speech (×) of similar emotion lie close</sub>", axis,
-                   axis)  # fmt: skip
+    return _layout(
+        fig, f"{heading}<br><sub>music (shapes) and speech (×) of similar emotion lie close</sub>", axis, axis
+    )
 
 
-def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[SpeechPoint] = (),
-             earlier: list[SpeechPoint] = (), earlier_name: str = "earlier queries (☆)",
-             heading: str = "Valence–arousal plane"):  # fmt: skip
+def va_plane(
+    index: LibraryIndex,
+    result: Result | None = None,
+    speech: list[SpeechPoint] = (),
+    earlier: list[SpeechPoint] = (),
+    earlier_name: str = "earlier queries (☆)",
+    heading: str = "Valence–arousal plane",
+):
     """The same clips at their (valence, arousal) (:attr:`LibraryIndex.va_points`: a listener-labelled clip's own
     point, else its mood's), jittered; the speech emotions at theirs (×), a session's
     ``earlier`` queries (☆) and the query (★) at their predicted VA points; titled ``heading``."""
@@ -170,14 +255,28 @@ def va_plane(index: LibraryIndex, result: Result | None = None, speech: list[Spe
     points = index.va_points + rng.normal(0, 0.015, (len(index.moods), 2))
     fig = go.Figure()
     qx, qy = (result.valence, result.arousal) if result else (None, None)
-    _moods_and_query(fig, points[:, 0], points[:, 1], index, result, qx, qy,
-                     [(p.label, p.valence, p.arousal) for p in speech],
-                     [(p.label, p.valence, p.arousal) for p in earlier], earlier_name)  # fmt: skip
+    _moods_and_query(
+        fig,
+        points[:, 0],
+        points[:, 1],
+        index,
+        result,
+        qx,
+        qy,
+        [(p.label, p.valence, p.arousal) for p in speech],
+        [(p.label, p.valence, p.arousal) for p in earlier],
+        earlier_name,
+    )
     for x, y, text, xanchor, yanchor in QUADRANTS:
-        fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor,
-                           font=dict(size=13, color="#555555"))  # fmt: skip
+        fig.add_annotation(
+            x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor, font=dict(size=13, color="#555555")
+        )
     for line in (dict(x0=0.5, x1=0.5, y0=-0.05, y1=1.05), dict(x0=-0.05, x1=1.05, y0=0.5, y1=0.5)):
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
-    return _layout(fig, f"{heading}<br><sub>→ more pleasant · ↑ more energetic</sub>",
-                   dict(title="valence: unpleasant → pleasant", range=[-0.1, 1.1]),  # room for edge labels
-                   dict(title="arousal: calm → energetic", range=[-0.05, 1.05]), legend_y=-0.17)  # fmt: skip
+    return _layout(
+        fig,
+        f"{heading}<br><sub>→ more pleasant · ↑ more energetic</sub>",
+        dict(title="valence: unpleasant → pleasant", range=[-0.1, 1.1]),  # room for edge labels
+        dict(title="arousal: calm → energetic", range=[-0.05, 1.05]),
+        legend_y=-0.17,
+    )

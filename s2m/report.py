@@ -40,10 +40,19 @@ def corpus_report(records: list[Record]) -> str:
     rows = []
     for lab in dict.fromkeys(r.label for r in records):
         m = labels == lab
-        rows.append([lab, int(m.sum()), float(np.median(f0[m])), float(np.median(rate[m])),
-                     float(np.median(level[m])), float(np.median(dur[m]))])  # fmt: skip
-    return _table(["emotion", "utterances", "median F0 (Hz)", "voiced segments/s", "loudness (dB)", "duration (s)"],
-                  rows)  # fmt: skip
+        rows.append(
+            [
+                lab,
+                int(m.sum()),
+                float(np.median(f0[m])),
+                float(np.median(rate[m])),
+                float(np.median(level[m])),
+                float(np.median(dur[m])),
+            ]
+        )
+    return _table(
+        ["emotion", "utterances", "median F0 (Hz)", "voiced segments/s", "loudness (dB)", "duration (s)"], rows
+    )
 
 
 def library_report(library: Path) -> str:
@@ -57,8 +66,10 @@ def library_report(library: Path) -> str:
         rows.append([m, counts[(m, "train")], counts[(m, "valid")], counts[(m, "test")], pieces, source])
     minutes = sum(r.end_s - r.start_s for r in meta) / 60
     size = sum(p.stat().st_size for p in Path(library).rglob("*") if p.is_file()) / 1e6
-    return (_table(["mood", "train", "valid", "test", "pieces/tracks", "source"], rows)
-            + f"\n\n{len(meta)} clips, {minutes:.1f} min of music, {size:.1f} MB on disk.")  # fmt: skip
+    return (
+        _table(["mood", "train", "valid", "test", "pieces/tracks", "source"], rows)
+        + f"\n\n{len(meta)} clips, {minutes:.1f} min of music, {size:.1f} MB on disk."
+    )
 
 
 def descriptor_report(library: Path) -> str:
@@ -73,11 +84,29 @@ def descriptor_report(library: Path) -> str:
         m = np.array([r.mood == mood for r in meta])
         listed = [float(r.tempo_bpm) for r in meta if r.mood == mood and r.tempo_bpm]
         median = lambda name, m=m: float(np.median(feats[m, col[name]]))  # noqa: E731
-        rows.append([mood, float(np.median(listed)) if listed else "–", median("tempo_bpm"),
-                     float(np.mean(feats[m, col["mode_major_minus_minor"]] > 0)), median("rms_db_mean"),
-                     median("centroid_hz_mean"), median("onset_rate_hz")])  # fmt: skip
-    return _table(["mood", "tempo, score (bpm)", "tempo, estimated (bpm)", "major share", "loudness (dBFS)",
-                   "centroid (Hz)", "onsets/s"], rows)  # fmt: skip
+        rows.append(
+            [
+                mood,
+                float(np.median(listed)) if listed else "–",
+                median("tempo_bpm"),
+                float(np.mean(feats[m, col["mode_major_minus_minor"]] > 0)),
+                median("rms_db_mean"),
+                median("centroid_hz_mean"),
+                median("onset_rate_hz"),
+            ]
+        )
+    return _table(
+        [
+            "mood",
+            "tempo, score (bpm)",
+            "tempo, estimated (bpm)",
+            "major share",
+            "loudness (dBFS)",
+            "centroid (Hz)",
+            "onsets/s",
+        ],
+        rows,
+    )
 
 
 def _probe(x: np.ndarray, labels: np.ndarray, train: np.ndarray) -> np.ndarray:
@@ -104,9 +133,11 @@ def probe_report(library: Path, encoder: str = "mood-dsp", moods: list[str] | No
     classes = sorted(set(labels))
     rows = [[c, int((labels[test] == c).sum()), float(np.mean(pred[labels[test] == c] == c))] for c in classes]
     acc = float(np.mean(pred == labels[test]))
-    return (_table(["mood", "test clips", "recall"], rows)
-            + f"\n\nAccuracy {acc:.2f} over {int(test.sum())} test clips; chance {1 / len(classes):.2f} "
-              f"({len(classes)} moods). Train: train+valid pieces; test: held-out pieces.")  # fmt: skip
+    return (
+        _table(["mood", "test clips", "recall"], rows)
+        + f"\n\nAccuracy {acc:.2f} over {int(test.sum())} test clips; chance {1 / len(classes):.2f} "
+        f"({len(classes)} moods). Train: train+valid pieces; test: held-out pieces."
+    )
 
 
 def music_encoder_report(library: Path, encoders: list[str], real: str = "immich") -> str:
@@ -126,15 +157,21 @@ def music_encoder_report(library: Path, encoders: list[str], real: str = "immich
         for track in sorted(set(tracks)):
             held = tracks == track
             loto[held] = _probe(xr, y, ~held)
-        recalls[encoder] = ({c: float(np.mean(whole[labels[test] == c] == c)) for c in sorted(set(labels))}
-                            | {"accuracy": float(np.mean(whole == labels[test]))},
-                            {c: float(np.mean(loto[y == c] == c)) for c in sorted(set(y))}
-                            | {"accuracy": float(np.mean(loto == y))})  # fmt: skip
+        recalls[encoder] = (
+            {c: float(np.mean(whole[labels[test] == c] == c)) for c in sorted(set(labels))}
+            | {"accuracy": float(np.mean(whole == labels[test]))},
+            {c: float(np.mean(loto[y == c] == c)) for c in sorted(set(y))} | {"accuracy": float(np.mean(loto == y))},
+        )
         names.append(encoder)
     out = []
-    for part, title in ((0, f"(a) whole library, {int(test.sum())} clips of held-out pieces"),
-                        (1, f"(b) real recordings alone, {int(real_rows.sum())} clips of {len(set(tracks))} tracks, "
-                            "leave one track out")):  # fmt: skip
+    for part, title in (
+        (0, f"(a) whole library, {int(test.sum())} clips of held-out pieces"),
+        (
+            1,
+            f"(b) real recordings alone, {int(real_rows.sum())} clips of {len(set(tracks))} tracks, "
+            "leave one track out",
+        ),
+    ):
         moods = list(recalls[names[0]][part])
         rows = [[m, *[recalls[n][part][m] for n in names]] for m in moods]
         out.append(f"{title}: recall per mood, accuracy last\n\n" + _table(["mood", *[f"`{n}`" for n in names]], rows))
@@ -153,24 +190,45 @@ def map_report(engine, examples: list[Path]) -> str:
     rows = []
     for key, index in engine.indexes.items():
         move = float(np.median(np.linalg.norm(index.coords - ref, axis=1))) / extent
-        worst = max(float(np.median(np.linalg.norm(index.coords - other.coords, axis=1))) / extent
-                    for other in engine.indexes.values())  # fmt: skip
+        worst = max(
+            float(np.median(np.linalg.norm(index.coords - other.coords, axis=1))) / extent
+            for other in engine.indexes.values()
+        )
         gaps, right = [], 0
         for path in examples:
             result = engine.search(audio=str(path), modality=key[0], framework=key[1], top_k=3)
             centre = np.mean([[h.x, h.y] for h in result.hits], axis=0)
             gaps.append(float(np.linalg.norm(np.array([result.x, result.y]) - centre)) / extent)
             right += max(result.emotions, key=result.emotions.get) == path.stem
-        rows.append([f"{key[0]} / {key[1]}" + (" (reference)" if key == ref_key else ""), move, worst,
-                     float(np.median(gaps)), float(np.mean(np.array(gaps) <= 0.10)),
-                     f"{right} of {len(examples)}"])  # fmt: skip
-    return _table(["model", "median clip move vs reference", "… vs the farthest other model",
-                   "star to top-3 centre (median)",
-                   "queries with star within 0.10", "examples read as their emotion"], rows)  # fmt: skip
+        rows.append(
+            [
+                f"{key[0]} / {key[1]}" + (" (reference)" if key == ref_key else ""),
+                move,
+                worst,
+                float(np.median(gaps)),
+                float(np.mean(np.array(gaps) <= 0.10)),
+                f"{right} of {len(examples)}",
+            ]
+        )
+    return _table(
+        [
+            "model",
+            "median clip move vs reference",
+            "… vs the farthest other model",
+            "star to top-3 centre (median)",
+            "queries with star within 0.10",
+            "examples read as their emotion",
+        ],
+        rows,
+    )
 
 
-def reader_report(speech: list[Record], encoders: list[str], languages: tuple[str, ...] = ("en", "ko", "de", "es"),
-                  training: tuple[tuple[str, ...], ...] = (("en",), ("en", "ko"))) -> str:  # fmt: skip
+def reader_report(
+    speech: list[Record],
+    encoders: list[str],
+    languages: tuple[str, ...] = ("en", "ko", "de", "es"),
+    training: tuple[tuple[str, ...], ...] = (("en",), ("en", "ko")),
+) -> str:
     """How well a late-fusion text reader reads words, per text encoder and training-sentence languages: fitted as
     :func:`s2m.train.fit_text_reader` does (the training speakers' ASR transcripts of ``speech`` plus the training
     sentences of ``assets/sentences`` in those languages), scored on the validation sentences of each language
@@ -187,8 +245,10 @@ def reader_report(speech: list[Record], encoders: list[str], languages: tuple[st
             train = [r for r in read_sentences(languages=langs) if r.split == "train"]
             items = [r.transcript for r in heard + train]
             fit = reader_fit(embed_items(encoder, items), [r.label for r in heard + train])
-            scores = [float(fit.score(embed_items(encoder, [r.transcript for r in v]), [r.label for r in v]))
-                      for v in valid.values()]  # fmt: skip
+            scores = [
+                float(fit.score(embed_items(encoder, [r.transcript for r in v]), [r.label for r in v]))
+                for v in valid.values()
+            ]
             rows.append([f"`{encoder}`", " + ".join(langs), *scores, float(np.mean(scores))])
     counts = ", ".join(f"{len(v)} {lang}" for lang, v in valid.items())
     return (
@@ -212,14 +272,19 @@ def variance_shares(features: np.ndarray, factors: dict[str, list[str]]) -> dict
     return out
 
 
-def variance_report(corpora: dict[str, list[Record]], encoders: list[str], level_norm: bool = True,
-                    denoise: bool = True) -> str:  # fmt: skip
+def variance_report(
+    corpora: dict[str, list[Record]], encoders: list[str], level_norm: bool = True, denoise: bool = True
+) -> str:
     """Markdown: for each speech encoder, the share of its features' variance explained by corpus (= language here),
     speaker, sentence (the given transcript) and emotion, over every corpus together (:func:`variance_shares`)."""
     records = [r for rs in corpora.values() for r in rs]
-    factors = {"corpus (language)": [r.corpus for r in records], "speaker": [r.group for r in records],
-               "sentence": [f"{r.corpus}/{r.transcript}" for r in records], "emotion": [r.label for r in records],
-               "emotion within corpus": [f"{r.corpus}/{r.label}" for r in records]}  # fmt: skip
+    factors = {
+        "corpus (language)": [r.corpus for r in records],
+        "speaker": [r.group for r in records],
+        "sentence": [f"{r.corpus}/{r.transcript}" for r in records],
+        "emotion": [r.label for r in records],
+        "emotion within corpus": [f"{r.corpus}/{r.label}" for r in records],
+    }
     rows = []
     for encoder in encoders:
         shares = variance_shares(record_features(records, encoder, level_norm=level_norm, denoise=denoise), factors)

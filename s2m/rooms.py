@@ -103,5 +103,8 @@ def in_rooms(records: list[Record], copies: int = 1, tag: str = "room") -> list[
     """Copies of speech ``records``, each speaker's ``k``-th copy a new speaker ``"{group}~{tag}{k}"`` recorded in
     the room of that name (k = 1 … ``copies``; the original group is the name before the last "~"); labels, splits
     and transcripts are kept."""
-    return [replace(r, group=f"{r.group}~{tag}{k}", room=f"{r.group}~{tag}{k}")
-            for k in range(1, copies + 1) for r in records]  # fmt: skip
+    return [
+        replace(r, group=f"{r.group}~{tag}{k}", room=f"{r.group}~{tag}{k}")
+        for k in range(1, copies + 1)
+        for r in records
+    ]

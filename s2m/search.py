@@ -126,8 +126,13 @@ def plain_why(mood: str, heard: str, about: ClipRow | None = None, modality: str
     """Why a clip was chosen, in a sentence a 12-year-old follows: what the music is (title and artist when known),
     what its listeners felt, and that it is the music nearest to how the query was read."""
     what = f"“{about.title}” by {about.artist}" if about and about.title and about.artist else "This clip"
-    feel = (f"{about.felt[0].upper()}{about.felt[1:]}." if about and about.felt
-            else f"It sounds {words(mood)}." if mood else "")  # fmt: skip
+    feel = (
+        f"{about.felt[0].upper()}{about.felt[1:]}."
+        if about and about.felt
+        else f"It sounds {words(mood)}."
+        if mood
+        else ""
+    )
     return (
         f"{what}. {feel} {READ_AS.get(modality, READ_AS['audio'])} {heard}: this is among the music that feels "
         "closest to that."
@@ -143,13 +148,16 @@ def _clock(seconds: float) -> str:
 class Engine:
     """Every checkpoint under ``checkpoints`` and one music library; :meth:`search` answers queries."""
 
-    def __init__(self, checkpoints: Path = CHECKPOINTS, library: Path | str = LIBRARY_DIR,
-                 index_dir: Path | None = None):  # fmt: skip
+    def __init__(
+        self, checkpoints: Path = CHECKPOINTS, library: Path | str = LIBRARY_DIR, index_dir: Path | None = None
+    ):
         self.checkpoints = Path(checkpoints)  # a session's own library is served by the same models
         folders = sorted(p for p in Path(checkpoints).iterdir() if (p / heads.CONFIG_FILE).exists())
         if not folders:
-            raise FileNotFoundError(f"No checkpoints under {checkpoints}: train one with `python -m s2m evaluate "
-                                    "--save-checkpoints checkpoints`")  # fmt: skip
+            raise FileNotFoundError(
+                f"No checkpoints under {checkpoints}: train one with `python -m s2m evaluate "
+                "--save-checkpoints checkpoints`"
+            )
         self.models, self.unavailable = {}, []  # unavailable: checkpoints left out because they are damaged
         for folder in folders:
             try:
@@ -161,8 +169,9 @@ class Engine:
             framework = model.config.training.get("config", {}).get("framework", model.config.framework)
             self.models[(model.config.modality, framework)] = model
         if not self.models:
-            raise heads.CheckpointError(f"Every checkpoint under {checkpoints} is damaged: "
-                                        f"{', '.join(self.unavailable)}")  # fmt: skip
+            raise heads.CheckpointError(
+                f"Every checkpoint under {checkpoints} is damaged: {', '.join(self.unavailable)}"
+            )
         self.library = Path(library)
         self._references: dict[tuple, np.ndarray] = {}  # speech features of recent calibration references
         self.skipped: list[str] = []  # files of a user's folder that could not be read
@@ -190,8 +199,16 @@ class Engine:
 
         def index(key, reference=None):
             model = self.models[key]
-            return LibraryIndex(model, records, clip_ids, features[model.config.encoders["music"]], library_id,
-                                self.index_dir, reference, points)  # fmt: skip
+            return LibraryIndex(
+                model,
+                records,
+                clip_ids,
+                features[model.config.encoders["music"]],
+                library_id,
+                self.index_dir,
+                reference,
+                points,
+            )
 
         ref = index(self.reference_key)  # one picture for every model: the others are aligned to this map
         self.indexes = {key: ref if key == self.reference_key else index(key, ref.coords) for key in self.models}
@@ -203,8 +220,10 @@ class Engine:
             root = self.library.resolve()
             for line, r in enumerate(rows, start=2):  # a library never reaches outside its own folder
                 if not (self.library / r.path).resolve().is_relative_to(root):
-                    raise DatasetError(f"{self.library / 'metadata.csv'}, line {line}, column path: {r.path!r} "
-                                       "points outside the library folder.")  # fmt: skip
+                    raise DatasetError(
+                        f"{self.library / 'metadata.csv'}, line {line}, column path: {r.path!r} "
+                        "points outside the library folder."
+                    )
             records = [Record(str(self.library / r.path), r.mood, r.group, r.split) for r in rows]
             self.about = {str(self.library / r.path): r for r in rows}
             ident = hashlib.sha256((self.library / "metadata.csv").read_bytes()).hexdigest()
@@ -217,9 +236,11 @@ class Engine:
         unknown = sorted({r.label for r in records if r.label and r.label not in known})
         if unknown:
             moods = sorted(next(iter(self.models.values())).config.music_labels)
-            raise DatasetError(f"Unknown mood folder(s) {', '.join(unknown)} in {self.library}: name each folder by a "
-                               f"mood the models know ({', '.join(moods)}) or another emotion word of the "
-                               "valence-arousal table (e.g. peaceful, melancholy, epic).")  # fmt: skip
+            raise DatasetError(
+                f"Unknown mood folder(s) {', '.join(unknown)} in {self.library}: name each folder by a "
+                f"mood the models know ({', '.join(moods)}) or another emotion word of the "
+                "valence-arousal table (e.g. peaceful, melancholy, epic)."
+            )
         usable = [r for r in records if _playable(r.path)]
         self.skipped = [Path(r.path).name for r in records if r not in usable]
         if not usable:
@@ -237,8 +258,11 @@ class Engine:
 
     @property
     def frameworks(self) -> list[str]:
-        return [f for f in ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
-                if any(k[1] == f for k in self.models)]  # fmt: skip
+        return [
+            f
+            for f in ("triplet", "triplet_sp", "triplet_emosim", "triplet_sp_emosim")
+            if any(k[1] == f for k in self.models)
+        ]
 
     def best_framework(self, modality: str) -> str:
         """The framework whose checkpoint scored best on validation (mean of P@5 and nDCG@5), never on test."""
@@ -256,8 +280,14 @@ class Engine:
             known = ", ".join(f"{m}/{f}" for m, f in self.models)
             raise ValueError(f"No model for modality {modality!r} and framework {framework!r}; have {known}") from None
 
-    def _query_features(self, model: heads.JointModel, clip: Clip | None, text: str | None,
-                       reference: Clip | np.ndarray | None, spoken: str | None = None) -> tuple:  # fmt: skip
+    def _query_features(
+        self,
+        model: heads.JointModel,
+        clip: Clip | None,
+        text: str | None,
+        reference: Clip | np.ndarray | None,
+        spoken: str | None = None,
+    ) -> tuple:
         """Speech-side input ``(1, speech_dim)`` for ``model``, the transcript used (if any) and the language the
         recogniser heard (None for typed text); ``spoken``: the language the speaker chose (None: detect)."""
         modality, transcript, language, parts = model.config.modality, None, None, []
@@ -292,9 +322,16 @@ class Engine:
             self._references[key] = load_encoder(encoder).embed([speech])
         return self._references[key]
 
-    def search(self, audio=None, text: str | None = None, modality: str = "audio", framework: str = "triplet_emosim",
-               top_k: int = 5, reference: Clip | np.ndarray | None = None,
-               language: str | None = None) -> Result:  # fmt: skip
+    def search(
+        self,
+        audio=None,
+        text: str | None = None,
+        modality: str = "audio",
+        framework: str = "triplet_emosim",
+        top_k: int = 5,
+        reference: Clip | np.ndarray | None = None,
+        language: str | None = None,
+    ) -> Result:
         """Rank the library for a query. ``audio``: anything :func:`s2m.audio.load_audio` takes (or a decoded
         :class:`Clip`); ``text``: typed words (used instead of ASR for text/fusion); ``reference``: 16-kHz neutral
         speech of the same speaker (a decoded :class:`Clip`, or its float32 ``(T,)`` samples), which calibrates
@@ -324,20 +361,37 @@ class Engine:
             r = index.records[i]
             cv, ca = (float(c) for c in index.va_points[i])  # where the plane draws it (its listeners' point)
             gap = float(np.hypot(cv - v, ca - a))
-            detail = (f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}); it lies at (V {cv:.2f}, "
-                      f"A {ca:.2f}), {gap:.2f} from your reading, {top_label} (V {v:.2f}, A {a:.2f}), on the "
-                      "valence–arousal plane")  # fmt: skip
+            detail = (
+                f"#{rank} of {len(index.records)} clips by similarity ({scores[i]:.2f}); it lies at (V {cv:.2f}, "
+                f"A {ca:.2f}), {gap:.2f} from your reading, {top_label} (V {v:.2f}, A {a:.2f}), on the "
+                "valence–arousal plane"
+            )
             about = self.about.get(r.path)
             why = plain_why(r.label, top_label, about, modality)
             seconds = self.song_seconds.get(r.path, 0.0)
             window = seconds > MUSIC_CLIP_SECONDS + 0.5
             if window:
-                why += (f" You hear {_clock(r.start)}–{_clock(min(seconds, r.start + MUSIC_CLIP_SECONDS))} of the "
-                        f"{_clock(seconds)} song: its loudest 10 s, which stands for the whole song.")  # fmt: skip
-            hits.append(Hit(index.clip_ids[i], r.path, r.label, float(scores[i]), cv, ca, why,
-                            float(index.coords[i, 0]), float(index.coords[i, 1]), r.start, window,
-                            *((about.title, about.artist, about.license, about.felt) if about else ()),
-                            detail=detail))  # fmt: skip
+                why += (
+                    f" You hear {_clock(r.start)}–{_clock(min(seconds, r.start + MUSIC_CLIP_SECONDS))} of the "
+                    f"{_clock(seconds)} song: its loudest 10 s, which stands for the whole song."
+                )
+            hits.append(
+                Hit(
+                    index.clip_ids[i],
+                    r.path,
+                    r.label,
+                    float(scores[i]),
+                    cv,
+                    ca,
+                    why,
+                    float(index.coords[i, 0]),
+                    float(index.coords[i, 1]),
+                    r.start,
+                    window,
+                    *((about.title, about.artist, about.license, about.felt) if about else ()),
+                    detail=detail,
+                )
+            )
         x, y = index.place(query)
         return Result(modality, framework, transcript, emotions, v, a, x, y, hits, notices, language)
 
@@ -349,8 +403,10 @@ class Engine:
         index = self.indexes[(modality, framework)]
         protos = model.config.readout.speech_prototypes
         targets = model.config.readout.targets(list(protos), np.asarray(list(protos.values()), np.float32))
-        return [SpeechPoint(label, *index.place(t), *va(label, model.config.va_table))
-                for label, t in zip(protos, targets, strict=True)]  # fmt: skip
+        return [
+            SpeechPoint(label, *index.place(t), *va(label, model.config.va_table))
+            for label, t in zip(protos, targets, strict=True)
+        ]
 
     @staticmethod
     def emotions(model: heads.JointModel, features: np.ndarray, temperature: float = 0.1):

@@ -95,14 +95,23 @@ def train(
     speech_dim = speech.features.shape[1] - (speech.text_columns if late else 0)
     speech_hidden = min(config.speech_hidden, speech_dim) if config.speech_hidden else None
     heads = HeadsConfig(
-        modality=config.modality, speech_dim=speech_dim, music_dim=music.features.shape[1],
-        dropout=config.dropout, tag_dim=tag_dim, speech_hidden=speech_hidden,
+        modality=config.modality,
+        speech_dim=speech_dim,
+        music_dim=music.features.shape[1],
+        dropout=config.dropout,
+        tag_dim=tag_dim,
+        speech_hidden=speech_hidden,
         text_dim=speech.text_columns if late else None,
         framework=config.label,
-        va_table=config.va_table, speech_labels=speech_labels, music_labels=music_moods,
-        encoders={"audio": config.audio_encoder, "text": config.reader_encoder if late else config.text_encoder,
-                  "music": config.music_encoder},
-    )  # fmt: skip
+        va_table=config.va_table,
+        speech_labels=speech_labels,
+        music_labels=music_moods,
+        encoders={
+            "audio": config.audio_encoder,
+            "text": config.reader_encoder if late else config.text_encoder,
+            "music": config.music_encoder,
+        },
+    )
     model = JointModel(heads)
     model.speech.set_standardisation(s_train.features[:, :speech_dim])
     model.music.set_standardisation(m_train.features)
@@ -145,8 +154,14 @@ def train(
                 s_in[:, : own.shape[1]] += torch.where(moved, other - own, torch.zeros_like(own))
             s_emb, m_emb = model.embed_speech(s_in), model.embed_music(m_feat[m_idx])
             m_ids = torch.tensor([mood_id[m] for m in m_lab])
-            stm = sampled_triplet_loss(s_emb, m_emb, m_ids, config.margin, generator=gen,
-                                       allowed=None if allowed is None else allowed[:, m_ids])  # fmt: skip
+            stm = sampled_triplet_loss(
+                s_emb,
+                m_emb,
+                m_ids,
+                config.margin,
+                generator=gen,
+                allowed=None if allowed is None else allowed[:, m_ids],
+            )
             if sp:
                 s_tag = model.embed_tags(tags[[label_id[lab] for lab in s_lab]])
                 m_tag = model.embed_tags(tags[[label_id[m] for m in m_lab]])
@@ -176,8 +191,10 @@ def train(
         score = (scores["precision_at_k"] + scores["ndcg_at_k"]) / 2
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), **scores})
         if progress:
-            print(f"epoch {epoch:3d} loss {np.mean(losses):.4f} valid P@5 {scores['precision_at_k']:.3f} "
-                  f"nDCG@5 {scores['ndcg_at_k']:.3f}")  # fmt: skip
+            print(
+                f"epoch {epoch:3d} loss {np.mean(losses):.4f} valid P@5 {scores['precision_at_k']:.3f} "
+                f"nDCG@5 {scores['ndcg_at_k']:.3f}"
+            )
         if stopper.stop(score, model):
             break
     stopper.restore(model)
@@ -186,12 +203,20 @@ def train(
         best_epoch = max(history, key=lambda h: (h["precision_at_k"] + h["ndcg_at_k"]) / 2)
     else:  # epochs=0: the untrained baseline
         best_epoch = {"epoch": -1, **validation_score(model, s_valid, m_valid, config.va_table)}
-    model.config.training = {"config": asdict(config), "best_epoch": best_epoch["epoch"],
-                             "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
-                             "epochs_run": len(history), "corpora": corpora_seen(speech)}  # fmt: skip
-    model.config.readout = Readout(speech_prototypes=prototypes(model, "speech", s_train),
-                                   music_prototypes=prototypes(model, "music", m_train), mapping=mapping,
-                                   placement=config.placement, place_at=config.place_at)  # fmt: skip
+    model.config.training = {
+        "config": asdict(config),
+        "best_epoch": best_epoch["epoch"],
+        "valid_projection": {k: best_epoch[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")},
+        "epochs_run": len(history),
+        "corpora": corpora_seen(speech),
+    }
+    model.config.readout = Readout(
+        speech_prototypes=prototypes(model, "speech", s_train),
+        music_prototypes=prototypes(model, "music", m_train),
+        mapping=mapping,
+        placement=config.placement,
+        place_at=config.place_at,
+    )
     if late:
         fit_late_fusion(model, s_train, s_valid, text_examples, config.text_weight)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
@@ -201,8 +226,9 @@ def train(
         # the mean training item (every emotion) in the same frame: where a speaker's mean utterance is moved
         feature_mean = s_train.features[:, : len(reference_mean)].mean(0)
         rounded = lambda x: [round(float(v), 6) for v in x]  # noqa: E731
-        model.config.readout = replace(model.config.readout, reference_mean=rounded(reference_mean),
-                                       feature_mean=rounded(feature_mean))  # fmt: skip
+        model.config.readout = replace(
+            model.config.readout, reference_mean=rounded(reference_mean), feature_mean=rounded(feature_mean)
+        )
     return model, {"history": history, "mapping": mapping}
 
 
@@ -239,15 +265,18 @@ class _CorpusBatches:
     music moods that its corpus's labels map to: a clip is never pushed away from music of a mood its corpus has no
     word for (Korean speech has no "fearful", so no Korean item learns to be far from "fearful" music)."""
 
-    def __init__(self, speech: FeatureSet, corpus_labels: dict[str, list[str]], mapping: dict[str, str],
-                 mood_id: dict[str, int]) -> None:  # fmt: skip
+    def __init__(
+        self, speech: FeatureSet, corpus_labels: dict[str, list[str]], mapping: dict[str, str], mood_id: dict[str, int]
+    ) -> None:
         corpora, labels = np.asarray(speech.corpora), np.asarray(speech.labels)
         self.names = list(corpus_labels)
         self.labels = corpus_labels
-        self.items = {(c, lab): np.flatnonzero((corpora == c) & (labels == lab))
-                      for c, labs in corpus_labels.items() for lab in labs}  # fmt: skip
-        self.allowed = {c: np.isin(list(mood_id), [mapping[lab] for lab in labs])
-                        for c, labs in corpus_labels.items()}  # fmt: skip
+        self.items = {
+            (c, lab): np.flatnonzero((corpora == c) & (labels == lab))
+            for c, labs in corpus_labels.items()
+            for lab in labs
+        }
+        self.allowed = {c: np.isin(list(mood_id), [mapping[lab] for lab in labs]) for c, labs in corpus_labels.items()}
 
     def draw(self, rng: np.random.Generator, size: int) -> tuple[list[str], np.ndarray, torch.Tensor]:
         """(labels, item indices int ``(size,)``, allowed moods bool ``(size, moods)``)."""
@@ -269,13 +298,21 @@ def corpora_seen(speech: FeatureSet) -> dict[str, dict[str, object]]:
             seen["speakers"].add(g)
             seen["items"] += 1
             seen["labels"].add(lab)
-    return {c: {"speakers": len(v["speakers"]), "items": v["items"], "labels": sorted(v["labels"])}
-            for c, v in sorted(out.items())}  # fmt: skip
+    return {
+        c: {"speakers": len(v["speakers"]), "items": v["items"], "labels": sorted(v["labels"])}
+        for c, v in sorted(out.items())
+    }
 
 
-def _music_triplet(model: JointModel, features: torch.Tensor, by_label: dict[str, np.ndarray],
-                   mood_id: dict[str, int], config: TrainConfig, rng: np.random.Generator,
-                   gen: torch.Generator) -> torch.Tensor:  # fmt: skip
+def _music_triplet(
+    model: JointModel,
+    features: torch.Tensor,
+    by_label: dict[str, np.ndarray],
+    mood_id: dict[str, int],
+    config: TrainConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+) -> torch.Tensor:
     """The music-side triplet term: a batch of training clips, moods drawn uniformly (so moods no speech emotion maps
     to are pushed apart too), each with a second clip of its mood drawn independently (now and then the same clip) as
     the positive and a clip of another mood as the negative (:func:`s2m.losses.sampled_triplet_loss`). ``features``:
@@ -285,13 +322,19 @@ def _music_triplet(model: JointModel, features: torch.Tensor, by_label: dict[str
     anchor = np.array([rng.choice(by_label[lab]) for lab in labels])
     positive = np.array([rng.choice(by_label[lab]) for lab in labels])
     ids = torch.tensor([mood_id[lab] for lab in labels])
-    return sampled_triplet_loss(model.embed_music(features[anchor]), model.embed_music(features[positive]), ids,
-                                config.margin, generator=gen)  # fmt: skip
+    return sampled_triplet_loss(
+        model.embed_music(features[anchor]), model.embed_music(features[positive]), ids, config.margin, generator=gen
+    )
 
 
-def _train_ensemble(config: TrainConfig, speech: FeatureSet, music: FeatureSet,
-                    tag_features: dict[str, np.ndarray] | None, progress: bool,
-                    text_examples: tuple[np.ndarray, list[str]] | None) -> tuple[JointModel, dict]:  # fmt: skip
+def _train_ensemble(
+    config: TrainConfig,
+    speech: FeatureSet,
+    music: FeatureSet,
+    tag_features: dict[str, np.ndarray] | None,
+    progress: bool,
+    text_examples: tuple[np.ndarray, list[str]] | None,
+) -> tuple[JointModel, dict]:
     """:func:`train` ``config.members`` single models (seeds ``seed + MEMBER_SEED_STEP × i``) and combine them
     (:func:`ensemble`); a late-fusion ensemble's temperatures are fitted again on the validation speakers."""
     members, histories = [], []
@@ -319,15 +362,22 @@ def ensemble(models: list[JointModel]) -> JointModel:
     best epoch and validation scores."""
     first, k = models[0], len(models)
     training = {**first.config.training, "config": {**first.config.training.get("config", {}), "members": k}}
-    training["members"] = [{"seed": m.config.training["config"]["seed"], "best_epoch": m.config.training["best_epoch"],
-                            "valid": m.config.training.get("valid")} for m in models]  # fmt: skip
+    training["members"] = [
+        {
+            "seed": m.config.training["config"]["seed"],
+            "best_epoch": m.config.training["best_epoch"],
+            "valid": m.config.training.get("valid"),
+        }
+        for m in models
+    ]
     side_by_side = {}
     for key in ("speech_prototypes", "music_prototypes"):
         protos = [getattr(m.config.readout, key) for m in models]
         side_by_side[key] = {lab: [round(v / k**0.5, 6) for p in protos for v in p[lab]] for lab in protos[0]}
     readout = replace(first.config.readout, **side_by_side)
-    model = JointModel(replace(first.config, members=k, tag_dim=None, weights_dtype="float16", training=training,
-                               readout=readout))  # fmt: skip
+    model = JointModel(
+        replace(first.config, members=k, tag_dim=None, weights_dtype="float16", training=training, readout=readout)
+    )
     for side in ("speech", "music"):
         for head, member in zip(getattr(model, side).members, models, strict=True):
             head.load_state_dict(getattr(member, side).state_dict())
@@ -344,8 +394,13 @@ def reader_fit(x: np.ndarray, labels: list[str]):
     return LogisticRegression(C=1.0, max_iter=2000).fit(x, labels)
 
 
-def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
-                    examples: tuple[np.ndarray, list[str]] | None = None, weight: float = 1.0) -> None:  # fmt: skip
+def fit_text_reader(
+    model: JointModel,
+    text: np.ndarray,
+    labels: list[str],
+    examples: tuple[np.ndarray, list[str]] | None = None,
+    weight: float = 1.0,
+) -> None:
     """Fit a late-fusion model's text reader: multinomial logistic regression (scikit-learn, L2, C = 1) from text
     features float32 ``(N, text_dim)`` to the model's speech labels, on the training transcripts plus ``examples``
     (rows whose label the model does not know are dropped). Stores the label frequencies it saw as
@@ -365,13 +420,19 @@ def fit_text_reader(model: JointModel, text: np.ndarray, labels: list[str],
     with torch.no_grad():
         model.text_reader.weight.copy_(torch.from_numpy(coef[rows].astype(np.float32)))
         model.text_reader.bias.copy_(torch.from_numpy(intercept[rows].astype(np.float32)))
-    model.config.readout = replace(model.config.readout, text_prior=[round(y.count(lab) / len(y), 6) for lab in known],
-                                   text_weight=float(weight))  # fmt: skip
+    model.config.readout = replace(
+        model.config.readout, text_prior=[round(y.count(lab) / len(y), 6) for lab in known], text_weight=float(weight)
+    )
     model.config.training["text_examples"] = 0 if examples is None else len(keep)
 
 
-def fit_late_fusion(model: JointModel, train: FeatureSet, valid: FeatureSet,
-                    examples: tuple[np.ndarray, list[str]] | None, weight: float) -> None:  # fmt: skip
+def fit_late_fusion(
+    model: JointModel,
+    train: FeatureSet,
+    valid: FeatureSet,
+    examples: tuple[np.ndarray, list[str]] | None,
+    weight: float,
+) -> None:
     """A late-fusion model's text reader (:func:`fit_text_reader`) and both temperatures (:func:`calibrate_late_fusion`,
     on ``valid``). The reader learns from the training speech's transcripts only when it comes from one data set:
     across corpora the words tell *which corpus* (and so which of its emotions) more than which emotion — Korean
@@ -413,8 +474,9 @@ def calibrate_late_fusion(model: JointModel, valid: FeatureSet) -> None:
     order = [model.config.speech_labels.index(lab) for lab in labels]
     read_temperature = best_temperature(cos, truth, np.geomspace(0.005, 1.0, 40))
     text_temperature = best_temperature(logits[:, order], truth, np.geomspace(0.25, 20, 40))
-    model.config.readout = replace(model.config.readout, read_temperature=read_temperature,
-                                   text_temperature=text_temperature)  # fmt: skip
+    model.config.readout = replace(
+        model.config.readout, read_temperature=read_temperature, text_temperature=text_temperature
+    )
 
 
 def _voice_offsets(speech: FeatureSet) -> torch.Tensor | None:
@@ -430,16 +492,24 @@ def _voice_offsets(speech: FeatureSet) -> torch.Tensor | None:
     return torch.from_numpy(means.astype(np.float32))
 
 
-def label_means(embeddings: np.ndarray, labels: list[str], corpora: list[str] | None = None
-                ) -> tuple[list[str], np.ndarray]:  # fmt: skip
+def label_means(
+    embeddings: np.ndarray, labels: list[str], corpora: list[str] | None = None
+) -> tuple[list[str], np.ndarray]:
     """(sorted labels, ``(C, D)`` L2-normalised mean embedding per label): the nearest-prototype classifier. With
     ``corpora`` (N names), a label's mean is the mean of its corpora's means, so the largest corpus does not decide
     where a label lies."""
     classes = sorted(set(labels))
     labels_a = np.asarray(labels)
     corpora_a = np.asarray(corpora if corpora is not None else [""] * len(labels))
-    means = np.stack([np.mean([embeddings[(labels_a == c) & (corpora_a == k)].mean(0)
-                               for k in np.unique(corpora_a[labels_a == c])], axis=0) for c in classes])  # fmt: skip
+    means = np.stack(
+        [
+            np.mean(
+                [embeddings[(labels_a == c) & (corpora_a == k)].mean(0) for k in np.unique(corpora_a[labels_a == c])],
+                axis=0,
+            )
+            for c in classes
+        ]
+    )
     return classes, means / (np.linalg.norm(means, axis=1, keepdims=True) + 1e-12)
 
 
@@ -563,8 +633,15 @@ class _Anchored(torch.nn.Module):
         return torch.nn.functional.normalize(self.anchors, dim=-1)
 
 
-def _share_member(config: TrainConfig, music: FeatureSet, shares: np.ndarray, moods: list[str], out_dim: int,
-                  mapping: dict[str, str], table: str) -> tuple[ProjectionHead, np.ndarray, dict]:  # fmt: skip
+def _share_member(
+    config: TrainConfig,
+    music: FeatureSet,
+    shares: np.ndarray,
+    moods: list[str],
+    out_dim: int,
+    mapping: dict[str, str],
+    table: str,
+) -> tuple[ProjectionHead, np.ndarray, dict]:
     """One music head trained to say what the listeners felt: a learnable anchor per mood (``moods``: the columns
     of ``shares``), and per training clip the cross-entropy between its track's listener shares (normalised to sum
     1) and the softmax over its cosines to the anchors at ``SHARE_TEMPERATURE``. Early stopping on the validation
@@ -597,16 +674,22 @@ def _share_member(config: TrainConfig, music: FeatureSet, shares: np.ndarray, mo
     @torch.no_grad()
     def score() -> float:
         placed = anchored.unit_anchors().numpy()[columns]
-        m = ranking_metrics(placed @ normalize(head(torch.from_numpy(valid.features)), dim=-1).numpy().T, relevant,
-                            gains, k=5)  # fmt: skip
+        m = ranking_metrics(
+            placed @ normalize(head(torch.from_numpy(valid.features)), dim=-1).numpy().T, relevant, gains, k=5
+        )
         return (m["precision_at_k"] + m["ndcg_at_k"]) / 2
 
     record = _fit_music(anchored, batch_loss, score, config, max(1, len(x) // config.batch_size))
     return head, anchored.unit_anchors().detach().numpy().astype(np.float32), record
 
 
-def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, source: str = "",
-                shares: tuple[list[str], np.ndarray] | None = None) -> JointModel:  # fmt: skip
+def refit_music(
+    model: JointModel,
+    music: FeatureSet,
+    config: TrainConfig,
+    source: str = "",
+    shares: tuple[list[str], np.ndarray] | None = None,
+) -> JointModel:
     """``model`` with a new music side trained on ``music`` (its train split; early stopping on its valid split):
     one music head per ensemble member (seeds as :func:`train`'s members), trained on music alone
     (:func:`_music_member`), new music prototypes and a new speech-label → mood mapping (each speech label's
@@ -620,8 +703,10 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     anchor; without them, the music-side triplet term on the dominant moods (:func:`_music_member`).
     ``source`` names the music in ``training["music_refit"]``."""
     if model.config.readout.place_at != "music":
-        raise ValueError("only a model that places queries at music prototypes (place_at='music') can have its "
-                         "music side refitted without speech")  # fmt: skip
+        raise ValueError(
+            "only a model that places queries at music prototypes (place_at='music') can have its "
+            "music side refitted without speech"
+        )
     m_train, m_valid = music.subset("train"), music.subset("valid")
     moods = sorted(set(m_train.labels))
     c = model.config
@@ -629,10 +714,18 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     tracks = {m: len({g for g, lab in zip(m_train.groups, m_train.labels, strict=True) if lab == m}) for m in moods}
     targets = [m for m in moods if tracks[m] >= MIN_TARGET_TRACKS] or moods
     mapping = {lab: nearest_label(lab, targets, c.va_table) for lab in speech_labels}
-    config = replace(config, framework=c.training.get("config", {}).get("framework", config.framework),
-                     va_table=c.va_table)  # fmt: skip
-    new = JointModel(replace(c, music_dim=music.features.shape[1], music_labels=moods, training=dict(c.training),
-                             encoders={**c.encoders, "music": config.music_encoder}))  # fmt: skip
+    config = replace(
+        config, framework=c.training.get("config", {}).get("framework", config.framework), va_table=c.va_table
+    )
+    new = JointModel(
+        replace(
+            c,
+            music_dim=music.features.shape[1],
+            music_labels=moods,
+            training=dict(c.training),
+            encoders={**c.encoders, "music": config.music_encoder},
+        )
+    )
     new.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("music.")}, strict=False)
     new.config.readout = replace(new.config.readout, mapping=mapping)
     new.config.training["config"] = {**c.training.get("config", {}), "music_encoder": config.music_encoder}
@@ -640,12 +733,14 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     for i in range(c.members):
         member_config = replace(config, seed=config.seed + MEMBER_SEED_STEP * i)
         if shares is not None:
-            head, member_anchors, record = _share_member(member_config, music, shares[1], list(shares[0]), c.out_dim,
-                                                         mapping, c.va_table)  # fmt: skip
+            head, member_anchors, record = _share_member(
+                member_config, music, shares[1], list(shares[0]), c.out_dim, mapping, c.va_table
+            )
             anchors.append(member_anchors)
         else:
-            head, record = _music_member(member_config, music, c.out_dim,
-                                         _placed_music_score(mapping, m_train, m_valid, c.va_table))  # fmt: skip
+            head, record = _music_member(
+                member_config, music, c.out_dim, _placed_music_score(mapping, m_train, m_valid, c.va_table)
+            )
         heads_out.append(head)
         records.append({"seed": member_config.seed, **record})
     if c.members == 1:
@@ -656,16 +751,25 @@ def refit_music(model: JointModel, music: FeatureSet, config: TrainConfig, sourc
     new.eval()
     if anchors:  # each mood's prototype: its anchors side by side, scaled as an ensemble's prototypes are
         scale = len(anchors) ** 0.5 if len(anchors) > 1 else 1.0
-        music_prototypes = {mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
-                            for j, mood in enumerate(shares[0]) if mood in moods}  # fmt: skip
+        music_prototypes = {
+            mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
+            for j, mood in enumerate(shares[0])
+            if mood in moods
+        }
     else:
         music_prototypes = prototypes(new, "music", m_train)
     new.config.readout = replace(new.config.readout, music_prototypes=music_prototypes)
     valid = placed_score(new, m_valid, speech_labels, c.va_table)
     new.config.training["music_refit"] = {
         "objective": "listener shares" if anchors else "music triplet on the dominant moods",
-        "source": source, "encoder": config.music_encoder, "framework": config.framework, "lr": config.lr,
-        "epochs": config.epochs, "patience": config.patience, "members": records,
+        "source": source,
+        "encoder": config.music_encoder,
+        "framework": config.framework,
+        "lr": config.lr,
+        "epochs": config.epochs,
+        "patience": config.patience,
+        "members": records,
         "train": {"clips": len(m_train.labels), "tracks": len(set(m_train.groups))},
-        "valid": {"clips": len(m_valid.labels), **{k: round(v, 4) for k, v in valid.items()}}}  # fmt: skip
+        "valid": {"clips": len(m_valid.labels), **{k: round(v, 4) for k, v in valid.items()}},
+    }
     return new

@@ -24,7 +24,8 @@ def client():
     import app
 
     demo = app.create(warm=False)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, allowed_paths=[str(p) for p in app._ALLOWED],
-                            max_file_size=app.MAX_UPLOAD)  # fmt: skip
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, quiet=True, allowed_paths=[str(p) for p in app._ALLOWED], max_file_size=app.MAX_UPLOAD
+    )
     yield Client(url, verbose=False)
     demo.close()

@@ -35,8 +35,10 @@ def test_engine_returns_documented_structure(engine, modality):
     scores = [h["score"] for h in d["hits"]]
     assert scores == sorted(scores, reverse=True)
     assert abs(sum(d["emotions"].values()) - 1) < 1e-4 and 0 <= d["valence"] <= 1 and 0 <= d["arousal"] <= 1
-    assert all(h["detail"].startswith(f"#{k} of ") and f"({h['score']:.2f})" in h["detail"]
-               and h["file"].endswith(".mp3") for k, h in enumerate(d["hits"], start=1))  # fmt: skip
+    assert all(
+        h["detail"].startswith(f"#{k} of ") and f"({h['score']:.2f})" in h["detail"] and h["file"].endswith(".mp3")
+        for k, h in enumerate(d["hits"], start=1)
+    )
     for h in d["hits"]:  # the "why" in plain words: the song, what its listeners felt, no numbers but percentages
         assert h["why"].startswith(f"“{h['title']}” by {h['artist']}.") and " listeners: " in h["why"]
         assert "CC BY-NC-SA" in h["license"] and "cos" not in h["why"] and "V 0." not in h["why"]
@@ -199,8 +201,9 @@ def test_every_model_shows_one_picture(engine):
 
 
 @pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS not found at {RAVDESS} (set S2M_RAVDESS)")
-@pytest.mark.parametrize("emotion, matching, opposite", [("angry", "tension", "calmness"),
-                                                         ("calm", "calmness", "tension")])  # fmt: skip
+@pytest.mark.parametrize(
+    "emotion, matching, opposite", [("angry", "tension", "calmness"), ("calm", "calmness", "tension")]
+)
 def test_real_unseen_voices_rank_matching_music_above_opposite(engine, emotion, matching, opposite):
     """Strong takes of both test actors (never seen in training), uncalibrated: on average the matching mood's songs
     (what most of their listeners felt) score above the opposite mood's, for most takes."""
@@ -319,8 +322,9 @@ def test_the_spoken_language_reaches_the_recogniser_and_an_unknown_one_is_refuse
     from gradio_client.exceptions import ValidationError
 
     def search(language):
-        return client.predict(handle_file(str(EXAMPLES / "happy.wav")), "", "fusion", "Triplet", 5, language,
-                              api_name="/search")  # fmt: skip
+        return client.predict(
+            handle_file(str(EXAMPLES / "happy.wav")), "", "fusion", "Triplet", 5, language, api_name="/search"
+        )
 
     assert search("en")[6]["language"] == "en" and search("auto")[6]["hits"]
     with pytest.raises(ValidationError, match="Unknown language"):
@@ -407,8 +411,9 @@ def test_damaged_library_data_is_named_or_skipped(tmp_path):
     for i, mood in enumerate(["sad", "sad", "happy", "happy"]):
         _mk(tmp_path / "lib" / mood / f"clip{i}.wav", i)
     rows = ["clip_id,path,mood,valence,arousal,group,split,start_s,end_s,license,source"]
-    rows += [f"c{i},{m}/clip{i}.wav,{m},0.5,0.5,g{i},test,0,3,CC0,me" for i, m in enumerate(["sad", "sad", "happy",
-                                                                                              "happy"])]  # fmt: skip
+    rows += [
+        f"c{i},{m}/clip{i}.wav,{m},0.5,0.5,g{i},test,0,3,CC0,me" for i, m in enumerate(["sad", "sad", "happy", "happy"])
+    ]
     (tmp_path / "lib" / "metadata.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "lib" / "sad" / "clip1.wav").write_bytes(b"garbage" * 100)  # a damaged clip
     engine = Engine(library=tmp_path / "lib", index_dir=tmp_path / "index")
@@ -436,8 +441,11 @@ def test_hidden_folder_handler_refuses_a_direct_call_over_http(client):
     joined = httpx.post(url + "gradio_api/queue/join", json=request)
     assert joined.status_code == 200
     with httpx.stream("GET", url + "gradio_api/queue/data", params={"session_hash": "hostile1"}, timeout=60) as s:
-        done = next(json.loads(line[5:]) for line in s.iter_lines()
-                    if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed")  # fmt: skip
+        done = next(
+            json.loads(line[5:])
+            for line in s.iter_lines()
+            if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed"
+        )
     assert not done["success"] and "turned off" in done["output"]["error"]
     assert _search(client, EXAMPLES / "sad.wav")[6]["hits"]  # still serving
 
@@ -484,7 +492,11 @@ def test_uploaded_library_is_bounded_session_only_and_deleted(tmp_path):
     assert folder.is_relative_to(app.UPLOAD_ROOT) and "Using your 4 clips" in message  # escape.mp3 unreadable
     assert "escape.mp3" in message and not (tmp_path / "escape.mp3").exists()
     assert sorted(p.relative_to(engine.library).as_posix() for p in engine.library.rglob("*.wav")) == [
-        "happy/clip_2.wav", "happy/clip_3.wav", "sad/clip_0.wav", "sad/clip_1.wav"]  # fmt: skip
+        "happy/clip_2.wav",
+        "happy/clip_3.wav",
+        "sad/clip_0.wav",
+        "sad/clip_1.wav",
+    ]
     assert set(engine.indexes[("audio", "triplet")].moods) == {"happy", "sad"}
     again, _ = app.use_uploads([str(p) for p in (tmp_path / "src").rglob("*.wav")], engine)  # flat: predicted moods
     assert not folder.exists()  # the replaced library is gone
@@ -533,7 +545,9 @@ def test_a_long_song_stands_and_plays_by_its_loudest_ten_seconds(tmp_path):
     _mk(tmp_path / "lib" / "sad" / "short.wav", 1)
     engine = Engine(library=tmp_path / "lib", index_dir=tmp_path / "index")
     assert {r.path.split("/")[-1]: r.start for r in engine.indexes[("audio", "triplet")].records} == {
-        "song.flac": 20.0, "short.wav": 0.0}  # fmt: skip
+        "song.flac": 20.0,
+        "short.wav": 0.0,
+    }
     assert list((tmp_path / "index" / "features" / "windows").glob("*.npz"))
     hits = engine.search(audio=str(EXAMPLES / "happy.wav"), framework="triplet", top_k=2).hits
     song_hit = next(h for h in hits if h.clip_id.endswith("song"))
@@ -567,8 +581,11 @@ def test_the_default_audio_model_hears_a_query_and_its_reference_through_the_noi
     assert not np.allclose(features, encoder.embed([prepare_speech(clip, 16_000, True, False)]), atol=1e-3)
     calibrated, _, _ = engine._query_features(model, clip, None, reference)
     assert not np.allclose(calibrated, features)
-    np.testing.assert_allclose(engine._reference_features(encoder.name, (True, True), reference),
-                               encoder.embed([prepare_speech(reference, 16_000, True, True)]), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        engine._reference_features(encoder.name, (True, True), reference),
+        encoder.embed([prepare_speech(reference, 16_000, True, True)]),
+        atol=1e-5,
+    )
 
 
 def test_about_names_the_speech_the_voice_models_learned_from(engine):

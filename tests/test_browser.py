@@ -11,11 +11,21 @@ import pytest
 import soundfile as sf
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium)")]  # fmt: skip
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream"]  # fmt: skip
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium)"),
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +33,9 @@ def url():
     import app
 
     demo = app.create(warm=False)
-    _, local_url, _ = demo.launch(prevent_thread_lock=True, quiet=True, head=app.HEAD,
-                                  allowed_paths=[str(p) for p in app._ALLOWED])  # fmt: skip
+    _, local_url, _ = demo.launch(
+        prevent_thread_lock=True, quiet=True, head=app.HEAD, allowed_paths=[str(p) for p in app._ALLOWED]
+    )
     yield local_url
     demo.close()
 
@@ -92,8 +103,13 @@ def test_example_query_in_browser(url, tmp_path):
         emotions = _submit_and_check(page, tmp_path, "example")
         # a real actor no model trained on, read as it comes: the reading is not asserted (the model card gives the
         # test accuracy), only that the emotion panel shows a distribution over the speech emotions
-        assert sum(label in emotions for label in ("angry", "disgust", "happy", "sad", "calm", "neutral", "fearful",
-                                                     "surprised")) >= 2  # fmt: skip
+        assert (
+            sum(
+                label in emotions
+                for label in ("angry", "disgust", "happy", "sad", "calm", "neutral", "fearful", "surprised")
+            )
+            >= 2
+        )
         page.get_by_label("fusion").check()  # same recording, another model: re-runs without re-recording
         page.locator("#heard strong", has_text="Transcript (English):").wait_for(timeout=60_000)  # with its language
         assert "talking by the door" in page.locator("#heard").inner_text().lower()  # RAVDESS statement 1
@@ -191,15 +207,20 @@ def test_a_class_on_one_picture_on_a_phone(url, tmp_path):
             page.wait_for_function("() => !document.querySelector('#submit').disabled", timeout=30_000)
             page.locator("#submit").click()
             page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
-        page.wait_for_function("() => { const b = document.querySelector('#heard').getBoundingClientRect();"
-                               " return b.top >= -5 && b.top < window.innerHeight; }", timeout=10_000)  # fmt: skip
+        page.wait_for_function(
+            "() => { const b = document.querySelector('#heard').getBoundingClientRect();"
+            " return b.top >= -5 && b.top < window.innerHeight; }",
+            timeout=10_000,
+        )
         page.screenshot(path=str(tmp_path / "phone-answer.png"))
         plane = page.locator("#va-plane")
         plane.get_by_text("Ana — ").first.wait_for(timeout=30_000)  # the first student, now an earlier query
         page.screenshot(path=str(tmp_path / "phone-class.png"), full_page=True)
         plane.screenshot(path=str(tmp_path / "phone-plane.png"))
-        tabs = [page.get_by_role("tab", name=n) for n in ("Valence–arousal plane", "Map of the joint space",
-                                                            "Triplet vs EmoSim", "Class")]  # fmt: skip
+        tabs = [
+            page.get_by_role("tab", name=n)
+            for n in ("Valence–arousal plane", "Map of the joint space", "Triplet vs EmoSim", "Class")
+        ]
         assert all(t.is_visible() for t in tabs)  # every tab reachable by its name on a phone (no "…" menu)
         star = plane.locator(".scatterlayer .trace").last.locator("path.point").last.bounding_box()
         frame = plane.bounding_box()
@@ -236,8 +257,9 @@ def test_calibrating_runs_the_query_on_screen_again(url, tmp_path):
         page.locator("#calibrate").click()
         page.get_by_text("Calibrated to your voice").first.wait_for(timeout=30_000)
         # the query on screen ran again with the user's reference, and says so
-        page.wait_for_function("() => document.querySelector('#notices').innerText.includes('neutral voice')",
-                               timeout=60_000)  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#notices').innerText.includes('neutral voice')", timeout=60_000
+        )
         page.get_by_text("#1 ·").first.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "calibrated.png"), full_page=True)
         browser.close()
@@ -250,8 +272,9 @@ def test_spoken_german_is_transcribed_in_german_and_read_by_the_text_model(url, 
     from playwright.sync_api import sync_playwright
 
     spoken = tmp_path / "wuetend.wav"
-    subprocess.run(["espeak-ng", "-v", "de", "-w", str(spoken), "Verschwinde sofort von hier, ich bin so wütend!"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["espeak-ng", "-v", "de", "-w", str(spoken), "Verschwinde sofort von hier, ich bin so wütend!"], check=True
+    )
     with sync_playwright() as p:
         browser, page = _page(p, url)
         page.get_by_label("text", exact=True).check()
@@ -276,8 +299,9 @@ def test_spoken_korean_reaches_the_fusion_model_in_hangul(url, tmp_path):
     from playwright.sync_api import sync_playwright
 
     spoken = tmp_path / "haengbok.wav"
-    subprocess.run(["espeak-ng", "-v", "ko", "-s", "90", "-w", str(spoken), "드디어 취직했어요. 정말 너무 행복해요."],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["espeak-ng", "-v", "ko", "-s", "90", "-w", str(spoken), "드디어 취직했어요. 정말 너무 행복해요."], check=True
+    )
     with sync_playwright() as p:
         browser, page = _page(p, url)
         page.get_by_label("fusion", exact=True).check()
@@ -328,19 +352,54 @@ def test_microphone_works_over_https_on_the_network_with_a_self_signed_certifica
     if host is None:
         pytest.skip("this machine has no network address besides loopback")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-                    "-out", str(cert), "-subj", "/CN=s2m", "-addext", f"subjectAltName=IP:{host}"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=s2m",
+            "-addext",
+            f"subjectAltName=IP:{host}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = 7893
-    server = subprocess.Popen([sys.executable, "app.py", "--host", host, "--port", str(port), "--ssl-certfile",
-                               str(cert), "--ssl-keyfile", str(key)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "app.py",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--ssl-certfile",
+            str(cert),
+            "--ssl-keyfile",
+            str(key),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wav = _microphone_file(tmp_path, "happy")
     url = f"https://{host}:{port}/"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + [
-                "--ignore-certificate-errors", f"--use-file-for-fake-audio-capture={wav}"])  # fmt: skip
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=ARGS + ["--ignore-certificate-errors", f"--use-file-for-fake-audio-capture={wav}"],
+            )
             context = browser.new_context(viewport={"width": 1400, "height": 1800})
             context.grant_permissions(["microphone"], origin=url.rstrip("/"))
             page = context.new_page()
@@ -412,8 +471,9 @@ def test_a_class_session_joins_a_students_phone_to_the_teachers_screen(url, tmp_
         teacher.locator("#class-roster", has_text="1 reading(s) from 1 device(s)").wait_for(timeout=30_000)
         assert teacher.locator("#class-card b").inner_text().strip() == code
         teacher.locator("#hide-names input").check()
-        teacher.wait_for_function("() => !document.querySelector('#class-va').innerText.includes('Ana')",
-                                  timeout=30_000)  # fmt: skip
+        teacher.wait_for_function(
+            "() => !document.querySelector('#class-va').innerText.includes('Ana')", timeout=30_000
+        )
         assert plane.get_by_text(reading, exact=True).count() >= 1  # the reading stays, the name goes
         teacher.locator("#end-class").click()
         teacher.locator("#class-status", has_text="Class ended").wait_for(timeout=30_000)

@@ -7,8 +7,17 @@ from s2m.classroom import CODE_ALPHABET, CODE_LENGTH, ClassError, ClassPoint, Cl
 
 
 def _point(name="Ana", reading="happy", member="m1", recording="r1", model="audio/triplet", v=0.8):
-    return ClassPoint(name=name, reading=reading, valence=v, arousal=0.7, x=1.0, y=2.0, model=model, member=member,
-                      recording=recording)  # fmt: skip
+    return ClassPoint(
+        name=name,
+        reading=reading,
+        valence=v,
+        arousal=0.7,
+        x=1.0,
+        y=2.0,
+        model=model,
+        member=member,
+        recording=recording,
+    )
 
 
 def test_codes_are_short_unambiguous_and_typed_forgivingly():

@@ -20,8 +20,10 @@ needs_ravdess = pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS not fo
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys\nfrom s2m.__main__ import main\ntry:\n    main(['evaluate', '--help'])\nexcept SystemExit:\n"
-            "    pass\nprint('torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys\nfrom s2m.__main__ import main\ntry:\n    main(['evaluate', '--help'])\nexcept SystemExit:\n"
+        "    pass\nprint('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "--speech-csv" in out.stdout and out.stdout.strip().endswith("False")
 
@@ -53,14 +55,36 @@ def test_evaluate_saved_checkpoints_on_a_speech_csv(tmp_path, capsys):
     for name in ("audio-triplet", "text-triplet"):
         shutil.copytree(ROOT / "checkpoints" / name, ckpts / name)
     out = tmp_path / "rows.json"
-    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--transcripts", "given",
-          "--calibration", "all", "--json", str(out)])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            "--checkpoints",
+            str(ckpts),
+            "--speech-csv",
+            str(_class_csv(tmp_path)),
+            "--transcripts",
+            "given",
+            "--calibration",
+            "all",
+            "--json",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "queries)" in printed and "best constant" in printed
     rows = json.loads(out.read_text())  # strict JSON: json.loads would accept NaN, so check the text too
     assert "NaN" not in out.read_text()
-    need = {"framework", "modality", "calibration", "transcripts", "queries", "precision_at_k", "mrr", "ndcg_at_k",
-            "speech_accuracy"}  # fmt: skip
+    need = {
+        "framework",
+        "modality",
+        "calibration",
+        "transcripts",
+        "queries",
+        "precision_at_k",
+        "mrr",
+        "ndcg_at_k",
+        "speech_accuracy",
+    }
     assert all(need <= set(r) for r in rows)
     audio = {r["calibration"]: r for r in rows if r["modality"] == "audio" and r["framework"] == "triplet"}
     # every other neutral take is a speaker's reference and never a query: 12 items - 2 references
@@ -74,13 +98,42 @@ def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, c
     ckpts = tmp_path / "ckpts"
     shutil.copytree(ROOT / "checkpoints" / "audio-triplet", ckpts / "audio-triplet")
     out = tmp_path / "rows.json"
-    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--rooms",
-          "--modalities", "audio", "--calibration", "none", "--json", str(out)])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            "--checkpoints",
+            str(ckpts),
+            "--speech-csv",
+            str(_class_csv(tmp_path)),
+            "--rooms",
+            "--modalities",
+            "audio",
+            "--calibration",
+            "none",
+            "--json",
+            str(out),
+        ]
+    )
     rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
     assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 10}
     assert "test in a room" in capsys.readouterr().out
-    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(_class_csv(tmp_path)), "--rooms", "3",
-          "--modalities", "audio", "--calibration", "none", "--json", str(out)])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            "--checkpoints",
+            str(ckpts),
+            "--speech-csv",
+            str(_class_csv(tmp_path)),
+            "--rooms",
+            "3",
+            "--modalities",
+            "audio",
+            "--calibration",
+            "none",
+            "--json",
+            str(out),
+        ]
+    )
     rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
     assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 30}  # 3 rooms each
     with pytest.raises(SystemExit, match="per-voice or per-language"):
@@ -101,12 +154,18 @@ def test_impossible_training_options_end_with_their_message(flag, value, says):
         main(["evaluate", "--modalities", "audio", "--split", "valid", flag, value])
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["evaluate", "--checkpoints", "/nonexistent", "--modalities", "audio"], "no checkpoints .* under /nonexistent"),
-    (["refit-music", "--checkpoints", "/nonexistent"], "no checkpoints .* under /nonexistent"),
-    (["evaluate", "--music-csv", "/nonexistent.csv", "--modalities", "audio"], "Music CSV not found"),
-    (["music-probe", "--music-csv", "/nonexistent.csv"], "Music CSV not found"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (
+            ["evaluate", "--checkpoints", "/nonexistent", "--modalities", "audio"],
+            "no checkpoints .* under /nonexistent",
+        ),
+        (["refit-music", "--checkpoints", "/nonexistent"], "no checkpoints .* under /nonexistent"),
+        (["evaluate", "--music-csv", "/nonexistent.csv", "--modalities", "audio"], "Music CSV not found"),
+        (["music-probe", "--music-csv", "/nonexistent.csv"], "Music CSV not found"),
+    ],
+)
 def test_missing_checkpoints_or_music_end_with_a_message(argv, says):
     with pytest.raises(SystemExit, match=says):
         main(argv)
@@ -128,8 +187,19 @@ def test_session_calibration_of_a_checkpoint_without_feature_mean_says_so(tmp_pa
     config["readout"]["feature_mean"] = None  # as saved before session calibration existed
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(SystemExit, match="no feature_mean"):
-        main(["evaluate", "--checkpoints", str(tmp_path / "ckpts"), "--speech-csv", str(_class_csv(tmp_path)),
-              "--modalities", "audio", "--calibration", "session"])  # fmt: skip
+        main(
+            [
+                "evaluate",
+                "--checkpoints",
+                str(tmp_path / "ckpts"),
+                "--speech-csv",
+                str(_class_csv(tmp_path)),
+                "--modalities",
+                "audio",
+                "--calibration",
+                "session",
+            ]
+        )
 
 
 def test_unknown_labels_in_a_speech_csv_are_named(tmp_path):
@@ -154,8 +224,21 @@ def test_every_ravdess_utterance_is_accepted_and_split_by_actor():
 @needs_ravdess
 def test_shipped_audio_model_reads_unseen_real_voices_uncalibrated(tmp_path):
     out = tmp_path / "rows.json"
-    main(["evaluate", "--checkpoints", str(ROOT / "checkpoints"), "--speech-root", str(RAVDESS),
-          "--calibration", "none", "--json", str(out), "--modalities", "audio"])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            "--checkpoints",
+            str(ROOT / "checkpoints"),
+            "--speech-root",
+            str(RAVDESS),
+            "--calibration",
+            "none",
+            "--json",
+            str(out),
+            "--modalities",
+            "audio",
+        ]
+    )
     rows = json.loads(out.read_text())
     constant = max(r["precision_at_k"] for r in rows if r["framework"].startswith("best constant"))
     audio = [r for r in rows if r["modality"] == "audio" and not r["framework"].startswith(("best", "chance"))]
@@ -210,8 +293,23 @@ def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path)
     csv, out = _class_csv(tmp_path), tmp_path / "rows.json"
     rows = {}
     for target in ("speech", "music"):
-        main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(csv), "--calibration", "none",
-              "--modalities", "audio", "--place-at", target, "--json", str(out)])  # fmt: skip
+        main(
+            [
+                "evaluate",
+                "--checkpoints",
+                str(ckpts),
+                "--speech-csv",
+                str(csv),
+                "--calibration",
+                "none",
+                "--modalities",
+                "audio",
+                "--place-at",
+                target,
+                "--json",
+                str(out),
+            ]
+        )
         rows[target] = next(r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp")
     assert rows["speech"]["speech_accuracy"] == rows["music"]["speech_accuracy"]
     keys = ("precision_at_k", "mrr", "ndcg_at_k")
@@ -241,11 +339,33 @@ def test_crosscorpus_holds_out_each_named_corpus_and_train_saves_what_it_saw(tmp
     (tmp_path / "music.csv").write_text("\n".join(rows) + "\n")
     a = _speech_csv(tmp_path / "a", ["a1", "a2", "a3"], ["neutral", "happy", "sad", "neutral", "happy", "sad"])
     b = _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
-    common = ["--music-csv", str(tmp_path / "music.csv"), "--audio-encoder", "prosody", "--members", "1",
-              "--epochs", "2", "--no-calibrated-training"]  # fmt: skip
+    common = [
+        "--music-csv",
+        str(tmp_path / "music.csv"),
+        "--audio-encoder",
+        "prosody",
+        "--members",
+        "1",
+        "--epochs",
+        "2",
+        "--no-calibrated-training",
+    ]
     out = tmp_path / "rows.json"
-    main(["crosscorpus", "--corpora", f"first={a}", str(b), "--modalities", "audio", "--seeds", "0",
-          "--json", str(out), *common])  # fmt: skip
+    main(
+        [
+            "crosscorpus",
+            "--corpora",
+            f"first={a}",
+            str(b),
+            "--modalities",
+            "audio",
+            "--seeds",
+            "0",
+            "--json",
+            str(out),
+            *common,
+        ]
+    )
     printed = capsys.readouterr().out
     assert "first: 15 clips, 3 speakers, labels happy, neutral, sad" in printed  # the 0.2-s takes left out
     assert "first (held out) (12 queries)" in printed and "b (held out) (9 queries)" in printed
@@ -254,8 +374,10 @@ def test_crosscorpus_holds_out_each_named_corpus_and_train_saves_what_it_saw(tmp
         main(["crosscorpus", "--corpora", str(a), *common])
     main(["train", "--corpora", str(a), str(b), "--out", str(tmp_path / "model"), "--calibration", "none", *common])
     seen = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["corpora"]
-    assert seen == {"a": {"speakers": 3, "items": 15, "labels": ["happy", "neutral", "sad"]},
-                    "b": {"speakers": 3, "items": 9, "labels": ["happy", "sad"]}}  # fmt: skip
+    assert seen == {
+        "a": {"speakers": 3, "items": 15, "labels": ["happy", "neutral", "sad"]},
+        "b": {"speakers": 3, "items": 9, "labels": ["happy", "sad"]},
+    }
 
 
 def test_evaluate_leaves_out_clips_a_query_would_refuse_and_says_how_many(tmp_path, capsys):
@@ -264,8 +386,19 @@ def test_evaluate_leaves_out_clips_a_query_would_refuse_and_says_how_many(tmp_pa
     ckpts = tmp_path / "ckpts"
     shutil.copytree(ROOT / "checkpoints" / "audio-triplet", ckpts / "audio-triplet")
     folder = _speech_csv(tmp_path / "class", ["ana", "ben"], ["neutral", "happy", "sad", "angry"])
-    main(["evaluate", "--checkpoints", str(ckpts), "--speech-csv", str(folder / "labels.csv"), "--calibration", "none",
-          "--modalities", "audio"])  # fmt: skip
+    main(
+        [
+            "evaluate",
+            "--checkpoints",
+            str(ckpts),
+            "--speech-csv",
+            str(folder / "labels.csv"),
+            "--calibration",
+            "none",
+            "--modalities",
+            "audio",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "2 of 8 clips left out: a query would refuse them" in printed  # each speaker's 0.2-s first take
     assert "test (6 queries)" in printed
@@ -273,9 +406,11 @@ def test_evaluate_leaves_out_clips_a_query_would_refuse_and_says_how_many(tmp_pa
 
 def test_app_help_and_argument_mistakes_answer_before_torch_and_gradio_load():
     """`python app.py --help` (and a mistyped option) answer at once: nothing heavy is imported first."""
-    probe = ("import runpy, sys\nsys.argv = ['app.py'] + sys.argv[1:]\ntry:\n    runpy.run_path('app.py', "
-             "run_name='__main__')\nexcept SystemExit as e:\n    print('exit', e.code)\n"
-             "print('heavy', any(m in sys.modules for m in ('torch', 'gradio')))")  # fmt: skip
+    probe = (
+        "import runpy, sys\nsys.argv = ['app.py'] + sys.argv[1:]\ntry:\n    runpy.run_path('app.py', "
+        "run_name='__main__')\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+        "print('heavy', any(m in sys.modules for m in ('torch', 'gradio')))"
+    )
     for args, said in ((["--help"], "--ssl-certfile"), (["--port", "abc"], "invalid int value")):
         out = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True)
         assert said in out.stdout + out.stderr and out.stdout.strip().endswith("heavy False"), out
@@ -339,12 +474,15 @@ def test_a_checkpoints_config_reproduces_its_training_options():
     assert config.audio_encoder == saved["audio_encoder"] and config.seed == 7
 
 
-@pytest.mark.parametrize("content, says", [
-    ('{"learning_rate": 0.1}', "unknown options learning_rate"),
-    ("[1, 2]", "JSON object of options"),
-    ("not json", "cannot read --config"),
-    ('{"members": "three"}', "members"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        ('{"learning_rate": 0.1}', "unknown options learning_rate"),
+        ("[1, 2]", "JSON object of options"),
+        ("not json", "cannot read --config"),
+        ('{"members": "three"}', "members"),
+    ],
+)
 def test_a_config_file_that_cannot_be_used_ends_with_its_message(tmp_path, content, says):
     (tmp_path / "run.json").write_text(content)
     with pytest.raises(SystemExit, match=says):

@@ -52,8 +52,11 @@ def test_ravdess_reader_takes_the_published_48k_wav_layout_and_flac(tmp_path):
     from s2m.audio import load_audio
 
     root = tmp_path / "Audio_Speech_Actors_01-24"
-    for name, rate in [("Actor_01/03-01-05-02-01-01-01.wav", 48_000), ("Actor_23/03-01-02-01-02-02-23.flac", 16_000),
-                       ("Actor_20/03-01-08-02-02-01-20.flac", 44_100)]:  # fmt: skip
+    for name, rate in [
+        ("Actor_01/03-01-05-02-01-01-01.wav", 48_000),
+        ("Actor_23/03-01-02-01-02-02-23.flac", 16_000),
+        ("Actor_20/03-01-08-02-02-01-20.flac", 44_100),
+    ]:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         sf.write(root / name, tone(0.8, rate), rate, subtype="PCM_16")
     records = read_ravdess(root)
@@ -69,7 +72,9 @@ def test_speech_csv_reader(tmp_path):
     (tmp_path / "ok.csv").write_text("path,label,speaker,text\na.wav,Bored,ana,so dull\nsub/b.flac,excited,ben,\n")
     records = read_speech_csv(tmp_path / "ok.csv")
     assert [(r.label, r.group, r.split, r.transcript) for r in records] == [
-        ("bored", "ana", "test", "so dull"), ("excited", "ben", "test", None)]  # fmt: skip
+        ("bored", "ana", "test", "so dull"),
+        ("excited", "ben", "test", None),
+    ]
     (tmp_path / "bad.csv").write_text("path,label,speaker\na.wav,grumpy,ana\na.wav,zzz,ben\na.wav,sad,ben\n")
     with pytest.raises(DatasetError, match="grumpy, zzz are not in the lexicon"):
         read_speech_csv(tmp_path / "bad.csv")
@@ -84,11 +89,15 @@ def test_speech_csv_reader(tmp_path):
 def test_bundled_library_is_one_listener_labelled_clip_per_emotify_track():
     rows = read_metadata(LIBRARY_DIR)
     assert len(rows) == 360 and len({r.group for r in rows}) == 360
-    assert {s: sum(r.split == s for r in rows) for s in ("train", "valid", "test")} == {"train": 216, "valid": 72,
-                                                                                        "test": 72}  # fmt: skip
+    assert {s: sum(r.split == s for r in rows) for s in ("train", "valid", "test")} == {
+        "train": 216,
+        "valid": 72,
+        "test": 72,
+    }
     for genre in ("classical", "rock", "electronic", "pop"):  # split stratified by genre
-        assert [sum(r.split == s and r.clip_id.startswith(genre) for r in rows) for s in ("train", "valid", "test")
-                ] == [54, 18, 18]  # fmt: skip
+        assert [
+            sum(r.split == s and r.clip_id.startswith(genre) for r in rows) for s in ("train", "valid", "test")
+        ] == [54, 18, 18]
     for r in rows:
         assert r.title and r.artist and "CC BY-NC-SA" in r.license and r.felt.split(" ")[1] == "listeners:"
         assert 0 <= r.valence <= 1 and 0 <= r.arousal <= 1 and r.mood in GEMS_LABELS
@@ -244,8 +253,9 @@ def test_sentence_set_splits_by_sentence_and_carries_translations():
     english = read_sentences()
     assert len(english) == 480 and all(r.path == "" and r.transcript for r in english)
     counts = collections.Counter((r.split, r.label) for r in english)
-    assert all(counts[("train", e)] >= 40 and counts[("valid", e)] >= 10 and counts[("test", e)] >= 10
-               for e in RAVDESS_LABELS)  # fmt: skip
+    assert all(
+        counts[("train", e)] >= 40 and counts[("valid", e)] >= 10 and counts[("test", e)] >= 10 for e in RAVDESS_LABELS
+    )
     by_split = {s: {r.transcript.lower() for r in english if r.split == s} for s in ("train", "valid", "test")}
     assert not (by_split["train"] & by_split["valid"]) and not (by_split["train"] & by_split["test"])
     corpus = {s.lower() for s in NEUTRAL_SENTENCES} | {s.lower() for v in EMOTION_SENTENCES.values() for s in v}

@@ -89,8 +89,15 @@ def test_minilm_text_encoder():
 
 def test_multilingual_e5_puts_a_translation_next_to_its_original():
     e5 = encoders.load("e5-small")
-    x = e5.embed(["I finally got the job!", "드디어 취직했어!", "Ich habe endlich den Job bekommen!",
-                  "The train leaves from platform four at nine.", ""])  # fmt: skip
+    x = e5.embed(
+        [
+            "I finally got the job!",
+            "드디어 취직했어!",
+            "Ich habe endlich den Job bekommen!",
+            "The train leaves from platform four at nine.",
+            "",
+        ]
+    )
     assert x.shape == (5, 384) and x.dtype == np.float32 and np.allclose(np.linalg.norm(x[:4], axis=1), 1, atol=1e-4)
     sims = x @ x[0]
     assert sims[1] > sims[3] and sims[2] > sims[3]  # Korean and German next to the English, not the timetable
@@ -105,8 +112,9 @@ def test_recogniser_detects_the_language_first_and_keeps_english_on_the_fast_mod
     from s2m.audio import load_audio
 
     german = tmp_path / "de.wav"
-    subprocess.run(["espeak-ng", "-v", "de", "-w", str(german), "Ich habe endlich den Job bekommen, den ich wollte!"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["espeak-ng", "-v", "de", "-w", str(german), "Ich habe endlich den Job bekommen, den ich wollte!"], check=True
+    )
     clip = load_audio(str(german))
     heard = encoders.recognise(clip.samples, clip.sample_rate)
     assert heard.language == "de" and {"ich", "habe", "bekommen"} <= set(heard.text.lower().replace(",", "").split())
@@ -133,8 +141,9 @@ def test_a_language_the_speaker_names_is_transcribed_in_it(tmp_path):
     from s2m.audio import load_audio
 
     korean = tmp_path / "ko.wav"
-    subprocess.run(["espeak-ng", "-v", "ko", "-s", "90", "-w", str(korean), "드디어 취직했어요. 정말 너무 행복해요."],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["espeak-ng", "-v", "ko", "-s", "90", "-w", str(korean), "드디어 취직했어요. 정말 너무 행복해요."], check=True
+    )
     clip = load_audio(str(korean))
     heard = encoders.recognise(clip.samples, clip.sample_rate, language="ko")
     assert heard.language == "ko" and "행복" in heard.text
@@ -167,8 +176,11 @@ def test_whisper_decodes_a_short_window_not_thirty_seconds():
     tiny, base = encoders.load("whisper-tiny"), encoders.load("whisper-base")
     frames = {s: tiny._log_mel(tone(s, 16000)).shape[-1] for s in (3.0, 20.0, 40.0)}
     assert frames == {3.0: 1500, 20.0: 2200, 40.0: 3000}
-    assert {s: base._log_mel(tone(s, 16000)).shape[-1] for s in (3.0, 20.0, 40.0)} == {3.0: 1000, 20.0: 2200,
-                                                                                        40.0: 3000}  # fmt: skip
+    assert {s: base._log_mel(tone(s, 16000)).shape[-1] for s in (3.0, 20.0, 40.0)} == {
+        3.0: 1000,
+        20.0: 2200,
+        40.0: 3000,
+    }
 
 
 def test_missing_bundled_package_gives_clear_error(monkeypatch):

@@ -155,11 +155,14 @@ def test_bounded_concurrent_clients_get_no_errors(client):
     assert answers == [5] * 40
 
 
-@pytest.mark.parametrize("text, top_k, where, message", [
-    ("sad \ud800 words", 5, 1, "not valid Unicode"),  # a lone surrogate (gradio_client cannot even send it)
-    ("I am sad", float("nan"), 4, "whole number from 1 to 10"),  # NaN (not JSON: only a raw client sends it)
-    ("I am sad", "5", 4, "whole number from 1 to 10"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, top_k, where, message",
+    [
+        ("sad \ud800 words", 5, 1, "not valid Unicode"),  # a lone surrogate (gradio_client cannot even send it)
+        ("I am sad", float("nan"), 4, "whole number from 1 to 10"),  # NaN (not JSON: only a raw client sends it)
+        ("I am sad", "5", 4, "whole number from 1 to 10"),
+    ],
+)
 def test_values_no_client_library_sends_are_named_by_the_validator(text, top_k, where, message):
     import app
 
@@ -184,10 +187,15 @@ def _raw(client, handler: str, data: list, session: str | None = None) -> str:
 
     index = next(i for i, f in app.DEMO.fns.items() if f.fn is not None and f.fn.__name__ == handler)
     session = session or uuid.uuid4().hex[:12]
-    body = json.dumps({"data": data, "fn_index": index, "session_hash": session, "event_data": None,
-                       "trigger_id": None}).replace('"<1e400>"', "1e400")  # fmt: skip
-    joined = httpx.post(f"{client.src.rstrip('/')}/gradio_api/queue/join", content=body,
-                        headers={"content-type": "application/json"}, timeout=60)  # fmt: skip
+    body = json.dumps(
+        {"data": data, "fn_index": index, "session_hash": session, "event_data": None, "trigger_id": None}
+    ).replace('"<1e400>"', "1e400")
+    joined = httpx.post(
+        f"{client.src.rstrip('/')}/gradio_api/queue/join",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     if joined.status_code == 422:
         return " | ".join(d["message"] for d in joined.json()["detail"] if not d["is_valid"])
     if joined.status_code != 200:
@@ -204,8 +212,15 @@ def _raw(client, handler: str, data: list, session: str | None = None) -> str:
 def _query(**changes) -> list:
     """The search handler's inputs as a raw client sends them (states as null), with ``changes``."""
     names = ["audio", "text", "modality", "framework", "top_k", "calibration", "engine_state", "history", "language"]
-    values = {"audio": None, "text": "I am so happy today", "modality": "text", "framework": "Triplet", "top_k": 5,
-              "language": "auto", **changes}  # fmt: skip
+    values = {
+        "audio": None,
+        "text": "I am so happy today",
+        "modality": "text",
+        "framework": "Triplet",
+        "top_k": 5,
+        "language": "auto",
+        **changes,
+    }
     return [values.get(n) for n in names]
 
 
@@ -234,26 +249,26 @@ RAW_CASES = [  # (name, handler, inputs, expected message: a regular expression,
         "search",
         _query(audio={"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, modality="audio"),
         "not uploaded",
-    ),  # fmt: skip
+    ),
     (
         "remember x 'A'",
         "remember",
         [{"emotions": {"happy": 1.0}, "x": "A", "y": 0, "valence": 0.5, "arousal": 0.5}, "Ana", None],
         "finite numbers",
-    ),  # fmt: skip
+    ),
     (
         "remember x NaN",
         "remember",
         [{"emotions": {"happy": 1.0}, "x": float("nan"), "y": 0, "valence": 0.5, "arousal": 0.5}, "Ana", None],
         "finite numbers",
-    ),  # fmt: skip
+    ),
     ("remember emotions list", "remember", [{"emotions": ["happy"], "x": 0, "y": 0}, "Ana", None], "no emotions"),
     (
         "remember emotion Infinity",
         "remember",
         [{"emotions": {"happy": float("inf")}, "x": 0, "y": 0, "valence": 0, "arousal": 0}, None, None],
         "no emotions",
-    ),  # fmt: skip
+    ),
     ("remember a string", "remember", ["happy", "Ana", None], "no emotions"),
     ("remember nothing", "remember", [None, "Ana", None], OK),
     ("clear modality list", "clear_history", [["audio"], "Triplet", None], "Unknown model of type list"),
@@ -437,10 +452,17 @@ def test_a_second_instance_with_damaged_files_starts_serves_and_stops_without_to
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = ("import sys, app; from pathlib import Path; app.EXAMPLE_DIR = Path(sys.argv[1]); "
-            "sys.argv = ['app.py', '--checkpoints', sys.argv[2], '--port', sys.argv[3]]; app.main()")  # fmt: skip
-    other = subprocess.Popen([sys.executable, "-c", code, str(examples), str(ckpt), str(port)], cwd=root,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    code = (
+        "import sys, app; from pathlib import Path; app.EXAMPLE_DIR = Path(sys.argv[1]); "
+        "sys.argv = ['app.py', '--checkpoints', sys.argv[2], '--port', sys.argv[3]]; app.main()"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", code, str(examples), str(ckpt), str(port)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url, deadline = f"http://127.0.0.1:{port}/", time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -475,8 +497,11 @@ def test_files_of_another_gradio_process_are_not_ours_to_read(client):
     shared = Path(tempfile.gettempdir()) / "gradio" / "someone-else"
     shared.mkdir(parents=True, exist_ok=True)
     shutil.copy(EXAMPLES / "sad.wav", shared / "theirs.wav")
-    answer = _raw(client, "search", _query(audio={"path": str(shared / "theirs.wav"),
-                                                  "meta": {"_type": "gradio.FileData"}}, modality="audio"))  # fmt: skip
+    answer = _raw(
+        client,
+        "search",
+        _query(audio={"path": str(shared / "theirs.wav"), "meta": {"_type": "gradio.FileData"}}, modality="audio"),
+    )
     assert "not uploaded" in answer
 
 

@@ -31,17 +31,21 @@ def test_placement_at_music_goes_to_the_training_music_of_the_nearest_mood():
     unit = np.eye(64, dtype=np.float32)
     speech = {"angry": unit[0], "fearful": unit[1], "neutral": unit[2]}
     music = {"angry": unit[10], "calm": unit[11], "nostalgic": unit[12], "sad": unit[13]}
-    readout = Readout(speech_prototypes={k: v.tolist() for k, v in speech.items()},
-                      music_prototypes={k: v.tolist() for k, v in music.items()}, placement=0.02,
-                      mapping={k: nearest_label(k, sorted(music)) for k in speech})  # fmt: skip
+    readout = Readout(
+        speech_prototypes={k: v.tolist() for k, v in speech.items()},
+        music_prototypes={k: v.tolist() for k, v in music.items()},
+        placement=0.02,
+        mapping={k: nearest_label(k, sorted(music)) for k in speech},
+    )
     query = np.stack([unit[0], unit[1], unit[2]])  # read as angry, fearful, neutral
     np.testing.assert_allclose(readout.place(query), query, atol=1e-6)  # place_at "speech" (the default)
     placed = dataclasses.replace(readout, place_at="music").place(query)
     # VA-nearest moods: angry -> angry, fearful -> sad, neutral -> nostalgic (never calm, far off in valence)
     np.testing.assert_allclose(placed, np.stack([music["angry"], music["sad"], music["nostalgic"]]), atol=1e-6)
     protos = np.asarray(list(speech.values()))
-    np.testing.assert_array_equal(dataclasses.replace(readout, place_at="music").targets(list(speech), protos)[1],
-                                  music["sad"])  # fmt: skip
+    np.testing.assert_array_equal(
+        dataclasses.replace(readout, place_at="music").targets(list(speech), protos)[1], music["sad"]
+    )
 
 
 def test_readout_is_frozen_and_checked():
@@ -66,12 +70,17 @@ def test_a_checkpoint_saves_its_readout_typed_apart_from_the_training_record(tmp
 def test_an_old_checkpoint_with_its_readout_in_the_training_record_reads_the_same(tmp_path):
     unit = np.eye(64, dtype=np.float32)
     model = _model()
-    model.config.readout = Readout(speech_prototypes={"angry": unit[0].tolist(), "sad": unit[1].tolist()},
-                                   placement=0.02, reference_mean=[0.5] * 12)  # fmt: skip
+    model.config.readout = Readout(
+        speech_prototypes={"angry": unit[0].tolist(), "sad": unit[1].tolist()},
+        placement=0.02,
+        reference_mean=[0.5] * 12,
+    )
     model.save(tmp_path / "new")
     config = json.loads((tmp_path / "new" / heads.CONFIG_FILE).read_text())
-    old = {**{k: v for k, v in config.items() if k != "readout"},
-           "training": {"best_epoch": 3, **{k: v for k, v in config["readout"].items() if v is not None}}}  # fmt: skip
+    old = {
+        **{k: v for k, v in config.items() if k != "readout"},
+        "training": {"best_epoch": 3, **{k: v for k, v in config["readout"].items() if v is not None}},
+    }
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / heads.CONFIG_FILE).write_text(json.dumps(old))
     (tmp_path / "old" / heads.WEIGHTS_FILE).write_bytes((tmp_path / "new" / heads.WEIGHTS_FILE).read_bytes())

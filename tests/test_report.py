@@ -45,8 +45,11 @@ def test_the_fusion_readers_comparison_scores_each_language_on_its_validation_se
     examples = sorted((LIBRARY_DIR.parent / "examples").glob("*.wav"))
     speech = [Record(str(p), p.stem, "example", "train") for p in examples]
     out = reader_report(speech, ["e5-small"], languages=("en", "ko"))
-    rows = {line.split("|")[2].strip(): [float(v) for v in line.split("|")[3:6]]
-            for line in out.splitlines() if line.startswith("| `e5-small`")}  # fmt: skip
+    rows = {
+        line.split("|")[2].strip(): [float(v) for v in line.split("|")[3:6]]
+        for line in out.splitlines()
+        if line.startswith("| `e5-small`")
+    }
     assert set(rows) == {"en", "en + ko"} and "80 en, 80 ko" in out and "training transcripts: 8" in out
     assert rows["en"][0] > 0.7 and rows["en + ko"][0] > 0.7  # English sentences read well either way
     assert rows["en + ko"][1] > rows["en"][1]  # Korean better with Korean training sentences

@@ -71,8 +71,7 @@ def test_copies_in_rooms_are_new_speakers_one_room_each():
     copies = in_rooms(records, copies=2)
     assert len(copies) == 12
     assert {r.group for r in copies} == {"a~room1", "b~room1", "a~room2", "b~room2"}
-    assert all(r.room == r.group and r.label == "sad" and r.split == "train" and r.transcript == "hi"
-               for r in copies)  # fmt: skip
+    assert all(r.room == r.group and r.label == "sad" and r.split == "train" and r.transcript == "hi" for r in copies)
 
 
 def test_a_take_in_a_room_has_its_own_features_and_cache_entry(tmp_path):

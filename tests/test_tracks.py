@@ -70,8 +70,9 @@ def test_shares_csv_gives_dominant_mood_position_listeners_and_a_balanced_split(
         shares = [0.1] * 9
         shares[(i % 2) * 4] = 0.7  # amazement or calmness dominates
         rows.append([name, str(100 + i), "rock" if i < 10 else "pop", "A", f"T{i}", 12, *shares])
-    path = _csv(tmp_path / "tracks.csv", ["path", "track_id", "genre", "artist", "title", "listeners",
-                                          *GEMS_LABELS], rows)  # fmt: skip
+    path = _csv(
+        tmp_path / "tracks.csv", ["path", "track_id", "genre", "artist", "title", "listeners", *GEMS_LABELS], rows
+    )
     tracks = read_music_csv(path)
     assert [t.mood for t in tracks[:2]] == ["amazement", "calmness"]
     assert tracks[1].felt() == "12 listeners: calmness 70 %, amazement 10 %"
@@ -85,13 +86,18 @@ def test_shares_csv_gives_dominant_mood_position_listeners_and_a_balanced_split(
 
 def test_va_and_mood_layouts_and_what_is_refused(tmp_path):
     names = _songs(tmp_path, 2)
-    va_csv = _csv(tmp_path / "va.csv", ["path", "valence", "arousal", "split"],
-                  [[names[0], 0.2, 0.2, "test"], [names[1], 0.9, 0.6, "train"]])  # fmt: skip
+    va_csv = _csv(
+        tmp_path / "va.csv",
+        ["path", "valence", "arousal", "split"],
+        [[names[0], 0.2, 0.2, "test"], [names[1], 0.9, 0.6, "train"]],
+    )
     tracks = read_music_csv(va_csv)
     assert [(t.mood, t.split) for t in tracks] == [("sadness", "test"), ("joyful_activation", "train")]
     mood_csv = _csv(tmp_path / "mood.csv", ["path", "mood"], [[names[0], "Peaceful"], [names[1], "epic"]])
-    assert [(t.mood, t.valence) for t in read_music_csv(mood_csv)] == [("peaceful", va("peaceful")[0]),
-                                                                       ("epic", va("epic")[0])]  # fmt: skip
+    assert [(t.mood, t.valence) for t in read_music_csv(mood_csv)] == [
+        ("peaceful", va("peaceful")[0]),
+        ("epic", va("epic")[0]),
+    ]
     for header, row, message in [
         (["file", "mood"], [names[0], "sad"], "no 'path' column"),
         (["path", "colour"], [names[0], "red"], "say how each track feels"),
@@ -116,9 +122,13 @@ def test_stratified_split_spreads_every_stratum():
 
 def test_training_tracks_give_every_window_and_held_out_tracks_one(tmp_path):
     names = _songs(tmp_path, 3)
-    tracks = read_music_csv(_csv(tmp_path / "m.csv", ["path", "mood", "split", "track_id"],
-                                 [[names[0], "sad", "train", "a"], [names[1], "sad", "test", "b"],
-                                  [names[2], "sad", "train", "c"]]))  # fmt: skip
+    tracks = read_music_csv(
+        _csv(
+            tmp_path / "m.csv",
+            ["path", "mood", "split", "track_id"],
+            [[names[0], "sad", "train", "a"], [names[1], "sad", "test", "b"], [names[2], "sad", "train", "c"]],
+        )
+    )
     clips = track_records(tracks, {tracks[0].path: 35.0}, {tracks[1].path: 12.5})
     assert [(c.group, c.start, c.split) for c in clips] == [
         ("a", 0.0, "train"),
@@ -150,8 +160,18 @@ def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path
         shares = rng.dirichlet(np.ones(9) * 0.5)
         mood = GEMS_LABELS[int(np.argmax(shares))]
         v, a = gems_position(shares)
-        tracks.append(Track(f"{i}.wav", str(i), mood, v, a, splits[i], ["rock", "pop"][i % 2],
-                            shares=tuple(zip(GEMS_LABELS, shares, strict=True))))  # fmt: skip
+        tracks.append(
+            Track(
+                f"{i}.wav",
+                str(i),
+                mood,
+                v,
+                a,
+                splits[i],
+                ["rock", "pop"][i % 2],
+                shares=tuple(zip(GEMS_LABELS, shares, strict=True)),
+            )
+        )
         for _ in range(3 if splits[i] == "train" else 1):
             clips.append(Record(f"{i}.wav", mood, str(i), splits[i]))
             feats.append(np.concatenate([shares, [v, a]]) + rng.normal(0, 0.02, 11))
@@ -171,20 +191,28 @@ def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_mu
 
     rng = np.random.default_rng(0)
     speech, music = _set(SPEECH, 12, 10, rng, 3.0), _set(MUSIC, 6, 7, rng, -1.0, groups_per_split=1)
-    config = TrainConfig(epochs=3, warmup_epochs=1, batch_size=32, lr=3e-3, members=2, place_at="music",
-                         placement=0.02)  # fmt: skip
+    config = TrainConfig(epochs=3, warmup_epochs=1, batch_size=32, lr=3e-3, members=2, place_at="music", placement=0.02)
     model, _ = train(config, speech, music)
     gems = ["sadness", "tension", "joyful_activation", "solemnity"]
     centres = {m: rng.normal(0, 1, 5) * 3 for m in gems}
-    rows = [(centres[m] + rng.normal(0, 1, 5), m, f"{s}{k}", s) for s in ("train", "valid", "test") for m in gems
-            for k in range(2) for _ in range(6)]  # fmt: skip
+    rows = [
+        (centres[m] + rng.normal(0, 1, 5), m, f"{s}{k}", s)
+        for s in ("train", "valid", "test")
+        for m in gems
+        for k in range(2)
+        for _ in range(6)
+    ]
     new_music = FeatureSet(np.asarray([r[0] for r in rows], np.float32), *[[r[i] for r in rows] for i in (1, 2, 3)])
     refit = refit_music(model, new_music, replace_config(config, epochs=20, patience=20), source="test music")
     x = speech.features[:4]
     np.testing.assert_allclose(refit.project("speech", x), model.project("speech", x), atol=1e-6)
     assert refit.config.music_dim == 5 and refit.config.music_labels == sorted(gems)
-    assert refit.config.readout.mapping == {"angry": "tension", "happy": "joyful_activation", "neutral":
-                                                "solemnity", "sad": "sadness"}  # fmt: skip
+    assert refit.config.readout.mapping == {
+        "angry": "tension",
+        "happy": "joyful_activation",
+        "neutral": "solemnity",
+        "sad": "sadness",
+    }
     assert refit.config.training["music_refit"]["source"] == "test music"
     test = new_music.subset("test")
     assert placed_score(refit, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
@@ -195,8 +223,9 @@ def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_mu
     assert sorted(protos) == sorted(gems) and all(len(p) == 2 * felt.config.out_dim for p in protos.values())
     assert placed_score(felt, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
     with pytest.raises(ValueError, match="place_at"):
-        refit_music(train(replace_config(config, place_at="speech", members=1, epochs=1), speech, music)[0],
-                    new_music, config)  # fmt: skip
+        refit_music(
+            train(replace_config(config, place_at="speech", members=1, epochs=1), speech, music)[0], new_music, config
+        )
 
 
 def replace_config(config, **changes):

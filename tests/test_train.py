@@ -42,8 +42,7 @@ def data():
 
 @pytest.mark.parametrize("framework", ["triplet", "triplet_sp_emosim"])
 def test_tiny_training_loss_falls_and_retrieval_beats_chance(data, framework):
-    config = TrainConfig(framework=framework, epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
-                         members=1)  # fmt: skip
+    config = TrainConfig(framework=framework, epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50, members=1)
     model, history = train(config, data.speech, data.music, data.tags)
     losses = [h["loss"] for h in history["history"]]
     assert losses[-1] < losses[0]
@@ -125,8 +124,13 @@ def test_an_ensemble_averages_its_members_scores_and_reloads_from_float16(data, 
     np.testing.assert_allclose(scores, mean, atol=1e-5)
     assert model.project("speech", speech).shape == (6, 3 * model.config.out_dim)
     labels, _, reading = model.read(speech)  # the reading: softmax of the mean prototype cosine
-    cos = np.mean([s.project("speech", speech) @ np.asarray(list(s.config.readout.speech_prototypes.values())).T
-                   for s in singles], axis=0)  # fmt: skip
+    cos = np.mean(
+        [
+            s.project("speech", speech) @ np.asarray(list(s.config.readout.speech_prototypes.values())).T
+            for s in singles
+        ],
+        axis=0,
+    )
     np.testing.assert_array_equal(reading.argmax(1), cos.argmax(1))
     model.save(tmp_path / "ens")
     with open(tmp_path / "ens" / heads.WEIGHTS_FILE, "rb") as f:
@@ -144,9 +148,12 @@ def test_held_out_speakers_in_rooms_are_scored_but_never_choose_the_epoch(data):
     rng = np.random.default_rng(5)  # copies that mislead: scored as another emotion than they sound
     noisy = copies.features + rng.normal(0, 1, copies.features.shape).astype(np.float32)
     copies.labels = list(rng.permutation(copies.labels))
-    speech = FeatureSet(np.concatenate([data.speech.features, noisy]), data.speech.labels + copies.labels,
-                        data.speech.groups + [f"{g}~room1" for g in copies.groups],
-                        data.speech.splits + copies.splits)  # fmt: skip
+    speech = FeatureSet(
+        np.concatenate([data.speech.features, noisy]),
+        data.speech.labels + copies.labels,
+        data.speech.groups + [f"{g}~room1" for g in copies.groups],
+        data.speech.splits + copies.splits,
+    )
     scoring_only = np.r_[np.zeros(len(data.speech.labels), bool), np.ones(len(copies.labels), bool)]
     with_rooms = Data(speech, data.music, np.zeros(len(speech.labels), bool), data.tags, scoring_only=scoring_only)
     config = TrainConfig(epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50, members=1)
@@ -164,14 +171,17 @@ def test_session_calibration_removes_a_speakers_offset_without_a_reference(data)
     their utterances restores the ranking of the offset-free voices, with no neutral reference at all."""
     sp = data.speech
     reference = calibration_references(sp.labels, sp.groups)
-    data = Data(replace(sp, speaker_means=speaker_means(sp.features, sp.groups, reference)), data.music, reference,
-                data.tags)  # fmt: skip
-    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
-                         members=1)  # fmt: skip
+    data = Data(
+        replace(sp, speaker_means=speaker_means(sp.features, sp.groups, reference)), data.music, reference, data.tags
+    )
+    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50, members=1)
     model = train_on(config, data)
     train_items = data.speech.subset("train")
-    np.testing.assert_allclose(model.config.readout.feature_mean, train_items.calibrated(
-        np.asarray(model.config.readout.reference_mean, np.float32)).features.mean(0), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        model.config.readout.feature_mean,
+        train_items.calibrated(np.asarray(model.config.readout.reference_mean, np.float32)).features.mean(0),
+        atol=1e-5,
+    )
     offsets = {"test0": 4.0, "test1": -4.0}
     shifted = data.speech.features + np.asarray([offsets.get(g, 0.0) for g in data.speech.groups], np.float32)[:, None]
     moved = Data(replace(data.speech, features=shifted), data.music, data.reference, data.tags)
@@ -198,8 +208,9 @@ def test_calibration_references_and_population_frame():
 
 def test_trained_model_records_the_training_speakers_neutral_mean_only(data):
     means = np.where(np.asarray(data.speech.splits)[:, None] == "train", 1.0, 50.0) * np.ones((1, 10))
-    speech = FeatureSet(data.speech.features, data.speech.labels, data.speech.groups, data.speech.splits,
-                        means.astype(np.float32))  # fmt: skip
+    speech = FeatureSet(
+        data.speech.features, data.speech.labels, data.speech.groups, data.speech.splits, means.astype(np.float32)
+    )
     config = TrainConfig(epochs=1, warmup_epochs=1, batch_size=32, speaker_shift=0.5, members=1)
     model, _ = train(config, speech, data.music, data.tags)
     assert model.config.readout.reference_mean == [1.0] * 10  # valid/test speakers (50) never leak in
@@ -208,8 +219,9 @@ def test_trained_model_records_the_training_speakers_neutral_mean_only(data):
 def _with_text(speech: FeatureSet, text: np.ndarray) -> FeatureSet:
     from dataclasses import replace
 
-    return replace(speech, features=np.concatenate([speech.features, text], axis=1).astype(np.float32),
-                   text_columns=text.shape[1])  # fmt: skip
+    return replace(
+        speech, features=np.concatenate([speech.features, text], axis=1).astype(np.float32), text_columns=text.shape[1]
+    )
 
 
 def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_path):
@@ -218,10 +230,20 @@ def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_pat
     (a one-hot text feature here) make the reading right even where the audio is noise."""
     rng = np.random.default_rng(3)
     n = len(data.speech.labels)
-    config = TrainConfig(modality="fusion", framework="triplet", epochs=6, warmup_epochs=1, batch_size=32, lr=3e-3,
-                         patience=50, calibrate=False, members=1)  # fmt: skip
-    audio_config = TrainConfig(framework="triplet", epochs=6, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
-                               calibrate=False, members=1)  # fmt: skip
+    config = TrainConfig(
+        modality="fusion",
+        framework="triplet",
+        epochs=6,
+        warmup_epochs=1,
+        batch_size=32,
+        lr=3e-3,
+        patience=50,
+        calibrate=False,
+        members=1,
+    )
+    audio_config = TrainConfig(
+        framework="triplet", epochs=6, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50, calibrate=False, members=1
+    )
     same_words = _with_text(data.speech, np.tile(rng.normal(size=(1, 6)), (n, 1)) + rng.normal(0, 1e-3, (n, 6)))
     fused, _ = train(config, same_words, data.music, data.tags)
     audio, _ = train(audio_config, data.speech, data.music, data.tags)
@@ -229,14 +251,17 @@ def test_late_fusion_words_without_emotion_leave_the_audio_reading(data, tmp_pat
     evidence = fused.text_evidence(same_words.features[:, -6:])
     np.testing.assert_allclose(evidence, 1.0, atol=0.05)
     test = np.asarray(same_words.splits) == "test"
-    np.testing.assert_allclose(fused.query(same_words.features[test]), audio.query(data.speech.features[test]),
-                               atol=0.05)  # fmt: skip
+    np.testing.assert_allclose(
+        fused.query(same_words.features[test]), audio.query(data.speech.features[test]), atol=0.05
+    )
     fused.save(tmp_path / "fused")  # the reader travels with the checkpoint
     again = heads.load(tmp_path / "fused")
     np.testing.assert_array_equal(again.query(same_words.features[test]), fused.query(same_words.features[test]))
 
-    noise = FeatureSet(rng.normal(size=data.speech.features.shape).astype(np.float32), *[
-        getattr(data.speech, k) for k in ("labels", "groups", "splits")])  # fmt: skip
+    noise = FeatureSet(
+        rng.normal(size=data.speech.features.shape).astype(np.float32),
+        *[getattr(data.speech, k) for k in ("labels", "groups", "splits")],
+    )
     onehot = np.asarray([[lab == s for s in SPEECH] for lab in data.speech.labels], np.float32)
     telling = _with_text(noise, onehot * 3 + rng.normal(0, 0.1, onehot.shape))
     told, _ = train(config, telling, data.music, data.tags)
@@ -302,8 +327,18 @@ def test_cross_validation_scores_every_fold_and_counts_each_query_once(tmp_path)
 
     speech, music = _tone_corpus(tmp_path)
     config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1, members=1)
-    rows = run_folds(speech, music, config, ["triplet"], ["audio"], [0, 1], 2, tmp_path / "cache", progress=False,
-                     calibrations=["none"])  # fmt: skip
+    rows = run_folds(
+        speech,
+        music,
+        config,
+        ["triplet"],
+        ["audio"],
+        [0, 1],
+        2,
+        tmp_path / "cache",
+        progress=False,
+        calibrations=["none"],
+    )
     model = next(r for r in rows if r["framework"] == "triplet")
     assert model["test_set"] == "valid, 2 folds" and model["seeds"] == 4  # 2 folds x 2 seeds
     assert model["queries"] == 5 * 5  # every train/valid speaker once (7 takes less 2 neutral references); not z9
@@ -319,8 +354,7 @@ def test_music_triplet_term_gathers_held_out_music_of_a_mood(data):
     tags = {**data.tags, "scary": np.random.default_rng(2).normal(size=5).astype(np.float32)}
     test = music.subset("test")
     same = np.equal.outer(test.labels, test.labels)
-    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50,
-                         members=1)  # fmt: skip
+    config = TrainConfig(framework="triplet", epochs=8, warmup_epochs=1, batch_size=32, lr=3e-3, patience=50, members=1)
 
     def gap(weight: float) -> float:
         out = []
@@ -380,8 +414,10 @@ def test_a_model_trained_on_two_corpora_records_them_and_its_prototypes_weigh_co
     config = TrainConfig(epochs=3, warmup_epochs=1, batch_size=32, members=1, calibrate=False)
     model, _ = train(config, speech, music)
     seen = model.config.training["corpora"]
-    assert seen == {"big": {"speakers": 4, "items": 4 * 4 * 9, "labels": sorted(SPEECH)},
-                    "small": {"speakers": 4, "items": 4 * 2 * 3, "labels": ["happy", "sad"]}}  # fmt: skip
+    assert seen == {
+        "big": {"speakers": 4, "items": 4 * 4 * 9, "labels": sorted(SPEECH)},
+        "small": {"speakers": 4, "items": 4 * 2 * 3, "labels": ["happy", "sad"]},
+    }
     train_set = speech.subset("train")
     emb = model.project("speech", train_set.features)
     happy = np.asarray(train_set.labels) == "happy"
@@ -403,8 +439,10 @@ def _two_tone_corpora(tmp_path):
     _, music = _tone_corpus(tmp_path)
     _speech_csv(tmp_path / "a", ["a1", "a2", "a3"], ["neutral", "happy", "sad", "neutral", "happy", "sad"])
     _speech_csv(tmp_path / "b", ["b1", "b2", "b3"], ["happy", "sad", "happy", "sad"])
-    corpora = {n: playable(r, tmp_path / "cache", progress=False)
-               for n, r in read_corpora([str(tmp_path / "a"), str(tmp_path / "b")]).items()}  # fmt: skip
+    corpora = {
+        n: playable(r, tmp_path / "cache", progress=False)
+        for n, r in read_corpora([str(tmp_path / "a"), str(tmp_path / "b")]).items()
+    }
     return music, corpora
 
 
@@ -414,8 +452,17 @@ def test_leave_one_corpus_out_tests_each_corpus_on_models_that_never_heard_it(tm
     music, corpora = _two_tone_corpora(tmp_path)
     heard = []
     config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1, members=1, calibrate=False)
-    rows = leave_one_corpus_out(corpora, music, config, ["triplet"], ["audio"], [0, 1], tmp_path / "cache",
-                                progress=False, hear=lambda r: heard.append(r) or r)  # fmt: skip
+    rows = leave_one_corpus_out(
+        corpora,
+        music,
+        config,
+        ["triplet"],
+        ["audio"],
+        [0, 1],
+        tmp_path / "cache",
+        progress=False,
+        hear=lambda r: heard.append(r) or r,
+    )
     assert {r["test_set"] for r in rows} == {"a (held out)", "b (held out)"}
     a = {r["framework"]: r for r in rows if r["test_set"] == "a (held out)"}
     assert set(a) >= {"chance", "untrained heads", "triplet"} and any(f.startswith("best constant") for f in a)
@@ -431,11 +478,27 @@ def test_leave_one_corpus_out_scores_fusion_at_other_word_weights_without_retrai
 
     music, corpora = _two_tone_corpora(tmp_path)
     heard = []
-    config = TrainConfig(audio_encoder="prosody", reader_encoder="minilm", text_encoder="minilm", epochs=2,
-                         warmup_epochs=1, members=1, calibrate=False)  # fmt: skip
-    rows = leave_one_corpus_out(corpora, music, config, ["triplet"], ["audio", "fusion"], [0], tmp_path / "cache",
-                                progress=False, hear=lambda r: heard.append(sum(x.split == "test" for x in r)) or r,
-                                text_weights=(0, 5))  # fmt: skip
+    config = TrainConfig(
+        audio_encoder="prosody",
+        reader_encoder="minilm",
+        text_encoder="minilm",
+        epochs=2,
+        warmup_epochs=1,
+        members=1,
+        calibrate=False,
+    )
+    rows = leave_one_corpus_out(
+        corpora,
+        music,
+        config,
+        ["triplet"],
+        ["audio", "fusion"],
+        [0],
+        tmp_path / "cache",
+        progress=False,
+        hear=lambda r: heard.append(sum(x.split == "test" for x in r)) or r,
+        text_weights=(0, 5),
+    )
     assert heard == [15, 9]  # each corpus's playable takes (5 and 3 per speaker), once
     keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
     for corpus in ("a", "b"):

@@ -14,6 +14,20 @@ from .readers import (
 )
 from .records import SPLITS, DatasetError, Record
 
-__all__ = ["LANGUAGES", "LIBRARY_DIR", "SENTENCES_CSV", "SPLITS", "DatasetError", "Record", "library_records",
-           "read_audioset_csv", "read_folder", "read_hikia", "read_iemocap", "read_metadata", "read_ravdess",
-           "read_sentences", "read_speech_csv"]  # fmt: skip
+__all__ = [
+    "LANGUAGES",
+    "LIBRARY_DIR",
+    "SENTENCES_CSV",
+    "SPLITS",
+    "DatasetError",
+    "Record",
+    "library_records",
+    "read_audioset_csv",
+    "read_folder",
+    "read_hikia",
+    "read_iemocap",
+    "read_metadata",
+    "read_ravdess",
+    "read_sentences",
+    "read_speech_csv",
+]

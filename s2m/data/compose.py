@@ -63,27 +63,107 @@ class Style:
 
 STYLES: dict[str, Style] = {
     # piano/marimba/glockenspiel, bright major, bouncy
-    "happy": Style((120, 140), "major", 5, 0.55, (2,), 0.25, (80, 100), ((0, 12, 9, 24), (0, 24, 4), (32, 33)),
-                   "stabs", "quarters", "pop"),
+    "happy": Style(
+        (120, 140),
+        "major",
+        5,
+        0.55,
+        (2,),
+        0.25,
+        (80, 100),
+        ((0, 12, 9, 24), (0, 24, 4), (32, 33)),
+        "stabs",
+        "quarters",
+        "pop",
+    ),
     # bassoon/tuba/pizzicato/xylophone, leaps, oom-pah
-    "funny": Style((130, 160), "major", 4, 0.35, (2, 3), 0.6, (75, 100), ((70, 13, 71, 72), (45, 0), (58, 32)),
-                   "offbeat", "oompah", "march", 0.05),
+    "funny": Style(
+        (130, 160),
+        "major",
+        4,
+        0.35,
+        (2, 3),
+        0.6,
+        (75, 100),
+        ((70, 13, 71, 72), (45, 0), (58, 32)),
+        "offbeat",
+        "oompah",
+        "march",
+        0.05,
+    ),
     # strings/cello/piano, slow, low, legato, descending
-    "sad": Style((54, 68), "minor", 4, 1.0, (1,), 0.1, (50, 70), ((42, 40, 0, 71), (48, 49, 89), (42, 32)),
-                 "block", "whole", "none"),
+    "sad": Style(
+        (54, 68),
+        "minor",
+        4,
+        1.0,
+        (1,),
+        0.1,
+        (50, 70),
+        ((42, 40, 0, 71), (48, 49, 89), (42, 32)),
+        "block",
+        "whole",
+        "none",
+    ),
     # flute/harp/celesta/nylon guitar, soft major, legato
-    "tender": Style((70, 84), "major", 5, 0.95, (1, 2), 0.15, (58, 78), ((73, 46, 8, 24), (24, 46, 0), (32, 42)),
-                    "arpeggio", "whole", "none"),
+    "tender": Style(
+        (70, 84),
+        "major",
+        5,
+        0.95,
+        (1, 2),
+        0.15,
+        (58, 78),
+        ((73, 46, 8, 24), (24, 46, 0), (32, 42)),
+        "arpeggio",
+        "whole",
+        "none",
+    ),
     # brass/synth lead/strings, fast, loud, driving
-    "exciting": Style((150, 170), "major", 5, 0.7, (2, 4), 0.3, (95, 120), ((61, 81, 56, 30), (48, 61, 81), (38, 33)),
-                      "eighths", "eighths", "rock"),
+    "exciting": Style(
+        (150, 170),
+        "major",
+        5,
+        0.7,
+        (2, 4),
+        0.3,
+        (95, 120),
+        ((61, 81, 56, 30), (48, 61, 81), (38, 33)),
+        "eighths",
+        "eighths",
+        "rock",
+    ),
     # distorted guitar/brass, low, loud, minor with dissonance
-    "angry": Style((150, 180), "minor", 3, 0.8, (2, 4), 0.35, (105, 127), ((30, 29, 61, 57), (30, 29), (34, 38)),
-                   "power", "eighths", "metal", 0.35),
+    "angry": Style(
+        (150, 180),
+        "minor",
+        3,
+        0.8,
+        (2, 4),
+        0.35,
+        (105, 127),
+        ((30, 29, 61, 57), (30, 29), (34, 38)),
+        "power",
+        "eighths",
+        "metal",
+        0.35,
+    ),
     # tremolo strings, clusters, low drones, sudden stabs
-    "scary": Style((50, 66), "minor", 3, 1.0, (1,), 0.5, (35, 110), ((44, 49, 41, 92), (44, 48, 89), (43, 47)),
-                   "cluster", "drone", "hits", 0.7),
-}  # fmt: skip
+    "scary": Style(
+        (50, 66),
+        "minor",
+        3,
+        1.0,
+        (1,),
+        0.5,
+        (35, 110),
+        ((44, 49, 41, 92), (44, 48, 89), (43, 47)),
+        "cluster",
+        "drone",
+        "hits",
+        0.7,
+    ),
+}
 
 EIGHTHS = tuple(range(0, 16, 2))
 DRUM_PATTERNS = {  # (GM drum note, 16th-step positions in a 4/4 bar, velocity)
@@ -93,7 +173,7 @@ DRUM_PATTERNS = {  # (GM drum note, 16th-step positions in a 4/4 bar, velocity)
     "metal": [(36, EIGHTHS, 120), (38, (4, 12), 125), (51, EIGHTHS, 90), (49, (0, 8), 110)],
     "hits": [(47, (0,), 100)],
     "none": [],
-}  # fmt: skip
+}
 
 
 def compose(mood: str, piece: int, seed: int = 0):
@@ -217,8 +297,23 @@ def render(midi, sf2: str) -> tuple[np.ndarray, int]:
         mid, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
         midi.write(str(mid))
         try:
-            subprocess.run(["fluidsynth", "-ni", "-q", "-g", str(RENDER_GAIN), "-F", str(wav), "-r", str(RENDER_RATE),
-                            sf2, str(mid)], check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "fluidsynth",
+                    "-ni",
+                    "-q",
+                    "-g",
+                    str(RENDER_GAIN),
+                    "-F",
+                    str(wav),
+                    "-r",
+                    str(RENDER_RATE),
+                    sf2,
+                    str(mid),
+                ],
+                check=True,
+                capture_output=True,
+            )
         except FileNotFoundError:
             raise RuntimeError("fluidsynth is not installed: `apt-get install fluidsynth fluid-soundfont-gm`") from None
         audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
@@ -239,9 +334,27 @@ def plan_rows(seed: int = 0) -> list[tuple[ClipRow, str, int]]:
             _, tempo, key = compose(mood, piece, seed)
             for k, start in enumerate(clip_starts(CLIPS_PER_PIECE * MUSIC_CLIP_SECONDS, split[group] != "train")):
                 clip_id = f"{group}_{k:02d}"
-                rows.append((ClipRow(clip_id, f"compose/{mood}/{clip_id}.mp3", mood, v, a, group, split[group],
-                                     start, start + MUSIC_CLIP_SECONDS, LICENSE, SOURCE, f"{tempo:.0f}", key),
-                             mood, piece))  # fmt: skip
+                rows.append(
+                    (
+                        ClipRow(
+                            clip_id,
+                            f"compose/{mood}/{clip_id}.mp3",
+                            mood,
+                            v,
+                            a,
+                            group,
+                            split[group],
+                            start,
+                            start + MUSIC_CLIP_SECONDS,
+                            LICENSE,
+                            SOURCE,
+                            f"{tempo:.0f}",
+                            key,
+                        ),
+                        mood,
+                        piece,
+                    )
+                )
     return rows
 
 

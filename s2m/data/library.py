@@ -172,8 +172,23 @@ def build_immich(library: Path = LIBRARY_DIR, seed: int = 0) -> list[ClipRow]:
             write_clip(audio[first : first + clip_len], rate, library / rel)
             v, a = va(mood)
             tempo, key = info.get(group, ("", ""))
-            rows.append(ClipRow(clip_id, rel, mood, v, a, group, split[group], start, start + MUSIC_CLIP_SECONDS,
-                                "MIT", "immich-memories-music 0.1.0 (ACE-Step)", tempo, key))  # fmt: skip
+            rows.append(
+                ClipRow(
+                    clip_id,
+                    rel,
+                    mood,
+                    v,
+                    a,
+                    group,
+                    split[group],
+                    start,
+                    start + MUSIC_CLIP_SECONDS,
+                    "MIT",
+                    "immich-memories-music 0.1.0 (ACE-Step)",
+                    tempo,
+                    key,
+                )
+            )
     write_metadata(rows, library, replace_sources=("immich-memories-music",))
     return rows
 
@@ -192,14 +207,35 @@ def build_emotify(csv_path: Path, library: Path = LIBRARY_DIR) -> list[ClipRow]:
     rows = []
     for t, clip in zip(tracks, windowed, strict=True):
         start = clip.start
-        audio = load_audio(t.path, min_seconds=1.0, max_seconds=MUSIC_CLIP_SECONDS, offset_seconds=start,
-                           sample_rate=CLIP_RATE, trim_silence=False).samples  # fmt: skip
+        audio = load_audio(
+            t.path,
+            min_seconds=1.0,
+            max_seconds=MUSIC_CLIP_SECONDS,
+            offset_seconds=start,
+            sample_rate=CLIP_RATE,
+            trim_silence=False,
+        ).samples
         name = f"{t.genre or 'music'}-{t.track_id}"
         rel = f"{'emotify' if emotify else 'tracks'}/{name}.mp3"
         write_clip(audio, CLIP_RATE, library / rel)
-        rows.append(ClipRow(name, rel, t.mood, t.valence, t.arousal, t.track_id, t.split, start,
-                            start + MUSIC_CLIP_SECONDS, t.license or (EMOTIFY_LICENSE if emotify else ""),
-                            "Emotify (Aljanaki, Wiering & Veltkamp), Magnatune" if emotify else str(csv_path),
-                            title=t.title, artist=t.artist, album=t.album, felt=t.felt()))  # fmt: skip
+        rows.append(
+            ClipRow(
+                name,
+                rel,
+                t.mood,
+                t.valence,
+                t.arousal,
+                t.track_id,
+                t.split,
+                start,
+                start + MUSIC_CLIP_SECONDS,
+                t.license or (EMOTIFY_LICENSE if emotify else ""),
+                "Emotify (Aljanaki, Wiering & Veltkamp), Magnatune" if emotify else str(csv_path),
+                title=t.title,
+                artist=t.artist,
+                album=t.album,
+                felt=t.felt(),
+            )
+        )
     write_metadata(rows, library)
     return rows

@@ -44,23 +44,39 @@ def read_ravdess(root: str | Path) -> list[Record]:
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
         m = _RAVDESS_NAME.match(path.stem)
         if not m:
-            raise DatasetError(f"{path}: not a RAVDESS file name (expected MM-VV-EE-II-SS-RR-AA, e.g. "
-                               "03-01-05-02-01-01-12.wav)")  # fmt: skip
+            raise DatasetError(
+                f"{path}: not a RAVDESS file name (expected MM-VV-EE-II-SS-RR-AA, e.g. 03-01-05-02-01-01-12.wav)"
+            )
         modality, channel, emotion, intensity, statement, _, actor = map(int, m.groups())
         if channel == 2:
             continue  # song
         if channel != 1 or not 1 <= emotion <= 8 or intensity not in (1, 2) or not 1 <= actor <= 99:
-            raise DatasetError(f"{path}: field out of range (channel {channel}, emotion {emotion}, "
-                               f"intensity {intensity}, actor {actor})")  # fmt: skip
-        records.append(Record(str(path), RAVDESS_LABELS[emotion - 1], f"actor{actor:02d}", ravdess_split(actor),
-                              statements.get(statement)))  # fmt: skip
+            raise DatasetError(
+                f"{path}: field out of range (channel {channel}, emotion {emotion}, "
+                f"intensity {intensity}, actor {actor})"
+            )
+        records.append(
+            Record(
+                str(path),
+                RAVDESS_LABELS[emotion - 1],
+                f"actor{actor:02d}",
+                ravdess_split(actor),
+                statements.get(statement),
+            )
+        )
     if not records:
         raise DatasetError(f"No RAVDESS speech files under {root}")
     return records
 
 
-IEMOCAP_CODES = {"ang": "angry", "hap": "happy", "neu": "neutral", "sad": "sad", "exc": "excitement",
-                 "fru": "frustration"}  # fmt: skip
+IEMOCAP_CODES = {
+    "ang": "angry",
+    "hap": "happy",
+    "neu": "neutral",
+    "sad": "sad",
+    "exc": "excitement",
+    "fru": "frustration",
+}
 _IEMOCAP_LINE = re.compile(r"^\[[\d.]+ - [\d.]+\]\s+(\S+)\s+(\w+)\s+\[")
 _IEMOCAP_TEXT = re.compile(r"^(\S+) \[[\d.]+-[\d.]+\]: (.*)$")
 
@@ -97,8 +113,9 @@ def read_iemocap(root: str | Path, valid_fraction: float = 0.1, seed: int = 42) 
                 if not wav.exists():
                     raise DatasetError(f"{f}: lists {utt}, but {wav} is missing")
                 split = "test" if session.name == "Session5" else "train"
-                records.append(Record(str(wav), IEMOCAP_CODES[m.group(2)], f"{session.name}_{utt[5]}", split,
-                                      texts.get(utt)))  # fmt: skip
+                records.append(
+                    Record(str(wav), IEMOCAP_CODES[m.group(2)], f"{session.name}_{utt[5]}", split, texts.get(utt))
+                )
     rng = np.random.default_rng(seed)
     out = []
     for r in records:
@@ -178,8 +195,12 @@ def read_folder(root: str | Path, labelled: bool = True) -> list[Record]:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     outside = [p for p in files if not _inside(p, root)]
     if outside:  # a link (symbolic, or hard where the count shows it) may lead to a file the folder's owner never meant
-        log.warning("skipped %d file(s) that lead outside %s or are linked elsewhere: %s", len(outside), root.name,
-                    ", ".join(p.name for p in outside[:10]))  # fmt: skip
+        log.warning(
+            "skipped %d file(s) that lead outside %s or are linked elsewhere: %s",
+            len(outside),
+            root.name,
+            ", ".join(p.name for p in outside[:10]),
+        )
         files = [p for p in files if p not in outside]
     big = [p.name for p in files if p.stat().st_size > MAX_FILE_BYTES]
     files = [p for p in files if p.stat().st_size <= MAX_FILE_BYTES]  # device files and huge files are never read
@@ -214,16 +235,20 @@ def read_speech_csv(csv_path: str | Path, table: str = "lexicon") -> list[Record
         reader = csv.DictReader(f)
         missing = {"path", "label", "speaker"} - set(reader.fieldnames or ())
         if missing:
-            raise DatasetError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))} "
-                               "(expected path,label,speaker[,text][,split])")  # fmt: skip
+            raise DatasetError(
+                f"{csv_path}: missing column(s) {', '.join(sorted(missing))} "
+                "(expected path,label,speaker[,text][,split])"
+            )
         rows = list(reader)
     if not rows:
         raise DatasetError(f"{csv_path}: no rows")
     known = table_for(table)
     unknown = sorted({r["label"].strip().lower() for r in rows} - set(known))
     if unknown:
-        raise DatasetError(f"{csv_path}: label(s) {', '.join(unknown)} are not in the {table} valence-arousal table; "
-                           f"use words it knows, e.g. {', '.join(sorted(known)[:12])}, ...")  # fmt: skip
+        raise DatasetError(
+            f"{csv_path}: label(s) {', '.join(unknown)} are not in the {table} valence-arousal table; "
+            f"use words it knows, e.g. {', '.join(sorted(known)[:12])}, ..."
+        )
     records = []
     for line, r in enumerate(rows, start=2):
         path = Path(r["path"]) if Path(r["path"]).is_absolute() else csv_path.parent / r["path"]
@@ -232,8 +257,15 @@ def read_speech_csv(csv_path: str | Path, table: str = "lexicon") -> list[Record
         split = (r.get("split") or "test").strip()
         if split not in SPLITS:
             raise DatasetError(f"{csv_path}, line {line}: unknown split {split!r} (expected one of {SPLITS})")
-        records.append(Record(str(path), r["label"].strip().lower(), r["speaker"].strip(), split,
-                              (r.get("text") or "").strip() or None))  # fmt: skip
+        records.append(
+            Record(
+                str(path),
+                r["label"].strip().lower(),
+                r["speaker"].strip(),
+                split,
+                (r.get("text") or "").strip() or None,
+            )
+        )
     return records
 
 

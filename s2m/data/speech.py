@@ -83,16 +83,31 @@ STATEMENTS = NEUTRAL_SENTENCES + [s for e in RAVDESS_LABELS for s in EMOTION_SEN
 
 # (actor, engine, voice): odd actors male, even female where the variant allows, as in RAVDESS.
 SPEAKERS = [
-    (1, "espeak", "en-us+m1"), (2, "espeak", "en-us+f1"), (3, "espeak", "en+m2"), (4, "espeak", "en+f2"),
-    (5, "espeak", "en-gb-x-rp+m5"), (6, "espeak", "en-gb-x-rp+f4"), (7, "espeak", "en-029+m6"),
-    (8, "espeak", "en-029+f1"), (9, "espeak", "en-gb-x-gbcwmd+m3"), (10, "espeak", "en-gb-x-gbcwmd+f5"),
-    (11, "espeak", "en-us+m3"), (12, "espeak", "en-us+f3"), (13, "espeak", "en+m4"), (14, "espeak", "en+f5"),
-    (15, "espeak", "en-gb-x-rp+m7"), (16, "espeak", "en-gb-x-rp+f2"), (17, "espeak", "en-029+m1"),
-    (18, "espeak", "en-029+f3"), (19, "espeak", "en-gb-x-gbcwmd+m2"),
-    (20, "espeak", "en-us+m7"), (21, "espeak", "en+f3"), (22, "espeak", "en-029+f4"),  # valid
+    (1, "espeak", "en-us+m1"),
+    (2, "espeak", "en-us+f1"),
+    (3, "espeak", "en+m2"),
+    (4, "espeak", "en+f2"),
+    (5, "espeak", "en-gb-x-rp+m5"),
+    (6, "espeak", "en-gb-x-rp+f4"),
+    (7, "espeak", "en-029+m6"),
+    (8, "espeak", "en-029+f1"),
+    (9, "espeak", "en-gb-x-gbcwmd+m3"),
+    (10, "espeak", "en-gb-x-gbcwmd+f5"),
+    (11, "espeak", "en-us+m3"),
+    (12, "espeak", "en-us+f3"),
+    (13, "espeak", "en+m4"),
+    (14, "espeak", "en+f5"),
+    (15, "espeak", "en-gb-x-rp+m7"),
+    (16, "espeak", "en-gb-x-rp+f2"),
+    (17, "espeak", "en-029+m1"),
+    (18, "espeak", "en-029+f3"),
+    (19, "espeak", "en-gb-x-gbcwmd+m2"),
+    (20, "espeak", "en-us+m7"),
+    (21, "espeak", "en+f3"),
+    (22, "espeak", "en-029+f4"),  # valid
     (23, "espeak", "en-gb-x-gbcwmd+f1"),  # test: held-out espeak voice
     (24, "piper", "en_US-joe-medium"),  # test: held-out natural voice
-]  # fmt: skip
+]
 PIPER_ACTOR = 24
 
 

@@ -107,13 +107,25 @@ def read_music_csv(csv_path: str | Path, table: str = "lexicon") -> list[Track]:
         columns = set(reader.fieldnames or ())
         rows = list(reader)
     if "path" not in columns:
-        raise DatasetError(f"{csv_path}: no 'path' column (expected path and the nine GEMS shares, or "
-                           "valence,arousal, or mood)")  # fmt: skip
-    kind = ("shares" if set(GEMS_LABELS) <= columns else "va" if {"valence", "arousal"} <= columns
-            else "mood" if "mood" in columns else "label" if "label" in columns else None)  # fmt: skip
+        raise DatasetError(
+            f"{csv_path}: no 'path' column (expected path and the nine GEMS shares, or valence,arousal, or mood)"
+        )
+    kind = (
+        "shares"
+        if set(GEMS_LABELS) <= columns
+        else "va"
+        if {"valence", "arousal"} <= columns
+        else "mood"
+        if "mood" in columns
+        else "label"
+        if "label" in columns
+        else None
+    )
     if kind is None:
-        raise DatasetError(f"{csv_path}: say how each track feels: the nine GEMS share columns "
-                           f"({', '.join(GEMS_LABELS)}), or valence,arousal, or mood")  # fmt: skip
+        raise DatasetError(
+            f"{csv_path}: say how each track feels: the nine GEMS share columns "
+            f"({', '.join(GEMS_LABELS)}), or valence,arousal, or mood"
+        )
     if not rows:
         raise DatasetError(f"{csv_path}: no rows")
     known = table_for(table)
@@ -134,18 +146,32 @@ def read_music_csv(csv_path: str | Path, table: str = "lexicon") -> list[Track]:
         else:
             mood = r[kind].strip().lower()
             if mood not in known:
-                raise DatasetError(f"{where}: mood {mood!r} is not in the {table} valence-arousal table; use "
-                                   f"words it knows, e.g. {', '.join(sorted(known)[:12])}, ...")  # fmt: skip
+                raise DatasetError(
+                    f"{where}: mood {mood!r} is not in the {table} valence-arousal table; use "
+                    f"words it knows, e.g. {', '.join(sorted(known)[:12])}, ..."
+                )
             v, a = known[mood]
         split = (r.get("split") or "").strip()
         if split and split not in SPLITS:
             raise DatasetError(f"{where}: unknown split {split!r} (expected one of {SPLITS})")
         listeners = (r.get("listeners") or "0").strip()
-        tracks.append(Track(str(path), (r.get("track_id") or "").strip() or r["path"], mood, v, a, split,
-                            (r.get("genre") or "").strip(), (r.get("artist") or "").strip(),
-                            (r.get("title") or "").strip(), (r.get("album") or "").strip(),
-                            int(listeners) if listeners.isdigit() else 0, (r.get("license") or "").strip(),
-                            shares))  # fmt: skip
+        tracks.append(
+            Track(
+                str(path),
+                (r.get("track_id") or "").strip() or r["path"],
+                mood,
+                v,
+                a,
+                split,
+                (r.get("genre") or "").strip(),
+                (r.get("artist") or "").strip(),
+                (r.get("title") or "").strip(),
+                (r.get("album") or "").strip(),
+                int(listeners) if listeners.isdigit() else 0,
+                (r.get("license") or "").strip(),
+                shares,
+            )
+        )
         strata.append(f"{tracks[-1].genre}/{mood}")
     if any(not t.split for t in tracks):
         auto = stratified_split(strata)
@@ -159,8 +185,9 @@ def is_emotify(csv_path: str | Path) -> bool:
     return readme.is_file() and "Emotify" in readme.read_text(errors="replace")[:2000]
 
 
-def track_records(tracks: list[Track], durations: dict[str, float] | None = None,
-                  windows: dict[str, float] | None = None) -> list[Record]:  # fmt: skip
+def track_records(
+    tracks: list[Track], durations: dict[str, float] | None = None, windows: dict[str, float] | None = None
+) -> list[Record]:
     """The clips the models see, as :class:`Record` s (group = track id): a training track gives every
     consecutive 10-s clip of its first ``durations[path]`` seconds (one clip from 0 when unknown); a held-out
     (valid/test) track gives one clip, the window that stands for it (``windows[path]``, s; default 0)."""

@@ -27,8 +27,9 @@ def _safe(name: str) -> str:
     return stem[:80]
 
 
-def unpack_uploads(paths: Sequence[str | Path], dest: Path, max_files: int = MAX_UPLOAD_FILES,
-                   max_bytes: int = MAX_UPLOAD_BYTES) -> Path:  # fmt: skip
+def unpack_uploads(
+    paths: Sequence[str | Path], dest: Path, max_files: int = MAX_UPLOAD_FILES, max_bytes: int = MAX_UPLOAD_BYTES
+) -> Path:
     """Copy the audio files among ``paths`` and the audio members of zips among them into ``dest`` (created);
     returns ``dest``. Raises :class:`DatasetError` when there is no audio or a bound is exceeded."""
     dest.mkdir(parents=True, exist_ok=True)

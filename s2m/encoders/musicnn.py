@@ -35,8 +35,9 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     """
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=np.asarray(audio, np.float32), sr=SAMPLE_RATE, hop_length=HOP,
-                                         n_fft=N_FFT, n_mels=N_MELS).T  # fmt: skip
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(audio, np.float32), sr=SAMPLE_RATE, hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS
+    ).T
     return np.log10(10000 * mel + 1).astype(np.float32)
 
 
@@ -55,8 +56,9 @@ class _BN(nn.BatchNorm1d):
         super().__init__(n, eps=EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.batch_norm(x.movedim(-1, 1), self.running_mean, self.running_var, self.weight,
-                                        self.bias, False, 0.0, self.eps).movedim(1, -1)  # fmt: skip
+        return nn.functional.batch_norm(
+            x.movedim(-1, 1), self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+        ).movedim(1, -1)
 
 
 class MusiCNN(nn.Module):
@@ -71,8 +73,9 @@ class MusiCNN(nn.Module):
         self.temporal = nn.ModuleList([nn.Conv2d(1, temporal, (k, 1)) for k in (128, 64, 32)])
         self.temporal_bn = nn.ModuleList([_BN(temporal) for _ in range(3)])
         front = 2 * timbral + 3 * temporal
-        self.mid = nn.ModuleList([nn.Conv2d(1, midend, (7, front))] + [nn.Conv2d(1, midend, (7, midend))
-                                                                       for _ in range(2)])  # fmt: skip
+        self.mid = nn.ModuleList(
+            [nn.Conv2d(1, midend, (7, front))] + [nn.Conv2d(1, midend, (7, midend)) for _ in range(2)]
+        )
         self.mid_bn = nn.ModuleList([_BN(midend) for _ in range(3)])
         self.pool_bn = _BN(2 * (front + 3 * midend))
         self.dense = nn.Linear(2 * (front + 3 * midend), backend)
@@ -112,8 +115,10 @@ def load_musicnn(name: str, folder: Path = WEIGHTS_DIR) -> tuple[MusiCNN, list[s
 
     weights, meta = folder / f"{name}.safetensors", folder / f"{name}.json"
     if not weights.is_file() or not meta.is_file():
-        raise EncoderUnavailable(f"{weights} is missing: run `python -m s2m convert-musicnn` (needs TensorFlow once, "
-                                 "see requirements-convert.txt).")  # fmt: skip
+        raise EncoderUnavailable(
+            f"{weights} is missing: run `python -m s2m convert-musicnn` (needs TensorFlow once, "
+            "see requirements-convert.txt)."
+        )
     tags = json.loads(meta.read_text())["tags"]
     model = MusiCNN(n_tags=len(tags))
     model.load_state_dict({k: v.float() for k, v in load_file(str(weights)).items()}, strict=True)

@@ -17,8 +17,19 @@ import numpy as np
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 # TensorFlow variable scopes of the published checkpoints -> modules of s2m.encoders.musicnn.MusiCNN, graph order.
 CONVS = ["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2", "mid.0", "mid.1", "mid.2"]
-NORMS = ["bn_in", "timbral_bn.0", "timbral_bn.1", "temporal_bn.0", "temporal_bn.1", "temporal_bn.2", "mid_bn.0",
-         "mid_bn.1", "mid_bn.2", "pool_bn", "dense_bn"]  # fmt: skip
+NORMS = [
+    "bn_in",
+    "timbral_bn.0",
+    "timbral_bn.1",
+    "temporal_bn.0",
+    "temporal_bn.1",
+    "temporal_bn.2",
+    "mid_bn.0",
+    "mid_bn.1",
+    "mid_bn.2",
+    "pool_bn",
+    "dense_bn",
+]
 
 
 def _package() -> Path:
@@ -46,19 +57,30 @@ def convert(name: str, out: Path) -> Path:
         state[f"{module}.bias"] = get(f"{scope}/bias")
     for i, module in enumerate(NORMS):
         scope = "batch_normalization" + (f"_{i}" if i else "")
-        for tf_name, torch_name in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
-                                    ("moving_variance", "running_var")):  # fmt: skip
+        for tf_name, torch_name in (
+            ("gamma", "weight"),
+            ("beta", "bias"),
+            ("moving_mean", "running_mean"),
+            ("moving_variance", "running_var"),
+        ):
             state[f"{module}.{torch_name}"] = get(f"{scope}/{tf_name}")
     for module, scope in (("dense", "dense"), ("out", "dense_1")):
         state[f"{module}.weight"] = get(f"{scope}/kernel").T
         state[f"{module}.bias"] = get(f"{scope}/bias")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.safetensors"
-    save_file({k: np.ascontiguousarray(v) for k, v in sorted(state.items())}, str(path),
-              metadata={"source": f"PyPI musicnn 0.1.0, {name}", "licence": "ISC"})  # fmt: skip
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in sorted(state.items())},
+        str(path),
+        metadata={"source": f"PyPI musicnn 0.1.0, {name}", "licence": "ISC"},
+    )
     tags = configuration.MSD_LABELS if name.startswith("MSD") else configuration.MTT_LABELS
-    (out / f"{name}.json").write_text(json.dumps({"tags": tags, "source": f"PyPI musicnn 0.1.0, {name} (Pons & "
-                                                  "Serra 2019)", "licence": "ISC"}, indent=1) + "\n")  # fmt: skip
+    (out / f"{name}.json").write_text(
+        json.dumps(
+            {"tags": tags, "source": f"PyPI musicnn 0.1.0, {name} (Pons & Serra 2019)", "licence": "ISC"}, indent=1
+        )
+        + "\n"
+    )
     return path
 
 

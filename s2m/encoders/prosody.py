@@ -12,8 +12,17 @@ import numpy as np
 from ..audio import SPEECH_SAMPLE_RATE
 from .base import Encoder, EncoderUnavailable
 
-_PROSODY_PREFIXES = ("F0semitone", "loudness_sma3", "loudnessPeaks", "VoicedSegments", "MeanVoiced", "StddevVoiced",
-                     "MeanUnvoiced", "StddevUnvoiced", "equivalentSoundLevel")  # fmt: skip
+_PROSODY_PREFIXES = (
+    "F0semitone",
+    "loudness_sma3",
+    "loudnessPeaks",
+    "VoicedSegments",
+    "MeanVoiced",
+    "StddevVoiced",
+    "MeanUnvoiced",
+    "StddevUnvoiced",
+    "equivalentSoundLevel",
+)
 
 
 class EgemapsEncoder(Encoder):

