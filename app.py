@@ -112,6 +112,9 @@ FILES_ONLY = "Send the music as a list of uploaded files."
 USER_ERRORS = (AudioError, DatasetError, EncoderUnavailable, ClassError)  # their messages: for whoever caused them
 CLASSES = Classroom()  # this server's live class sessions (memory only)
 CLASS_POLL_SECONDS = 2.0  # how often the teacher's class map looks for new points
+# event settings: searches share one queue of two workers (a model query is CPU-bound); indexing a folder runs alone
+SEARCHING = {"api_visibility": "private", "concurrency_limit": 2, "concurrency_id": "search"}
+INDEXING = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "index-folder"}
 DECODES = threading.BoundedSemaphore(2)  # validators decode at most two inputs at once, however many requests join
 _PATH = re.compile(r"(?<![\w.])(?:/[^\s'\"`,;:()<>|]+)+")  # an absolute path (not "ogg/opus")
 
@@ -955,6 +958,12 @@ class OpenSlider(_Open, gr.Slider):
     """A slider whose out-of-range API values reach the validator (:class:`_Open`)."""
 
 
+def recording_input(label: str, elem_id: str):
+    """A microphone-or-upload audio input (a file path for the handler) that refuses a malformed payload clearly."""
+    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label=label, elem_id=elem_id)
+    return refuse_malformed(audio, RECORDING_ONLY)
+
+
 def refuse_malformed(component, refusal: str):
     """``component`` (a Gradio file input) with a message for a payload Gradio cannot read (a number, a dict without
     a path) instead of Gradio's blank "Error": Gradio checks an input's shape against its data model, then
@@ -1059,15 +1068,7 @@ def build(engine: Engine) -> gr.Blocks:
                     max_length=30,
                     elem_id="query-name",
                 )
-                audio = refuse_malformed(
-                    gr.Audio(
-                        sources=["microphone", "upload"],
-                        type="filepath",
-                        label="Your voice: press Record, or upload a file (⬆ below)",
-                        elem_id="query-audio",
-                    ),
-                    RECORDING_ONLY,
-                )
+                audio = recording_input("Your voice: press Record, or upload a file (⬆ below)", "query-audio")
                 spoken = OpenDropdown(
                     [(name, code) for code, name in SPOKEN.items()],
                     value="auto",
@@ -1137,15 +1138,7 @@ def build(engine: Engine) -> gr.Blocks:
                         "among the first five from about 63 % to 69 %. Kept in this browser session "
                         "only."
                     )
-                    reference = refuse_malformed(
-                        gr.Audio(
-                            sources=["microphone", "upload"],
-                            type="filepath",
-                            label="Neutral reference",
-                            elem_id="reference-audio",
-                        ),
-                        RECORDING_ONLY,
-                    )
+                    reference = recording_input("Neutral reference", "reference-audio")
                     cal_button = gr.Button("Calibrate", elem_id="calibrate")
                     cal_status = gr.Markdown()
                 with gr.Accordion("Use my own music (upload)", open=False):
@@ -1218,12 +1211,13 @@ def build(engine: Engine) -> gr.Blocks:
         assert len(outputs) == len(SEARCH_OUTPUTS), "SEARCH_OUTPUTS names every output of a search"
         audio.change(enable, [audio, text], submit, queue=False, api_visibility="private")
         text.change(enable, [audio, text], submit, queue=False, api_visibility="private")
-        for trigger, api in ((submit.click, {"api_name": "search"}), (text.submit, {"api_visibility": "private"})):
-            trigger(
-                search, inputs, outputs, concurrency_limit=2, concurrency_id="search", validator=check_query, **api
-            ).success(remember, [raw, name, history], history, api_visibility="private", js=SCROLL_TO_ANSWER).success(
-                query_id, [audio, text], last_query, api_visibility="private"
-            ).success(
+        for trigger, api in (
+            (submit.click, {"api_name": "search", "api_visibility": "public"}),
+            (text.submit, {"api_visibility": "private"}),
+        ):
+            trigger(search, inputs, outputs, **{**SEARCHING, **api}, validator=check_query).success(
+                remember, [raw, name, history], history, api_visibility="private", js=SCROLL_TO_ANSWER
+            ).success(query_id, [audio, text], last_query, api_visibility="private").success(
                 share,
                 [raw, name, member, last_query, modality, framework, engine_state],
                 class_status,
@@ -1234,9 +1228,7 @@ def build(engine: Engine) -> gr.Blocks:
                 rerun,
                 [*inputs, last_query],
                 outputs,
-                api_visibility="private",
-                concurrency_limit=2,
-                concurrency_id="search",
+                **SEARCHING,
                 validator=check_rerun,
             ).success(relocate, [raw, history, last_query, audio, text], history, api_visibility="private").success(
                 share,
@@ -1295,24 +1287,18 @@ def build(engine: Engine) -> gr.Blocks:
             compare,
             [audio, text, modality, top_k, calibration, engine_state, spoken],
             [*compare_plots, compare_note],
-            api_visibility="private",
-            concurrency_limit=2,
-            concurrency_id="search",
+            **SEARCHING,
         )
         cal_button.click(
             calibrate,
             [reference, engine_state],
             [calibration, cal_status],
-            api_visibility="private",
-            concurrency_limit=2,
-            concurrency_id="search",
+            **SEARCHING,
         ).success(
             rerun,
             [*inputs, last_query],
             outputs,
-            api_visibility="private",
-            concurrency_limit=2,
-            concurrency_id="search",
+            **SEARCHING,
             validator=check_rerun,
         ).success(
             relocate, [raw, history, last_query, audio, text], history, api_visibility="private"
@@ -1321,17 +1307,13 @@ def build(engine: Engine) -> gr.Blocks:
             use_uploads,
             [uploads, engine_state],
             [engine_state, upload_status],
-            api_visibility="private",
-            concurrency_limit=1,
-            concurrency_id="index-folder",
+            **INDEXING,
         )
         folder_button.click(
             use_folder,
             [folder, engine_state],
             [engine_state, folder_status],
-            api_visibility="private",
-            concurrency_limit=1,
-            concurrency_id="index-folder",
+            **INDEXING,
         )
     return demo
 

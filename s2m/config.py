@@ -30,9 +30,9 @@ def _opt(default, help: str, **more):
 @dataclass(frozen=True)
 class TrainConfig:
     """Options of one training run. Defaults follow the paper's command (λ 0.5, margin 0.4, batch 64, AdamW 1e-4,
-    warm-up 20 of 100 epochs, cosine to 1e-9) and the settings chosen on validation (the model card's "How the settings were chosen").
-    Each field's ``help`` (its metadata) says what it does; the command line offers every field as an option
-    (:func:`add_options`), so ``python -m s2m train --help`` lists them with their defaults."""
+    warm-up 20 of 100 epochs, cosine to 1e-9) and the settings chosen on validation (the model card's "How the
+    settings were chosen"). Each field's ``help`` (its metadata) says what it does; the command line offers every
+    field as an option (:func:`add_options`), so ``python -m s2m train --help`` lists them with their defaults."""
 
     modality: str = _opt("audio", "what the speech side reads", choices=("audio", "text", "fusion"))
     framework: str = _opt(

@@ -260,7 +260,14 @@ def evaluate_both(
     return [row for c in calibrations for row in evaluate_model(model, data, test_sets, calibration=c, **labels)]
 
 
-def run_protocol(
+def run_protocol(*args, **kwargs) -> tuple[list[dict], dict]:
+    """:func:`protocol_rows` summarised: (mean ± std over seeds per framework × modality × calibration × test set,
+    seed-0 models by key); the same arguments."""
+    results, models = protocol_rows(*args, **kwargs)
+    return summarise(results), models
+
+
+def protocol_rows(
     speech: Sequence[Record],
     music: Sequence[Record],
     base: TrainConfig,
@@ -276,49 +283,14 @@ def run_protocol(
     **labels,
 ) -> tuple[list[dict], dict]:
     """Train and evaluate every framework × modality × seed, each with every one of ``calibrations`` (default
-    uncalibrated and speaker-calibrated); returns (summary rows, seed-0 models by key). ``labels`` lead every row
-    (e.g. ``transcripts="asr"``). ``text_weights``: each late-fusion model is also scored with the words' evidence
-    raised to each of these powers (framework "<name>, words ×W"; the heads are the same, only the reading changes).
+    uncalibrated and speaker-calibrated); returns (one row per model × calibration × test set, seed-0 models by
+    key). ``labels`` lead every row (e.g. ``transcripts="asr"``). ``text_weights``: each late-fusion model is also
+    scored with the words' evidence raised to each of these powers (framework "<name>, words ×W"; the heads are the
+    same, only the reading changes).
 
-    Summary rows: framework, modality, calibration, test_set, the three metrics and their ``_std`` over seeds,
-    accuracies. Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random
-    initialisation, standardised inputs); and each framework's ceiling (:func:`ceiling_rows`: every query read as
-    its true emotion).
+    Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random initialisation,
+    standardised inputs); and each framework's ceiling (:func:`ceiling_rows`: every query read as its true emotion).
     """
-    results, models = _protocol_rows(
-        speech,
-        music,
-        base,
-        frameworks,
-        modalities,
-        seeds,
-        test_sets,
-        cache_dir,
-        progress,
-        split,
-        calibrations,
-        text_weights,
-        **labels,
-    )
-    return summarise(results), models
-
-
-def _protocol_rows(
-    speech,
-    music,
-    base,
-    frameworks,
-    modalities,
-    seeds,
-    test_sets,
-    cache_dir,
-    progress,
-    split,
-    calibrations,
-    text_weights=(),
-    **labels,
-) -> tuple[list[dict], dict]:
-    """:func:`run_protocol` before the mean over seeds: one row per model × calibration × test set."""
     from tqdm import tqdm
 
     results, models = [], {}
@@ -484,7 +456,7 @@ def run_folds(
     results = []
     for fold in range(folds):
         fold_speech, fold_music = fold_splits(speech, music, folds, fold)
-        rows, _ = _protocol_rows(
+        rows, _ = protocol_rows(
             fold_speech,
             fold_music,
             base,

@@ -97,44 +97,14 @@ def test_evaluate_saved_checkpoints_on_a_speech_csv(tmp_path, capsys):
 def test_rooms_score_the_same_speakers_again_through_simulated_rooms(tmp_path, capsys):
     ckpts = tmp_path / "ckpts"
     shutil.copytree(ROOT / "checkpoints" / "audio-triplet", ckpts / "audio-triplet")
-    out = tmp_path / "rows.json"
-    main(
-        [
-            "evaluate",
-            "--checkpoints",
-            str(ckpts),
-            "--speech-csv",
-            str(_class_csv(tmp_path)),
-            "--rooms",
-            "--modalities",
-            "audio",
-            "--calibration",
-            "none",
-            "--json",
-            str(out),
-        ]
-    )
-    rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
+    out, csv = tmp_path / "rows.json", _class_csv(tmp_path)
+    rows = [
+        r for r in _evaluate_saved(ckpts, csv, out, "--rooms", "--modalities", "audio") if r["framework"] == "triplet"
+    ]
     assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 10}
     assert "test in a room" in capsys.readouterr().out
-    main(
-        [
-            "evaluate",
-            "--checkpoints",
-            str(ckpts),
-            "--speech-csv",
-            str(_class_csv(tmp_path)),
-            "--rooms",
-            "3",
-            "--modalities",
-            "audio",
-            "--calibration",
-            "none",
-            "--json",
-            str(out),
-        ]
-    )
-    rows = [r for r in json.loads(out.read_text()) if r["framework"] == "triplet"]
+    saved = _evaluate_saved(ckpts, csv, out, "--rooms", "3", "--modalities", "audio")
+    rows = [r for r in saved if r["framework"] == "triplet"]
     assert {r["test_set"]: r["queries"] for r in rows} == {"test": 10, "test in a room": 30}  # 3 rooms each
     with pytest.raises(SystemExit, match="per-voice or per-language"):
         main(["evaluate", "--checkpoints", str(ckpts), "--speech-format", "sentences", "--rooms"])
@@ -249,6 +219,25 @@ def test_shipped_audio_model_reads_unseen_real_voices_uncalibrated(tmp_path):
     assert np.isfinite([r["mrr"] for r in audio]).all()
 
 
+def _evaluate_saved(ckpts: Path, csv: Path, out: Path, *options: str) -> list[dict]:
+    """The rows of ``python -m s2m evaluate`` on saved checkpoints and a speech CSV, uncalibrated, with ``options``."""
+    main(
+        [
+            "evaluate",
+            "--checkpoints",
+            str(ckpts),
+            "--speech-csv",
+            str(csv),
+            "--calibration",
+            "none",
+            *options,
+            "--json",
+            str(out),
+        ]
+    )
+    return json.loads(out.read_text())
+
+
 def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
     """--text-weight 0 with --checkpoints: the words weigh nothing, so the fusion model reads and ranks exactly like
     the audio model of its seed (whose speech head it shares); with a heavy weight the words ("I feel sad today")
@@ -259,27 +248,10 @@ def test_text_weight_replaces_a_saved_fusion_models_own(tmp_path):
     csv, out = _class_csv(tmp_path), tmp_path / "rows.json"
     rows = {}
     for weight in ("0", "50"):
-        main(
-            [
-                "evaluate",
-                "--checkpoints",
-                str(ckpts),
-                "--speech-csv",
-                str(csv),
-                "--transcripts",
-                "given",
-                "--calibration",
-                "none",
-                "--modalities",
-                "audio",
-                "fusion",
-                "--text-weight",
-                weight,
-                "--json",
-                str(out),
-            ]
+        saved = _evaluate_saved(
+            ckpts, csv, out, "--transcripts", "given", "--modalities", "audio", "fusion", "--text-weight", weight
         )
-        rows[weight] = {r["modality"]: r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp"}
+        rows[weight] = {r["modality"]: r for r in saved if r["framework"] == "triplet_sp"}
     keys = ("precision_at_k", "mrr", "ndcg_at_k", "speech_accuracy")
     assert [rows["0"]["fusion"][k] for k in keys] == pytest.approx([rows["0"]["audio"][k] for k in keys])
     assert [rows["50"]["fusion"][k] for k in keys] != pytest.approx([rows["0"]["fusion"][k] for k in keys])
@@ -293,24 +265,8 @@ def test_place_at_replaces_a_saved_models_own_and_moves_only_the_query(tmp_path)
     csv, out = _class_csv(tmp_path), tmp_path / "rows.json"
     rows = {}
     for target in ("speech", "music"):
-        main(
-            [
-                "evaluate",
-                "--checkpoints",
-                str(ckpts),
-                "--speech-csv",
-                str(csv),
-                "--calibration",
-                "none",
-                "--modalities",
-                "audio",
-                "--place-at",
-                target,
-                "--json",
-                str(out),
-            ]
-        )
-        rows[target] = next(r for r in json.loads(out.read_text()) if r["framework"] == "triplet_sp")
+        saved = _evaluate_saved(ckpts, csv, out, "--modalities", "audio", "--place-at", target)
+        rows[target] = next(r for r in saved if r["framework"] == "triplet_sp")
     assert rows["speech"]["speech_accuracy"] == rows["music"]["speech_accuracy"]
     keys = ("precision_at_k", "mrr", "ndcg_at_k")
     assert [rows["speech"][k] for k in keys] != pytest.approx([rows["music"][k] for k in keys])
