@@ -453,3 +453,12 @@ def test_the_set_up_command_installs_the_package_with_every_extra():
     assert set(project["optional-dependencies"]) == {"demo", "train", "data", "dev"}
     pins = project["dependencies"] + [p for extra in project["optional-dependencies"].values() for p in extra]
     assert all("==" in p and "#" not in p for p in pins)  # every package pinned; no comment inside a requirement
+
+
+def test_the_library_never_imports_gradio_and_inference_never_imports_training():
+    code = (
+        "import sys\nimport s2m.search, s2m.plots, s2m.index, s2m.readout, s2m.calibration\n"
+        "print(sorted(m for m in ('gradio', 's2m.train', 's2m.losses', 's2m.evaluate') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
