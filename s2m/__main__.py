@@ -458,7 +458,7 @@ def _evaluate(args) -> None:
             args.frameworks,
             args.modalities,
             args.seeds,
-            args.folds,
+            folds=args.folds,
             calibrations=_calibrations(args),
             transcripts=args.transcripts,
         )

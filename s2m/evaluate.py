@@ -329,36 +329,15 @@ def protocol_rows(
                 model = train_on(config, data)
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
-                results += evaluate_both(
-                    model,
-                    data,
-                    test_sets,
-                    calibrations,
-                    split=split,
-                    framework=config.label,
-                    modality=modality,
-                    seed=seed,
-                    **labels,
-                )
-                results += ceiling_rows(
-                    model, data, test_sets, split, framework=config.label, modality=modality, seed=seed, **labels
-                )
-                if model.text_reader is not None and text_weights:
-                    trained = model.config.readout
-                    for weight in text_weights:
-                        model.config.readout = replace(trained, text_weight=float(weight))
-                        results += evaluate_both(
-                            model,
-                            data,
-                            test_sets,
-                            calibrations,
-                            split=split,
-                            framework=f"{config.label}, words ×{weight:g}",
-                            modality=modality,
-                            seed=seed,
-                            **labels,
-                        )
-                    model.config.readout = trained
+                trained, run = model.config.readout, {"modality": modality, "seed": seed, **labels}
+                weights = text_weights if model.text_reader is not None else ()
+                for weight in (None, *weights):  # the trained reading, then the words weighed W
+                    model.config.readout = trained if weight is None else replace(trained, text_weight=float(weight))
+                    name = config.label if weight is None else f"{config.label}, words ×{weight:g}"
+                    results += evaluate_both(model, data, test_sets, calibrations, split=split, framework=name, **run)
+                    if weight is None:
+                        results += ceiling_rows(model, data, test_sets, split, framework=name, **run)
+                model.config.readout = trained
     return results, models
 
 
@@ -437,39 +416,15 @@ def fold_splits(
     )
 
 
-def run_folds(
-    speech: Sequence[Record],
-    music: Sequence[Record],
-    base: TrainConfig,
-    frameworks: Sequence[str],
-    modalities: Sequence[str],
-    seeds: Sequence[int],
-    folds: int,
-    cache_dir: Path | None = DEFAULT_CACHE,
-    progress: bool = True,
-    calibrations: Sequence[str] = CALIBRATIONS,
-    **labels,
-) -> list[dict]:
-    """:func:`run_protocol` on each of the ``folds`` re-splits of :func:`fold_splits`, scored on that fold's
-    validation speakers against its validation music; summary rows over folds × seeds (``seeds`` then counts the
-    runs), test set "valid, N folds", queries = all folds' queries (each train + valid speaker is a query once)."""
+def run_folds(speech: Sequence[Record], music: Sequence[Record], *args, folds: int, **options) -> list[dict]:
+    """:func:`protocol_rows` (the same arguments, scored on the validation split) on each of the ``folds`` re-splits
+    of :func:`fold_splits`, scored on that fold's validation speakers against its validation music; summary rows
+    over folds × seeds (``seeds`` then counts the runs), test set "valid, N folds", queries = all folds' queries
+    (each train + valid speaker is a query once)."""
     results = []
     for fold in range(folds):
         fold_speech, fold_music = fold_splits(speech, music, folds, fold)
-        rows, _ = protocol_rows(
-            fold_speech,
-            fold_music,
-            base,
-            frameworks,
-            modalities,
-            seeds,
-            None,
-            cache_dir,
-            progress,
-            "valid",
-            calibrations,
-            **labels,
-        )
+        rows, _ = protocol_rows(fold_speech, fold_music, *args, split="valid", **options)
         results += [{**r, "fold": fold, "test_set": f"valid, {folds} folds"} for r in rows]
     first: dict[tuple, dict[int, dict]] = {}  # per summary key, one row per fold (seeds score the same queries)
     for r in results:

@@ -327,18 +327,8 @@ def test_cross_validation_scores_every_fold_and_counts_each_query_once(tmp_path)
 
     speech, music = _tone_corpus(tmp_path)
     config = TrainConfig(audio_encoder="prosody", epochs=2, warmup_epochs=1, members=1)
-    rows = run_folds(
-        speech,
-        music,
-        config,
-        ["triplet"],
-        ["audio"],
-        [0, 1],
-        2,
-        tmp_path / "cache",
-        progress=False,
-        calibrations=["none"],
-    )
+    run = (config, ["triplet"], ["audio"], [0, 1])
+    rows = run_folds(speech, music, *run, folds=2, cache_dir=tmp_path / "cache", progress=False, calibrations=["none"])
     model = next(r for r in rows if r["framework"] == "triplet")
     assert model["test_set"] == "valid, 2 folds" and model["seeds"] == 4  # 2 folds x 2 seeds
     assert model["queries"] == 5 * 5  # every train/valid speaker once (7 takes less 2 neutral references); not z9
