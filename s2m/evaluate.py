@@ -28,12 +28,12 @@ METRICS = ("precision_at_k", "mrr", "ndcg_at_k")
 CORPUS_TEST_SETS = {"natural voice (Piper)": {"actor24"}, "espeak voice": {"actor23"}}
 
 
-def _accuracy(classes: list[str], scores: np.ndarray, labels: list[str], table: str) -> float:
-    """Accuracy of argmax over ``classes`` of float ``(N, C)`` scores; a true label outside ``classes`` counts as
-    its VA-nearest class (e.g. "bored" -> the model's nearest word)."""
+def _reading(classes: list[str], scores: np.ndarray, labels: list[str], table: str) -> dict:
+    """:func:`s2m.metrics.classification_metrics` of argmax over ``classes`` of float ``(N, C)`` scores; a true label
+    outside ``classes`` counts as its VA-nearest class (e.g. "bored" -> the model's nearest word)."""
     pred = [classes[i] for i in np.argmax(scores, axis=1)]
     truth = [lab if lab in classes else nearest_label(lab, classes, table) for lab in labels]
-    return classification_metrics(truth, pred)["accuracy"]
+    return classification_metrics(truth, pred)
 
 
 def _music_accuracy(model: JointModel, emb: np.ndarray, labels: list[str]) -> float:
@@ -41,16 +41,20 @@ def _music_accuracy(model: JointModel, emb: np.ndarray, labels: list[str]) -> fl
     protos = model.config.readout.music_prototypes
     if not protos or not labels:
         return float("nan")
-    return _accuracy(list(protos), emb @ np.asarray(list(protos.values()), np.float32).T, labels, model.config.va_table)
+    scores = emb @ np.asarray(list(protos.values()), np.float32).T
+    return _reading(list(protos), scores, labels, model.config.va_table)["accuracy"]
 
 
-def speech_accuracy(model: JointModel, features: np.ndarray, labels: list[str]) -> float:
-    """8-class accuracy of the model's reading (:meth:`JointModel.read`: the nearest stored speech prototype, with a
-    late-fusion model's words weighing in) of raw speech-side features ``(N, ·)``."""
+def speech_scores(model: JointModel, features: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """How well the model reads raw speech-side features ``(N, ·)`` (:meth:`JointModel.read`: the nearest stored
+    speech prototype, with a late-fusion model's words weighing in): ``speech_accuracy`` over all its emotions and
+    ``speech_balanced_accuracy``, the mean recall over the true emotions present (a reader that answers one emotion
+    for everything scores 1 / their number, however the emotions are balanced); NaN without prototypes."""
     read = model.read(features) if labels else None
     if read is None:
-        return float("nan")
-    return _accuracy(read[0], read[2], labels, model.config.va_table)
+        return {"speech_accuracy": float("nan"), "speech_balanced_accuracy": float("nan")}
+    scores = _reading(read[0], read[2], labels, model.config.va_table)
+    return {"speech_accuracy": scores["accuracy"], "speech_balanced_accuracy": scores["balanced_accuracy"]}
 
 
 def _queries(data: Data, split: str) -> np.ndarray:
@@ -136,11 +140,15 @@ def evaluate_model(
         relevant, gains = retrieval_targets(q.labels, gallery.labels, model.config.va_table if model else table)
         if model is None:
             scores = np.random.default_rng(chance_seed).random(relevant.shape)
-            row = {"speech_accuracy": float("nan"), "music_accuracy": float("nan")}
+            row = {
+                "speech_accuracy": float("nan"),
+                "speech_balanced_accuracy": float("nan"),
+                "music_accuracy": float("nan"),
+            }
         else:
             features = _read_queries(model, data, groups, split, calibration).features
             scores = model.query(features) @ m.T
-            row = {"speech_accuracy": speech_accuracy(model, features, q.labels), "music_accuracy": music_accuracy}
+            row = {**speech_scores(model, features, q.labels), "music_accuracy": music_accuracy}
         rows.append(
             {
                 **labels,
@@ -182,6 +190,7 @@ def ceiling_rows(
                 "gallery": len(gallery.labels),
                 **ranking_metrics(queries @ m.T, relevant, gains, k=5),
                 "speech_accuracy": 1.0,
+                "speech_balanced_accuracy": 1.0,
                 "music_accuracy": float("nan"),
             }
         )
@@ -448,8 +457,8 @@ def summarise(results: list[dict]) -> list[dict]:
         group = [r for r in results if _key(r) == key]
         row = dict(zip(("framework", "modality", "calibration", "transcripts", "test_set"), key, strict=True))
         row.update(seeds=len(group), queries=group[0]["queries"], gallery=group[0].get("gallery"))
-        for k in (*METRICS, "speech_accuracy", "music_accuracy"):
-            values = np.array([r[k] for r in group], float)
+        for k in (*METRICS, "speech_accuracy", "speech_balanced_accuracy", "music_accuracy"):
+            values = np.array([r.get(k, np.nan) for r in group], float)
             ok = not np.isnan(values).any()
             row[k] = float(np.mean(values)) if ok else None
             row[f"{k}_std"] = float(np.std(values)) if ok else None

@@ -68,3 +68,16 @@ def test_character_error_rate_reads_languages_without_spaces_fairly():
     assert character_error_rate(refs, hyps) == pytest.approx(1 / 18)
     assert word_error_rate(refs, hyps) == pytest.approx(1 / 4)
     assert character_error_rate(["", "ab"], ["x", "ab"]) == 0  # an empty reference is not scored
+
+
+def test_speech_balanced_accuracy_sees_through_a_reader_that_answers_one_emotion():
+    from s2m.evaluate import speech_scores
+    from s2m.readout import Readout
+    from tests.test_heads import _model
+
+    model = _model()
+    same = [1.0] + [0.0] * 63  # both prototypes alike: every voice is read as the first, "happy"
+    model.config.readout = Readout(speech_prototypes={"happy": same, "sad": same})
+    features = np.random.default_rng(0).normal(size=(4, 12)).astype(np.float32)
+    scores = speech_scores(model, features, ["happy", "happy", "happy", "sad"])
+    assert scores == {"speech_accuracy": 0.75, "speech_balanced_accuracy": 0.5}
