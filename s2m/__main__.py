@@ -441,6 +441,8 @@ def _evaluate(args) -> None:
         speech = _with_transcripts(args, speech)
     if args.rooms:  # after the transcripts: a copy in a room keeps the words heard in the recording itself
         speech, test_sets = _with_rooms(args, speech, test_sets)
+    runs = (speech, music, base, args.frameworks, args.modalities, args.seeds)  # what is trained, then scored
+    scoring = {"calibrations": _calibrations(args), "transcripts": args.transcripts}
     if args.checkpoints:
         summary = _evaluate_checkpoints(args, speech, music, test_sets)
     elif args.folds:
@@ -451,30 +453,9 @@ def _evaluate(args) -> None:
                 "error: --folds scores a data set's whole validation split; it does not combine with per-voice "
                 "or per-language test sets (the synthetic corpus, --speech-format sentences)"
             )
-        summary = run_folds(
-            speech,
-            music,
-            base,
-            args.frameworks,
-            args.modalities,
-            args.seeds,
-            folds=args.folds,
-            calibrations=_calibrations(args),
-            transcripts=args.transcripts,
-        )
+        summary = run_folds(*runs, folds=args.folds, **scoring)
     else:
-        summary, models = run_protocol(
-            speech,
-            music,
-            base,
-            args.frameworks,
-            args.modalities,
-            args.seeds,
-            test_sets,
-            split=args.split,
-            calibrations=_calibrations(args),
-            transcripts=args.transcripts,
-        )
+        summary, models = run_protocol(*runs, test_sets, split=args.split, **scoring)
         if args.save_checkpoints:
             from .train import for_inference
 

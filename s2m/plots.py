@@ -5,6 +5,7 @@ query."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -206,67 +207,34 @@ def _moods_and_query(
     return fig
 
 
-def library_map(
+def _picture(
+    plane: str,
     index: LibraryIndex,
     result: Result | None = None,
     speech: list[SpeechPoint] = (),
     earlier: list[SpeechPoint] = (),
     earlier_name: str = "earlier queries (☆)",
-    heading: str = "Map of the joint space",
+    heading: str | None = None,
 ):
-    """The library in 2-D (UMAP of the joint-space music embeddings) with where each speech emotion goes (×), a
-    session's ``earlier`` queries (☆), the query as a star and its results ringed; titled ``heading``."""
+    """The library as marks by mood, where each speech emotion goes (×), a session's ``earlier`` queries (☆, legend
+    ``earlier_name``), the query (★) and its results ringed, titled ``heading``. ``plane`` "map": the 2-D UMAP of
+    the joint-space music embeddings; "va": the clips at their (valence, arousal) (:attr:`LibraryIndex.va_points`:
+    a listener-labelled clip's own point, else its mood's), jittered, and speech and query at their VA points."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    qx, qy = (result.x, result.y) if result else (None, None)
-    _moods_and_query(
-        fig,
-        index.coords[:, 0],
-        index.coords[:, 1],
-        index,
-        result,
-        qx,
-        qy,
-        [(p.label, p.x, p.y) for p in speech],
-        [(p.label, p.x, p.y) for p in earlier],
-        earlier_name,
-    )
-    axis = dict(showticklabels=False, title="", zeroline=False)
-    return _layout(
-        fig, f"{heading}<br><sub>music (shapes) and speech (×) of similar emotion lie close</sub>", axis, axis
-    )
-
-
-def va_plane(
-    index: LibraryIndex,
-    result: Result | None = None,
-    speech: list[SpeechPoint] = (),
-    earlier: list[SpeechPoint] = (),
-    earlier_name: str = "earlier queries (☆)",
-    heading: str = "Valence–arousal plane",
-):
-    """The same clips at their (valence, arousal) (:attr:`LibraryIndex.va_points`: a listener-labelled clip's own
-    point, else its mood's), jittered; the speech emotions at theirs (×), a session's
-    ``earlier`` queries (☆) and the query (★) at their predicted VA points; titled ``heading``."""
-    import plotly.graph_objects as go
-
-    rng = np.random.default_rng(0)  # fixed jitter: the picture never moves between queries
-    points = index.va_points + rng.normal(0, 0.015, (len(index.moods), 2))
-    fig = go.Figure()
-    qx, qy = (result.valence, result.arousal) if result else (None, None)
-    _moods_and_query(
-        fig,
-        points[:, 0],
-        points[:, 1],
-        index,
-        result,
-        qx,
-        qy,
-        [(p.label, p.valence, p.arousal) for p in speech],
-        [(p.label, p.valence, p.arousal) for p in earlier],
-        earlier_name,
-    )
+    if plane == "map":
+        xy, at = index.coords, lambda p: (p.x, p.y)
+    else:  # fixed jitter: the picture never moves between queries
+        xy = index.va_points + np.random.default_rng(0).normal(0, 0.015, (len(index.moods), 2))
+        at = lambda p: (p.valence, p.arousal)  # noqa: E731
+    marks = [[(p.label, *at(p)) for p in points] for points in (speech, earlier)]
+    query = at(result) if result else (None, None)
+    _moods_and_query(fig, xy[:, 0], xy[:, 1], index, result, *query, *marks, earlier_name)
+    if plane == "map":
+        axis = dict(showticklabels=False, title="", zeroline=False)
+        subtitle = "music (shapes) and speech (×) of similar emotion lie close"
+        return _layout(fig, f"{heading or 'Map of the joint space'}<br><sub>{subtitle}</sub>", axis, axis)
     for x, y, text, xanchor, yanchor in QUADRANTS:
         fig.add_annotation(
             x=x, y=y, text=text, showarrow=False, xanchor=xanchor, yanchor=yanchor, font=dict(size=13, color="#555555")
@@ -275,8 +243,12 @@ def va_plane(
         fig.add_shape(type="line", line=dict(color="#BBBBBB", dash="dot"), **line)
     return _layout(
         fig,
-        f"{heading}<br><sub>→ more pleasant · ↑ more energetic</sub>",
+        f"{heading or 'Valence–arousal plane'}<br><sub>→ more pleasant · ↑ more energetic</sub>",
         dict(title="valence: unpleasant → pleasant", range=[-0.1, 1.1]),  # room for edge labels
         dict(title="arousal: calm → energetic", range=[-0.05, 1.05]),
         legend_y=-0.17,
     )
+
+
+library_map = partial(_picture, "map")  # (index, result, speech, earlier, earlier_name, heading): the UMAP map
+va_plane = partial(_picture, "va")  # the same arguments: the valence–arousal plane
