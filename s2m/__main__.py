@@ -200,7 +200,7 @@ def _crosscorpus(args) -> None:
 
     from .evaluate import leave_one_corpus_out, markdown
 
-    base = _base_config(args)
+    base = args.train_config
     corpora = _corpus_records(args, combine=False)
     if args.variance:
         from .report import variance_report
@@ -344,12 +344,6 @@ def _refit_music(args) -> None:
         )
 
 
-def _base_config(args):
-    """The training options the command line gives (:func:`s2m.config.options_from`: defaults, ``--config``, then
-    the options given), set by :func:`main` before the command runs."""
-    return args.train_config
-
-
 def _read_options(args) -> None:
     """A training command's options: ``args.train_config`` and ``args.given`` (the fields given on the command line),
     and every field as an attribute of ``args``; an impossible value ends the command with its message."""
@@ -394,7 +388,7 @@ def _train(args) -> None:
     from .featuresets import load_data
     from .train import for_inference
 
-    config = _base_config(args)
+    config = args.train_config
     speech = _speech_records(args)
     if config.modality != "audio":
         speech = _with_transcripts(args, speech)
@@ -421,7 +415,7 @@ def _evaluate(args) -> None:
 
     from .evaluate import markdown, run_protocol
 
-    base = _base_config(args)  # before any data is read: an impossible option ends the command at once
+    base = args.train_config
     if args.rooms < 0:
         sys.exit(f"error: --rooms must be 0 or more, got {args.rooms}")
     if args.folds and (
@@ -505,9 +499,7 @@ def _evaluate_checkpoints(args, speech, music, test_sets) -> list[dict]:
         if "place_at" in args.given:
             model.config.readout = replace(model.config.readout, place_at=args.place_at)
         trained = saved_config(model.config.training["config"])
-        config = replace(
-            _base_config(args), **{k: trained[k] for k in TrainConfig.__dataclass_fields__ if k in trained}
-        )
+        config = replace(args.train_config, **{k: trained[k] for k in TrainConfig.__dataclass_fields__ if k in trained})
         if model.config.text_dim:  # a late-fusion reader reads the features of the encoder it was fitted on
             config = replace(config, reader_encoder=model.config.encoders["text"])
         key = (

@@ -212,9 +212,9 @@ def given_options(args: argparse.Namespace, cls=None) -> dict:
     return {f.name: getattr(args, f.name) for f in fields(cls or TrainConfig) if hasattr(args, f.name)}
 
 
-def options_from(args: argparse.Namespace, cls=None, **fixed):
-    """The config the command line asks for: ``cls``'s defaults, then ``--config FILE``, then the options given,
-    then ``fixed``. Raises ValueError (with the reason) for an unknown field, a file that is not JSON or an
+def options_from(args: argparse.Namespace, cls=None):
+    """The config the command line asks for: ``cls``'s defaults, then ``--config FILE``, then the options given.
+    Raises ValueError (with the reason) for an unknown field, a file that is not JSON or an
     impossible value."""
     cls = cls or TrainConfig
     values = {}
@@ -237,6 +237,6 @@ def options_from(args: argparse.Namespace, cls=None, **fixed):
             if f.name in values and not _fits(values[f.name], f.type):
                 raise ValueError(f"--config {args.config}: {f.name} must be {f.type}, got {values[f.name]!r}")
     try:
-        return cls(**{**values, **given_options(args, cls), **fixed})
+        return cls(**{**values, **given_options(args, cls)})
     except TypeError as exc:
         raise ValueError(str(exc)) from None

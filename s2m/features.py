@@ -62,10 +62,16 @@ def cache_path(
     return Path(cache_dir) / folder / f"{_key(producer, items, settings, files)}.npz"
 
 
-def cached(path: Path | None, compute: Callable[[], dict[str, np.ndarray]], needs: Sequence[str]) -> dict:
-    """The arrays stored at ``path`` (a :func:`cache_path`) when it holds every array named in ``needs``; otherwise
-    ``compute()``'s, stored there atomically. ``path`` None: always computed. The one way s2m caches a value."""
-    stored = _load(path, needs)
+def cached(
+    path: Path | None,
+    compute: Callable[[], dict[str, np.ndarray]],
+    needs: Sequence[str],
+    fits: Callable[[dict], bool] | None = None,
+) -> dict:
+    """The arrays stored at ``path`` (a :func:`cache_path`) when it holds every array named in ``needs`` (and they
+    pass ``fits``, e.g. a shape check); otherwise ``compute()``'s, stored there atomically. ``path`` None: always
+    computed. The one way s2m caches a value."""
+    stored = _load(path, needs, fits)
     if stored is not None:
         return stored
     arrays = compute()
@@ -172,9 +178,9 @@ def save_cached(path: Path, **arrays) -> None:
     tmp.replace(path)
 
 
-def _load(path: Path | None, needs: Sequence[str]) -> dict[str, np.ndarray] | None:
-    """Every array of a cache file, or None when there is none or it lacks one of ``needs``; a damaged file is
-    logged and removed, to be rebuilt (never loaded with pickle)."""
+def _load(path: Path | None, needs: Sequence[str], fits=None) -> dict[str, np.ndarray] | None:
+    """Every array of a cache file, or None when there is none, it lacks one of ``needs`` or fails ``fits``; a damaged
+    file is logged and removed, to be rebuilt (never loaded with pickle)."""
     if path is None or not path.exists():
         return None
     try:
@@ -183,6 +189,8 @@ def _load(path: Path | None, needs: Sequence[str]) -> dict[str, np.ndarray] | No
         missing = [name for name in needs if name not in arrays]
         if missing:
             raise KeyError(f"no {', '.join(missing)}")
+        if fits is not None and not fits(arrays):
+            raise ValueError("arrays of the wrong shape")
         return arrays
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("cache file %s is damaged (%s): rebuilding it", path, exc)

@@ -73,7 +73,8 @@ class LibraryIndex:
             coords = umap_coords(self.embeddings, init=reference)
             return {"coords": coords if reference is None else steady(align(coords, reference), reference)}
 
-        self.coords = cached(path, compute, ("coords",))["coords"]
+        fits = lambda arrays: arrays["coords"].shape == (len(self.records), 2)  # noqa: E731
+        self.coords = cached(path, compute, ("coords",), fits)["coords"]
 
     def place(self, query: np.ndarray) -> tuple[float, float]:
         """Map position of an L2-normalised ``(64,)`` query: the softmax-weighted mean of its nearest clips'

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-PLACE_AT = ("speech", "music")
+from .config import PLACE_AT
+
 DEFAULT_TEMPERATURE = 0.1  # a reading's softmax temperature on prototype cosines when the model names none
 
 

@@ -36,7 +36,7 @@ from .losses import (
     total_loss,
 )
 from .metrics import ranking_metrics, retrieval_targets
-from .readout import Readout
+from .readout import DEFAULT_TEMPERATURE, Readout
 
 MEMBER_SEED_STEP = 1000  # an ensemble's member i trains from seed + MEMBER_SEED_STEP × i
 MIN_TARGET_TRACKS = 5  # a music refit places queries only at moods of at least this many training tracks
@@ -464,7 +464,7 @@ def calibrate_late_fusion(model: JointModel, valid: FeatureSet) -> None:
     labels = list(protos)
     known = [i for i, lab in enumerate(valid.labels) if lab in protos]
     if not known:
-        model.config.readout = replace(model.config.readout, read_temperature=0.1, text_temperature=1.0)
+        model.config.readout = replace(model.config.readout, read_temperature=DEFAULT_TEMPERATURE, text_temperature=1.0)
         return
     features = valid.features[known]
     truth = np.asarray([labels.index(valid.labels[i]) for i in known])

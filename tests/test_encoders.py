@@ -351,6 +351,8 @@ def test_one_cache_helper_keys_a_value_by_every_input_and_rebuilds_what_is_damag
     keys.add(cache_path(tmp_path / "cache", "step", "producer", [str(a)], "setting 1"))
     assert len(keys) == 4
     assert cached(path, compute, ("value", "new array")) and len(calls) == 2  # lacks an array: rebuilt
+    wrong = lambda arrays: arrays["value"].shape == (4,)  # noqa: E731
+    assert cached(path, compute, ("value",), wrong) and len(calls) == 3  # stored, but the wrong shape: rebuilt
     path.write_bytes(b"not an npz")
-    assert cached(path, compute, ("value",))["value"].tolist() == [0, 1, 2] and len(calls) == 3  # damaged: rebuilt
+    assert cached(path, compute, ("value",))["value"].tolist() == [0, 1, 2] and len(calls) == 4  # damaged: rebuilt
     assert cache_path(None, "step", "producer", [str(a)], "") is None and cached(None, compute, ())  # no cache
