@@ -297,13 +297,10 @@ def _checkpoint_folders(where: str) -> list[Path]:
 
 
 def _refit_music(args) -> None:
-    import numpy as np
-
     from .config import TrainConfig
     from .data.tracks import read_music_csv
-    from .emotions import GEMS_LABELS
     from .features import record_features, track_clips
-    from .featuresets import FeatureSet
+    from .featuresets import music_set
     from .heads import load
     from .train import refit_music
 
@@ -311,18 +308,9 @@ def _refit_music(args) -> None:
     csv_path = _tracks_csv(args)
     tracks = read_music_csv(csv_path)
     clips = track_clips(tracks)
-    music = FeatureSet(
-        record_features(clips, args.music_encoder),
-        [c.label for c in clips],
-        [c.group for c in clips],
-        [c.split for c in clips],
-    )
-    shares = None
-    if args.objective == "shares":
-        if not all(t.shares for t in tracks):
-            sys.exit("error: --objective shares needs the nine GEMS share columns in the music CSV")
-        felt = {t.track_id: dict(t.shares) for t in tracks}
-        shares = (list(GEMS_LABELS), np.asarray([[felt[c.group][g] for g in GEMS_LABELS] for c in clips], np.float32))
+    music = music_set(record_features(clips, args.music_encoder), clips)
+    if args.objective == "shares" and music.shares is None:
+        sys.exit("error: --objective shares needs the nine GEMS share columns in the music CSV")
     for folder in folders:
         model = load(folder)
         config = TrainConfig(
@@ -334,7 +322,8 @@ def _refit_music(args) -> None:
             patience=args.patience,
             dropout=args.dropout,
         )
-        new = refit_music(model, music, config, source=f"{csv_path.parent.name}/{csv_path.name}", shares=shares)
+        source = f"{csv_path.parent.name}/{csv_path.name}"
+        new = refit_music(model, music, config, source=source, listener_shares=args.objective == "shares")
         out = Path(args.out) / folder.name if args.out else folder
         new.save(out)
         valid = new.config.training["music_refit"]["valid"]

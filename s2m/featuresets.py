@@ -28,6 +28,8 @@ class FeatureSet:
     references (NaN rows for speakers without any); the audio features are the first ``d_audio`` columns.
     text_columns: for fusion, how many of the last columns are text-encoder features (0: none).
     corpora: speech: the corpus of each item (N strings) when several are combined (:mod:`s2m.data.corpora`).
+    shares: music labelled by its listeners: float ``(N, 9)``, the share of each item's listeners who marked each
+    GEMS emotion (GEMS order), which decides relevance (:func:`s2m.metrics.retrieval_targets`); None: by label.
     """
 
     features: np.ndarray
@@ -37,6 +39,7 @@ class FeatureSet:
     speaker_means: np.ndarray | None = None
     text_columns: int = 0
     corpora: list[str] | None = None
+    shares: np.ndarray | None = None
 
     def corpus_labels(self) -> dict[str, list[str]]:
         """``{corpus: its sorted labels}`` when items come from two or more corpora, else ``{}``."""
@@ -53,6 +56,7 @@ class FeatureSet:
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
         means = None if self.speaker_means is None else self.speaker_means[idx]
         corpora = None if self.corpora is None else pick(self.corpora)
+        shares = None if self.shares is None else self.shares[idx]
         return replace(
             self,
             features=self.features[idx],
@@ -61,6 +65,7 @@ class FeatureSet:
             splits=pick(self.splits),
             speaker_means=means,
             corpora=corpora,
+            shares=shares,
         )
 
     def subset(self, split: str) -> FeatureSet:
@@ -74,6 +79,15 @@ class FeatureSet:
         """Each speaker moved into the training population's frame: audio features − the speaker's neutral mean +
         ``reference_mean`` ``(d_audio,)``; speakers without references are left as they are."""
         return replace(self, features=shift_speakers(self.features, self.speaker_means, reference_mean))
+
+
+def music_set(features: np.ndarray, music: Sequence[Record]) -> FeatureSet:
+    """The music side: float ``(N, d)`` ``features`` of ``music`` with its labels, tracks and splits, and its
+    listeners' shares when every record has them."""
+    shares = np.asarray([r.shares for r in music], np.float32) if music and all(r.shares for r in music) else None
+    return FeatureSet(
+        features, [r.label for r in music], [r.group for r in music], [r.split for r in music], shares=shares
+    )
 
 
 @dataclass
@@ -150,7 +164,7 @@ def load_data(
             text_columns,
             [r.corpus for r in speech] if any(r.corpus for r in speech) else None,
         ),
-        FeatureSet(m, [r.label for r in music], [r.group for r in music], [r.split for r in music]),
+        music_set(m, music),
         reference,
         dict(zip(words, tag_feats, strict=True)),
         examples,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
-from .emotions import nearest_label, similarity_matrix
+from .emotions import GEMS_LABELS, nearest_label, similarity_matrix
 from .featuresets import FeatureSet
 from .heads import HeadsConfig, JointModel, ProjectionHead
 from .losses import (
@@ -35,7 +35,7 @@ from .losses import (
     structure_preserving_loss,
     total_loss,
 )
-from .metrics import ranking_metrics, retrieval_targets
+from .metrics import felt, ranking_metrics, retrieval_targets
 from .readout import DEFAULT_TEMPERATURE, Readout
 
 MEMBER_SEED_STEP = 1000  # an ensemble's member i trains from seed + MEMBER_SEED_STEP × i
@@ -55,7 +55,7 @@ def validation_score(model: JointModel, speech: FeatureSet, music: FeatureSet, t
     model places them (:meth:`JointModel.query`; during training there are no prototypes yet, so the projection)."""
     s = model.query(speech.features)
     m = model.project("music", music.features)
-    relevant, gains = retrieval_targets(speech.labels, music.labels, table)
+    relevant, gains = retrieval_targets(speech.labels, music.labels, table, music.shares)
     return ranking_metrics(s @ m.T, relevant, gains, k=5)
 
 
@@ -537,7 +537,7 @@ def placed_score(model: JointModel, music: FeatureSet, speech_labels: list[str],
     readout = model.config.readout
     protos = readout.speech_prototypes
     queries = readout.targets(speech_labels, np.asarray([protos[lab] for lab in speech_labels], np.float32))
-    relevant, gains = retrieval_targets(speech_labels, music.labels, table)
+    relevant, gains = retrieval_targets(speech_labels, music.labels, table, music.shares)
     return ranking_metrics(queries @ model.project("music", music.features).T, relevant, gains, k=5)
 
 
@@ -598,7 +598,7 @@ def _placed_music_score(mapping: dict[str, str], train: FeatureSet, valid: Featu
     """A function of a lone music head: the mean of P@5 and nDCG@5 of queries placed, as a perfect reader of each
     speech label in ``mapping`` would be, at its mood's mean training embedding, against the ``valid`` music."""
     labels = list(mapping)
-    relevant, gains = retrieval_targets(labels, valid.labels, table)
+    relevant, gains = retrieval_targets(labels, valid.labels, table, valid.shares)
 
     @torch.no_grad()
     def score(head: ProjectionHead) -> float:
@@ -657,7 +657,7 @@ def _share_member(
     anchored = _Anchored(head, len(moods), out_dim)
     valid = music.subset("valid")
     labels = list(mapping)
-    relevant, gains = retrieval_targets(labels, valid.labels, table)
+    relevant, gains = retrieval_targets(labels, valid.labels, table, valid.shares)
     columns = [moods.index(mapping[lab]) for lab in labels]
     normalize = torch.nn.functional.normalize
     gen = torch.Generator().manual_seed(config.seed)
@@ -688,30 +688,37 @@ def refit_music(
     music: FeatureSet,
     config: TrainConfig,
     source: str = "",
-    shares: tuple[list[str], np.ndarray] | None = None,
+    listener_shares: bool = False,
 ) -> JointModel:
     """``model`` with a new music side trained on ``music`` (its train split; early stopping on its valid split):
     one music head per ensemble member (seeds as :func:`train`'s members), trained on music alone
     (:func:`_music_member`), new music prototypes and a new speech-label → mood mapping (each speech label's
-    VA-nearest training mood among those of at least ``MIN_TARGET_TRACKS`` training tracks: Emotify has two
-    "amazement" tracks, too few to stand for surprise). The speech side, the text reader and the temperatures are
-    kept: a model that places queries at music prototypes (``place_at="music"``) reads the emotion with its speech
-    head and puts the query among the music of that emotion, so its music side can be trained on new music without
-    any speech. Selection: the mean of P@5 and nDCG@5 of queries read as each speech label (:func:`placed_score`)
-    on the valid music. ``shares``: (mood names, float ``(N, moods)`` listener shares of each clip's track): the
-    heads then learn what the listeners felt (:func:`_share_member`) and each mood's prototype is its learned
-    anchor; without them, the music-side triplet term on the dominant moods (:func:`_music_member`).
+    VA-nearest training mood among those of at least ``MIN_TARGET_TRACKS`` training tracks relevant to it: by the
+    relevance rule of :func:`s2m.metrics.retrieval_targets`, with listeners' shares a third of them marked it, else
+    its label; Emotify has two tracks most of whose listeners felt amazement, too few to stand for surprise). The
+    speech side, the text reader and the temperatures are kept: a model that places queries at music prototypes
+    (``place_at="music"``) reads the emotion with its speech head and puts the query among the music of that
+    emotion, so its music side can be trained on new music without any speech. Selection: the mean of P@5 and nDCG@5
+    of queries read as each speech label (:func:`placed_score`) on the valid music. ``listener_shares``: the heads
+    learn what the listeners felt (``music.shares``, :func:`_share_member`) and each GEMS emotion's prototype is its
+    learned anchor; else the music-side triplet term on the dominant moods (:func:`_music_member`).
     ``source`` names the music in ``training["music_refit"]``."""
     if model.config.readout.place_at != "music":
         raise ValueError(
             "only a model that places queries at music prototypes (place_at='music') can have its "
             "music side refitted without speech"
         )
+    if listener_shares and music.shares is None:
+        raise ValueError("the listener-share objective needs music with listeners' shares")
     m_train, m_valid = music.subset("train"), music.subset("valid")
-    moods = sorted(set(m_train.labels))
+    moods = list(GEMS_LABELS) if listener_shares else sorted(set(m_train.labels))
     c = model.config
     speech_labels = list(c.readout.speech_prototypes)
-    tracks = {m: len({g for g, lab in zip(m_train.groups, m_train.labels, strict=True) if lab == m}) for m in moods}
+    if m_train.shares is None:
+        marked = np.asarray(m_train.labels)[:, None] == np.asarray(moods)[None, :]
+    else:
+        marked = felt(m_train.shares[:, [GEMS_LABELS.index(m) for m in moods]])
+    tracks = {m: len(set(np.asarray(m_train.groups)[marked[:, j]])) for j, m in enumerate(moods)}
     targets = [m for m in moods if tracks[m] >= MIN_TARGET_TRACKS] or moods
     mapping = {lab: nearest_label(lab, targets, c.va_table) for lab in speech_labels}
     config = replace(
@@ -732,9 +739,9 @@ def refit_music(
     heads_out, records, anchors = [], [], []
     for i in range(c.members):
         member_config = replace(config, seed=config.seed + MEMBER_SEED_STEP * i)
-        if shares is not None:
+        if listener_shares:
             head, member_anchors, record = _share_member(
-                member_config, music, shares[1], list(shares[0]), c.out_dim, mapping, c.va_table
+                member_config, music, music.shares, moods, c.out_dim, mapping, c.va_table
             )
             anchors.append(member_anchors)
         else:
@@ -752,9 +759,7 @@ def refit_music(
     if anchors:  # each mood's prototype: its anchors side by side, scaled as an ensemble's prototypes are
         scale = len(anchors) ** 0.5 if len(anchors) > 1 else 1.0
         music_prototypes = {
-            mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]]
-            for j, mood in enumerate(shares[0])
-            if mood in moods
+            mood: [round(float(v) / scale, 6) for a in anchors for v in a[j]] for j, mood in enumerate(moods)
         }
     else:
         music_prototypes = prototypes(new, "music", m_train)

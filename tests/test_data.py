@@ -10,6 +10,7 @@ from s2m.data import (
     LIBRARY_DIR,
     DatasetError,
     compose,
+    library_records,
     read_audioset_csv,
     read_folder,
     read_hikia,
@@ -101,6 +102,10 @@ def test_bundled_library_is_one_listener_labelled_clip_per_emotify_track():
     for r in rows:
         assert r.title and r.artist and "CC BY-NC-SA" in r.license and r.felt.split(" ")[1] == "listeners:"
         assert 0 <= r.valence <= 1 and 0 <= r.arousal <= 1 and r.mood in GEMS_LABELS
+        shares = r.share_values()  # all nine, and the mood is the one most listeners felt
+        assert len(shares) == 9 and r.mood == GEMS_LABELS[int(np.argmax(shares))]
+    records = library_records()
+    assert all(len(c.shares) == 9 for c in records)  # so the library's relevance is its listeners' (metrics)
     size = sum(p.stat().st_size for p in LIBRARY_DIR.rglob("*") if p.is_file())
     assert size < 80e6
 

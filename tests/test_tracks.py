@@ -148,6 +148,36 @@ def test_relevance_rule_on_a_gems_gallery():
     assert gains[0, 0] > gains[0, 2] >= 0
 
 
+def test_relevance_by_listener_shares_counts_a_third_of_the_listeners():
+    from s2m.emotions import GEMS_LABELS
+    from s2m.metrics import felt
+
+    def track(**marked):
+        return [marked.get(g, 0.0) for g in GEMS_LABELS]
+
+    shares = np.asarray(
+        [
+            track(calmness=0.6, tenderness=0.5),  # calm, and tender (tender is nobody's nearest here)
+            track(tension=0.3333, calmness=0.40),  # 5 of 15 listeners felt tension: rounded, still a third
+            track(tension=0.30, power=0.7),  # under a third: not tense
+            track(amazement=0.5, joyful_activation=0.6),
+        ]
+    )
+    labels = ["calmness", "calmness", "power", "joyful_activation"]  # the dominant moods do not decide
+    relevant, gains = retrieval_targets(["calm", "angry", "surprised"], labels, shares=shares)
+    assert relevant.tolist() == [
+        [True, True, False, False],
+        [False, True, False, False],
+        [False, False, False, True],  # surprise -> amazement, among all nine GEMS emotions
+    ]
+    assert gains[0, 0] > gains[0, 2] and gains[1, 2] > gains[1, 0]  # closeness of what the listeners marked
+    one_word = np.eye(len(GEMS_LABELS))[[GEMS_LABELS.index(m) for m in labels]]
+    assert (retrieval_targets(["calm"], labels, shares=one_word)[1] == retrieval_targets(["calm"], labels)[1]).all()
+    assert felt(np.array([0.3333, 0.3332])).tolist() == [True, False]
+    with pytest.raises(ValueError, match="shares must be"):
+        retrieval_targets(["calm"], labels, shares=shares[:, :3])
+
+
 def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path):
     from s2m.data.records import Record
     from s2m.data.tracks import Track
@@ -184,6 +214,7 @@ def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path
 
 def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_music():
     from s2m.config import TrainConfig
+    from s2m.emotions import GEMS_LABELS
     from s2m.featuresets import FeatureSet
     from s2m.train import placed_score, refit_music, train
 
@@ -216,12 +247,17 @@ def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_mu
     assert refit.config.training["music_refit"]["source"] == "test music"
     test = new_music.subset("test")
     assert placed_score(refit, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
-    shares = np.asarray([[1.0 if m == lab else 0.1 for m in gems] for lab in new_music.labels], np.float32)
-    felt = refit_music(model, new_music, replace_config(config, epochs=20, patience=20), shares=(gems, shares))
+    with pytest.raises(ValueError, match="listeners' shares"):
+        refit_music(model, new_music, config, listener_shares=True)
+    felt_as = lambda lab: [1.0 if m == lab else 0.1 if m in gems else 0.0 for m in GEMS_LABELS]  # noqa: E731
+    shares = np.asarray([felt_as(lab) for lab in new_music.labels], np.float32)
+    rated = replace_config(new_music, shares=shares)
+    felt = refit_music(model, rated, replace_config(config, epochs=60, patience=60), listener_shares=True)
     assert felt.config.training["music_refit"]["objective"] == "listener shares"
     protos = felt.config.readout.music_prototypes
-    assert sorted(protos) == sorted(gems) and all(len(p) == 2 * felt.config.out_dim for p in protos.values())
-    assert placed_score(felt, test, SPEECH, "lexicon")["precision_at_k"] >= 0.9
+    assert sorted(protos) == sorted(GEMS_LABELS) and all(len(p) == 2 * felt.config.out_dim for p in protos.values())
+    assert felt.config.readout.mapping == refit.config.readout.mapping  # moods nobody felt are never a target
+    assert placed_score(felt, rated.subset("test"), SPEECH, "lexicon")["precision_at_k"] >= 0.9
     with pytest.raises(ValueError, match="place_at"):
         refit_music(
             train(replace_config(config, place_at="speech", members=1, epochs=1), speech, music)[0], new_music, config
@@ -246,3 +282,26 @@ def test_emotify_is_read_and_split_by_genre_as_the_committed_library_says():
     assert {t.track_id: (t.split, t.mood, t.title) for t in tracks} == {
         g: (r.split, r.mood, r.title) for g, r in committed.items()
     }
+
+
+def test_best_constant_puts_the_tracks_relevant_to_the_most_queries_first():
+    """The constant row is the strongest ranking shared by every query: a track half its listeners felt sad and
+    half tense serves sad and angry queries at once, so it comes first, before any one mood's tracks."""
+    from s2m.emotions import GEMS_LABELS
+    from s2m.evaluate import constant_rows
+    from s2m.featuresets import Data, FeatureSet
+
+    def felt_as(**marked):
+        return [marked.get(g, 0.0) for g in GEMS_LABELS]
+
+    shares = np.asarray(
+        [felt_as(calmness=0.9)] * 4 + [felt_as(sadness=0.5, tension=0.5)] + [felt_as(tension=0.9)] * 4, np.float32
+    )
+    moods = ["calmness"] * 4 + ["sadness"] + ["tension"] * 4
+    music = FeatureSet(np.zeros((9, 2), np.float32), moods, [str(i) for i in range(9)], ["test"] * 9, shares=shares)
+    labels = ["sad", "angry", "angry", "calm"]
+    speech = FeatureSet(np.zeros((4, 2), np.float32), labels, ["s1"] * 4, ["test"] * 4)
+    row = constant_rows(Data(speech, music, np.zeros(4, bool), {}))[0]
+    assert row["framework"] == "best constant (sadness first)"
+    assert row["mrr"] == pytest.approx((3 + 1 / 6) / 4)  # the calm query finds its first song at rank 6
+    assert row["precision_at_k"] == pytest.approx((1 + 5 + 5 + 0) / 20)  # the tense tracks fill the rest of the top 5

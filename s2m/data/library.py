@@ -46,6 +46,11 @@ class ClipRow:
     artist: str = ""
     album: str = ""
     felt: str = ""  # what its listeners felt, e.g. "14 listeners: calmness 62 %, nostalgia 29 %"
+    shares: str = ""  # the share of its listeners who marked each GEMS emotion, GEMS order, space-separated
+
+    def share_values(self) -> tuple[float, ...]:
+        """The listeners' shares as numbers (() for a clip labelled by its maker)."""
+        return tuple(float(v) for v in self.shares.split())
 
 
 CLIP_FIELDS = {x.name for x in fields(ClipRow)} - {"valence", "arousal", "start_s", "end_s"}
@@ -101,7 +106,9 @@ def read_metadata(library: Path = LIBRARY_DIR) -> list[ClipRow]:
 def library_records(library: Path = LIBRARY_DIR) -> list[Record]:
     """The library as :class:`Record` s (absolute paths), for training and evaluation."""
     library = Path(library)
-    return [Record(str(library / r.path), r.mood, r.group, r.split) for r in read_metadata(library)]
+    return [
+        Record(str(library / r.path), r.mood, r.group, r.split, shares=r.share_values()) for r in read_metadata(library)
+    ]
 
 
 def split_groups(groups_by_label: dict[str, list[str]], seed: int) -> dict[str, str]:
@@ -196,8 +203,8 @@ def build_immich(library: Path = LIBRARY_DIR, seed: int = 0) -> list[ClipRow]:
 def build_emotify(csv_path: Path, library: Path = LIBRARY_DIR) -> list[ClipRow]:
     """The bundled library from Emotify (or any music CSV of :mod:`s2m.data.tracks`): every track as one 10-s
     clip, the window that stands for it (its loudest 10 s, :func:`s2m.features.music_windows`), labelled by its
-    listeners (mood = dominant GEMS emotion, VA = the share-weighted GEMS point), with title, artist, album, what
-    listeners felt and the licence. Replaces the whole ``metadata.csv``."""
+    listeners (mood = dominant GEMS emotion, VA = the share-weighted GEMS point, the nine shares), with title, artist,
+    album, what listeners felt and the licence. Replaces the whole ``metadata.csv``."""
     from ..features import music_windows
     from .tracks import EMOTIFY_LICENSE, is_emotify, read_music_csv
 
@@ -235,6 +242,7 @@ def build_emotify(csv_path: Path, library: Path = LIBRARY_DIR) -> list[ClipRow]:
                 artist=t.artist,
                 album=t.album,
                 felt=t.felt(),
+                shares=" ".join(f"{v:.4f}" for _, v in t.shares),
             )
         )
     write_metadata(rows, library)

@@ -20,7 +20,8 @@ class Record:
     spoken, when known. start: music: where the clip to embed and play starts in the file, s (a whole song is
     represented by one window of it). room: speech: the simulated room the recording is heard through
     (:mod:`s2m.rooms`; "": as recorded). corpus: speech: the named corpus the record comes from when several are
-    combined (:mod:`s2m.data.corpora`; "": a single data set).
+    combined (:mod:`s2m.data.corpora`; "": a single data set). shares: music labelled by its listeners: the share
+    of them who marked each GEMS emotion, in GEMS order (:data:`s2m.emotions.GEMS_LABELS`; (): labelled by one word).
     """
 
     path: str
@@ -31,3 +32,4 @@ class Record:
     start: float = 0.0
     room: str = ""
     corpus: str = ""
+    shares: tuple[float, ...] = ()

@@ -11,8 +11,10 @@ A music CSV has a ``path`` column (relative to the CSV, or absolute) and one way
 Optional columns: ``track_id`` (else the path names the track), ``split``, ``genre``, ``artist``, ``title``,
 ``album``, ``listeners``, ``license``. Without ``split``, tracks are split by :func:`stratified_split`.
 
-Relevance for the metrics (:func:`s2m.metrics.retrieval_targets`): a track is relevant to a query when its mood is
-the query emotion's VA-nearest mood among the gallery's moods (P@5, MRR); its gain for nDCG@5 is ``max(0, 1 - VA
+Relevance for the metrics (:func:`s2m.metrics.retrieval_targets`): a track with shares is relevant to a query when
+at least a third of its listeners marked the query emotion's VA-nearest GEMS emotion (P@5, MRR), its gain for nDCG@5
+the VA closeness of that emotion to what its listeners marked; a track labelled by a position or a word is relevant
+when its mood is the query emotion's VA-nearest mood among the gallery's moods, its gain ``max(0, 1 - VA
 distance)`` between the two words' points.
 """
 
@@ -199,7 +201,8 @@ def track_records(
             starts = clip_starts((durations or {}).get(t.path, 0.0), held_out=False) or [0.0]
         else:
             starts = [(windows or {}).get(t.path, 0.0)]
-        out += [Record(t.path, t.mood, t.track_id, t.split, start=s) for s in starts]
+        shares = tuple(v for _, v in t.shares)
+        out += [Record(t.path, t.mood, t.track_id, t.split, start=s, shares=shares) for s in starts]
     return out
 
 
