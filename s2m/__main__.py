@@ -657,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", default=None, help="also write one example query per emotion to this folder")
     p.set_defaults(func=_build_speech)
 
-    from .config import FRAMEWORKS
+    from .config import FRAMEWORKS, REFIT_EPOCHS
 
     p = sub.add_parser("bench", help="cold start, warm query latency per modality, memory")
     p.add_argument("--repeats", type=int, default=20)
@@ -804,10 +804,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoints", default=str(ROOT / "checkpoints"), help="folder of checkpoint folders")
     p.add_argument("--music-csv", default=None, help="the tracks (default: ../shared/data/emotify/tracks.csv)")
     p.add_argument("--music-encoder", default="mood-dsp", help="music encoder of the new music side")
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=REFIT_EPOCHS,
+        help=f"training length; the learning rate's cosine decay spans it (default {REFIT_EPOCHS})",
+    )
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--warmup-epochs", type=int, default=5)
-    p.add_argument("--patience", type=int, default=20, help="epochs without a better validation score before stopping")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="epochs without a better validation score before stopping; 0: no early stopping, the last epoch is "
+        "kept (default 0: chosen by cross-validation, model card)",
+    )
     p.add_argument("--dropout", type=float, default=0.1, help="dropout on the music head's input (default 0.1)")
     p.add_argument(
         "--objective",

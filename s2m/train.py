@@ -234,14 +234,15 @@ def train(
 
 class _EarlyStop:
     """Early stopping on a validation score (higher is better): keeps the best module state; ``stop`` says when
-    ``patience`` epochs in a row brought no improvement (the counter resets on improvement)."""
+    ``patience`` epochs in a row brought no improvement (the counter resets on improvement). ``patience`` 0: no
+    early stopping and no selection: every epoch runs and the last one is kept (its score recorded)."""
 
     def __init__(self, patience: int):
         self.patience, self.best, self.bad, self.state = patience, -1.0, 0, None
         self.record: dict = {"epoch": -1}  # the best epoch and its score
 
     def stop(self, score: float, module: torch.nn.Module, epoch: int = -1) -> bool:
-        if score > self.best:
+        if self.patience == 0 or score > self.best:
             self.best, self.bad, self.record = score, 0, {"epoch": epoch, "score": score}
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             return False

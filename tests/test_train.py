@@ -512,3 +512,22 @@ def test_a_fusion_model_trained_on_several_corpora_reads_words_with_the_emotion_
     assert model.config.readout.text_prior == [0.25, 0.25, 0.25, 0.25]  # the sentences' frequencies alone
     single, _ = train(config, replace(fused, corpora=None), music, text_examples=sentences)
     assert single.config.readout.text_prior != [0.25, 0.25, 0.25, 0.25]  # one data set: its transcripts count
+
+
+def test_early_stopping_keeps_the_best_epoch_and_patience_zero_keeps_the_last():
+    import torch
+
+    from s2m.train import _EarlyStop
+
+    def run(patience, scores):
+        module, stopper, ran = torch.nn.Linear(1, 1, bias=False), _EarlyStop(patience), []
+        for epoch, score in enumerate(scores):
+            module.weight.data.fill_(float(epoch))
+            ran.append(epoch)
+            if stopper.stop(score, module, epoch):
+                break
+        stopper.restore(module)
+        return float(module.weight), stopper.record["epoch"], ran
+
+    assert run(2, [0.1, 0.5, 0.4, 0.3, 0.9]) == (1.0, 1, [0, 1, 2, 3])  # stopped after two epochs without gain
+    assert run(0, [0.1, 0.5, 0.4, 0.3, 0.2]) == (4.0, 4, [0, 1, 2, 3, 4])  # no selection: every epoch, the last kept
