@@ -527,7 +527,7 @@ def test_early_stopping_keeps_the_best_epoch_and_patience_zero_keeps_the_last():
             if stopper.stop(score, module, epoch):
                 break
         stopper.restore(module)
-        return float(module.weight), stopper.record["epoch"], ran
+        return module.weight.detach().item(), stopper.record["epoch"], ran
 
     assert run(2, [0.1, 0.5, 0.4, 0.3, 0.9]) == (1.0, 1, [0, 1, 2, 3])  # stopped after two epochs without gain
     assert run(0, [0.1, 0.5, 0.4, 0.3, 0.2]) == (4.0, 4, [0, 1, 2, 3, 4])  # no selection: every epoch, the last kept
