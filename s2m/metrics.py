@@ -65,6 +65,13 @@ def felt(shares: np.ndarray) -> np.ndarray:
     return np.asarray(shares, float) >= RELEVANT_SHARE - SHARE_ROUNDING
 
 
+def constant_ranking(relevant: np.ndarray, seed: int = 0) -> np.ndarray:
+    """float ``(G,)``: the best ranking that is the same for every query of bool ``(Q, G)`` ``relevant`` (its P@k is
+    the highest any shared ranking reaches): the items relevant to the most queries first, ties in a fixed random
+    order (``seed``)."""
+    return relevant.sum(axis=0) + np.random.default_rng(seed).random(relevant.shape[1]) * 0.5
+
+
 def retrieval_targets(
     query_labels: Sequence[str],
     gallery_labels: Sequence[str],

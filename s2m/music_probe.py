@@ -4,12 +4,12 @@ features, fitted on training tracks and scored on held-out tracks, beside a genr
 For each encoder (``a+b`` concatenates): ridge regression from standardised clip features to each GEMS emotion's
 listener share and to the track's valence and arousal (:mod:`s2m.data.tracks`), and per GEMS emotion a
 class-balanced logistic regression to whether at least a third of the track's listeners marked it (the relevance
-classes of the retrieval metrics, :func:`s2m.metrics.retrieval_targets`). A training track contributes every one of
-its 10-s clips, each with the track's labels; a held-out track is scored on its one clip, the window the gallery
-plays. The ridge penalty and each logistic C are chosen by 4-fold cross-validation grouped by track within the
-training tracks. Scores: Pearson r per target; the relevance classes' balanced accuracy, averaged over the GEMS
-emotions. ``genre`` is the baseline: the same read-outs from the genre alone (one-hot), which predicts much of these
-labels (classical is calm, electronic tense).
+classes of the retrieval metrics, :func:`s2m.metrics.retrieval_targets`; a track labelled by one mood: that mood).
+A training track contributes every one of its 10-s clips, each with the track's labels; a held-out track is scored
+on its one clip, the window the gallery plays. The ridge penalty and each logistic C are chosen by 4-fold
+cross-validation grouped by track within the training tracks. Scores: Pearson r per target; the relevance classes'
+balanced accuracy, averaged over the GEMS emotions. ``genre`` is the baseline: the same read-outs from the genre
+alone (one-hot), which predicts much of these labels (classical is calm, electronic tense).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def probe(features: np.ndarray, clips: Sequence[Record], tracks: Sequence[Track]
     predicted = ridge.predict(features[score])
     for j, name in enumerate(n for n, k in zip(names, known, strict=True) if k):
         out["r"][name] = _pearson(predicted[:, j], y[score][:, names.index(name)])
-    marked = felt(y[:, : len(GEMS_LABELS)])
+    gems = y[:, : len(GEMS_LABELS)]  # NaN for a track labelled by a position or a word: then its mood alone
+    one_word = np.asarray([[tracks[i].mood == g for g in GEMS_LABELS] for i in row], float)
+    marked = felt(np.where(np.isnan(gems), one_word, gems))
     logistic = GridSearchCV(
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, class_weight="balanced")),
         {"logisticregression__C": CS},
@@ -110,16 +112,16 @@ def rule_report(tracks: Sequence[Track], speech_labels: Sequence[str], split: st
     of each of ``speech_labels`` (weighted equally): each emotion's relevant mood and its number of tracks, chance
     P@5 (a random ranking: the share of relevant tracks), the best constant ranking (the same for every query: the
     five tracks relevant to the most emotions) and the ceiling (every relevant track first)."""
-    from .metrics import retrieval_targets
+    from .metrics import constant_ranking, retrieval_targets
 
     gallery = [t for t in tracks if t.split == split]
     moods = [t.mood for t in gallery]
-    shares = np.asarray([[v for _, v in t.shares] for t in gallery]) if all(t.shares for t in gallery) else None
+    shares = np.asarray([t.share_values() for t in gallery]) if all(t.shares for t in gallery) else None
     relevant, _ = retrieval_targets(list(speech_labels), moods, table, shares)
     counts = relevant.sum(axis=1)
     chance = float(np.mean(counts / len(gallery)))
     ceiling = float(np.mean(np.minimum(counts, 5) / 5))
-    constant = float(relevant[:, np.argsort(-relevant.sum(axis=0), kind="stable")[:5]].mean())
+    constant = float(relevant[:, np.argsort(-constant_ranking(relevant))[:5]].mean())
     candidates = list(GEMS_LABELS) if shares is not None else list(dict.fromkeys(moods))
     lines = ["| speech emotion | relevant mood | its tracks |", "|---|---|---|"]
     for label, row in zip(speech_labels, relevant, strict=True):

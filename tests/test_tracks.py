@@ -179,6 +179,8 @@ def test_relevance_by_listener_shares_counts_a_third_of_the_listeners():
 
 
 def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path):
+    from dataclasses import replace
+
     from s2m.data.records import Record
     from s2m.data.tracks import Track
     from s2m.music_probe import genre_features, probe
@@ -210,6 +212,10 @@ def test_music_probe_reads_what_the_features_carry_and_genre_alone_less(tmp_path
     assert result["r"]["arousal"] > 0.8 and result["r"]["calmness"] > 0.8
     baseline = probe(genre_features(clips, tracks), clips, tracks, "valid")
     assert baseline["r"]["arousal"] < 0.5
+    assert result["relevance_balanced_accuracy"] > 0.8
+    by_word = [replace(t, shares=()) for t in tracks]  # a CSV of mood words: the relevance classes are the moods
+    words_only = probe(np.asarray(feats), clips, by_word, "valid")
+    assert 0.6 < words_only["relevance_balanced_accuracy"] <= 1 and "calmness" not in words_only["r"]
 
 
 def test_refit_music_keeps_the_speech_side_and_serves_a_perfect_reader_on_new_music():

@@ -242,7 +242,7 @@ def build_emotify(csv_path: Path, library: Path = LIBRARY_DIR) -> list[ClipRow]:
                 artist=t.artist,
                 album=t.album,
                 felt=t.felt(),
-                shares=" ".join(f"{v:.4f}" for _, v in t.shares),
+                shares=" ".join(f"{v:.4f}" for v in t.share_values()),
             )
         )
     write_metadata(rows, library)

@@ -52,6 +52,10 @@ class Track:
     license: str = ""
     shares: tuple[tuple[str, float], ...] = ()
 
+    def share_values(self) -> tuple[float, ...]:
+        """The listeners' shares in GEMS order (() for a track labelled by a position or a word)."""
+        return tuple(v for _, v in self.shares)
+
     def felt(self, top: int = 2) -> str:
         """What listeners felt, in words: "14 listeners: calmness 62 %, nostalgia 29 %" ("" without shares)."""
         if not self.shares:
@@ -201,8 +205,7 @@ def track_records(
             starts = clip_starts((durations or {}).get(t.path, 0.0), held_out=False) or [0.0]
         else:
             starts = [(windows or {}).get(t.path, 0.0)]
-        shares = tuple(v for _, v in t.shares)
-        out += [Record(t.path, t.mood, t.track_id, t.split, start=s, shares=shares) for s in starts]
+        out += [Record(t.path, t.mood, t.track_id, t.split, start=s, shares=t.share_values()) for s in starts]
     return out
 
 
