@@ -13,10 +13,13 @@ PLACE_AT = ("speech", "music")
 # A music refit trains this many epochs and keeps the last (no early stopping on 72 validation tracks): chosen by
 # 4-fold cross-validation over Emotify's training and validation tracks (model card, "The shipped music side").
 REFIT_EPOCHS = 80
+# The linear voice reader's inverse L2 strength (scikit-learn C on standardised features): leave-one-corpus-out
+# balanced accuracy was flat over 0.003-0.03 (model card, "Voices from elsewhere"); the middle kept.
+VOICE_READER_C = 0.01
 
 
 # Speech preparation that a checkpoint saved before the setting existed does not store: it was trained without it.
-UNSTORED_SPEECH_SETTINGS = {"level_norm": False, "denoise": False}
+UNSTORED_SPEECH_SETTINGS = {"level_norm": False, "denoise": False, "voice_reader": "prototypes"}
 
 
 def saved_config(trained: dict) -> dict:
@@ -95,6 +98,13 @@ class TrainConfig:
         "the placement targets: each emotion's VA-nearest mood among the training music, "
         "or the speech-label prototypes",
         choices=PLACE_AT,
+    )
+    voice_reader: str = _opt(
+        "linear",
+        "audio and fusion: how a voice's emotion is read: a logistic reader of the raw speech features, "
+        "balanced over corpora and their emotions (linear; chosen by leave-one-corpus-out), or the nearest "
+        "speech-label prototype of the trained projection (prototypes, the paper's)",
+        choices=("linear", "prototypes"),
     )
     fusion: str = _opt(
         "late",

@@ -295,7 +295,8 @@ def protocol_rows(
     same, only the reading changes).
 
     Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random initialisation,
-    standardised inputs); and each framework's ceiling (:func:`ceiling_rows`: every query read as its true emotion).
+    standardised inputs, read by their prototypes: nothing fitted); and each framework's ceiling
+    (:func:`ceiling_rows`: every query read as its true emotion).
     """
     from tqdm import tqdm
 
@@ -316,7 +317,9 @@ def protocol_rows(
                 seed=seed,
                 **labels,
             )
-            untrained_config = replace(base, modality=modality, framework="triplet", seed=seed, epochs=0)
+            untrained_config = replace(
+                base, modality=modality, framework="triplet", seed=seed, epochs=0, voice_reader="prototypes"
+            )
             untrained, _ = train(untrained_config, data.for_training(), data.music)
             results += evaluate_both(
                 untrained,

@@ -10,9 +10,12 @@ optionally the tag head of the structure-preserving loss. A fusion model reads a
 head over both (``early``, the paper's) or (``late``, s2m's default) with the speech head over the audio part and a
 linear *text reader* whose calibrated emotion probabilities, divided by the training label frequencies, multiply the
 audio reading (:meth:`JointModel.read`): words that carry no emotion (every label equally likely) leave the audio
-reading as it is, words that do sharpen or overrule it. An *ensemble* (``members`` > 1) holds several heads per side,
-trained from different seeds: each side's embedding is its members' L2-normalised embeddings side by side, scaled by
-1/√members, so a cosine in the joint space is the mean of the members' cosines (their scores are averaged).
+reading as it is, words that do sharpen or overrule it. The audio reading itself is the nearest speech-label prototype
+of the projection (the paper's) or, in models trained with one, a linear *voice reader* of the raw speech features
+(:class:`VoiceReader`; across corpora it reads held-out languages better than the prototypes of the trained head).
+An *ensemble* (``members`` > 1) holds several heads per side, trained from different seeds: each side's embedding is
+its members' L2-normalised embeddings side by side, scaled by 1/√members, so a cosine in the joint space is the mean
+of the members' cosines (their scores are averaged).
 A checkpoint is a folder with
 ``model.safetensors`` and ``config.json``; :func:`load` rebuilds the model from those two files alone and never
 unpickles anything.
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .readout import DEFAULT_TEMPERATURE, Readout, mix, upgrade
+from .readout import DEFAULT_TEMPERATURE, Readout, mix, softmax, upgrade
 
 MODALITIES = ("audio", "text", "fusion")
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
@@ -38,14 +41,32 @@ class CheckpointError(RuntimeError):
     """A checkpoint folder that cannot be loaded safely (missing files, pickle payloads, bad config)."""
 
 
-class ProjectionHead(nn.Module):
+class Standardised(nn.Module):
+    """A module whose ``(B, in_dim)`` input is standardised per dimension by the mean/std of the training features
+    (buffers stored with the weights)."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+
+    def set_standardisation(self, features: np.ndarray | torch.Tensor) -> None:
+        """Store mean/std of training features ``(N, in_dim)``; constant dimensions get std 1."""
+        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+        std = x.std(dim=0, unbiased=False)
+        self.mean.copy_(x.mean(dim=0))
+        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class ProjectionHead(Standardised):
     """``(B, in_dim)`` float features -> ``(B, out_dim)`` embeddings (not normalised; compare by cosine)."""
 
     def __init__(self, in_dim: int, out_dim: int = 64, hidden_dim: int | None = None, dropout: float = 0.1):
-        super().__init__()
+        super().__init__(in_dim)
         hidden_dim = hidden_dim or in_dim
-        self.register_buffer("mean", torch.zeros(in_dim))
-        self.register_buffer("std", torch.ones(in_dim))
         self.net = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(in_dim, hidden_dim, bias=False),
@@ -55,15 +76,21 @@ class ProjectionHead(nn.Module):
             nn.BatchNorm1d(out_dim, affine=False),
         )
 
-    def set_standardisation(self, features: np.ndarray | torch.Tensor) -> None:
-        """Store mean/std of training features ``(N, in_dim)``; constant dimensions get std 1."""
-        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        std = x.std(dim=0, unbiased=False)
-        self.mean.copy_(x.mean(dim=0))
-        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardise(x))
+
+
+class VoiceReader(Standardised):
+    """The linear voice reader: standardised speech features float ``(B, in_dim)`` -> ``(B, C)`` scores, one per
+    speech label, on the scale of prototype cosines (softmax(scores / the placement temperature) are its calibrated
+    probabilities; :func:`s2m.train.fit_voice_reader`)."""
+
+    def __init__(self, in_dim: int, labels: int):
+        super().__init__(in_dim)
+        self.linear = nn.Linear(in_dim, labels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+        return self.linear(self.standardise(x))
 
 
 class Members(nn.Module):
@@ -86,6 +113,8 @@ class HeadsConfig:
     speech_dim / music_dim: input sizes of the speech and music heads (early fusion: audio dim + text dim).
     text_dim: late fusion only: size of the text features that follow the speech head's input (the text reader's
     input); None otherwise.
+    voice_reader: the speech side is read by a linear :class:`VoiceReader` of its features (fitted after training,
+    :func:`s2m.train.fit_voice_reader`) instead of by the nearest speech-label prototype of the projection.
     encoders: encoder names per input, e.g. ``{"audio": "prosody", "text": "minilm", "music": "mood-dsp"}``.
     tag_dim: size of the label-word embeddings for the structure-preserving tag head; None = no tag head.
     speech_hidden: hidden width of the speech head; None = its input width (the paper's head).
@@ -104,6 +133,7 @@ class HeadsConfig:
     tag_dim: int | None = None
     speech_hidden: int | None = None
     text_dim: int | None = None
+    voice_reader: bool = False
     members: int = 1
     weights_dtype: str = "float32"
     encoders: dict[str, str] = field(default_factory=dict)
@@ -145,10 +175,14 @@ class JointModel(nn.Module):
         self.speech = side(c.speech_dim, c.speech_hidden)
         self.music = side(c.music_dim)
         self.tag = ProjectionHead(c.tag_dim, c.out_dim, dropout=c.dropout) if c.tag_dim else None
-        self.text_reader = None
-        if c.text_dim:  # fitted after training (s2m.train.fit_text_reader); built without drawing from torch's
-            with torch.random.fork_rng():  # random stream, so the audio head trains exactly as the audio model's
+        self.text_reader = self.voice_reader = None
+        # the readers are fitted after training (s2m.train.fit_text_reader / fit_voice_reader) and built without
+        # drawing from torch's random stream, so the heads train exactly as without them
+        with torch.random.fork_rng():
+            if c.text_dim:
                 self.text_reader = nn.Linear(c.text_dim, len(c.speech_labels))
+            if c.voice_reader:
+                self.voice_reader = VoiceReader(c.speech_dim, len(c.speech_labels))
 
     def embed_speech(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, speech_dim [+ text_dim])`` -> ``(B, out_dim)``; a late-fusion model's text columns are not read."""
@@ -186,35 +220,49 @@ class JointModel(nn.Module):
         prior = np.asarray(readout.text_prior, np.float32)
         return (torch.softmax(logits, dim=-1).numpy() / prior).astype(np.float32)
 
+    @torch.no_grad()
+    def scores(self, features: np.ndarray):
+        """How raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` score against each speech label:
+        (labels, their prototypes float32 ``(C, out_dim)``, scores float32 ``(N, C)``), or None without prototypes.
+        The scores are the projection's cosines to the prototypes, or the :class:`VoiceReader` 's scores (the same
+        scale) when the model has one."""
+        protos = self.config.readout.speech_prototypes
+        if not protos:
+            return None
+        labels, p = list(protos), np.asarray(list(protos.values()), np.float32)
+        if self.voice_reader is None:
+            return labels, p, self.project("speech", features) @ p.T
+        x = torch.as_tensor(np.asarray(features, np.float32)[:, : self.config.speech_dim])
+        index = [self.config.speech_labels.index(lab) for lab in labels]
+        return labels, p, self.voice_reader(x).numpy()[:, index]
+
     def read(self, features: np.ndarray, temperature: float | None = None):
         """Which emotion raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` carry: (labels, their
         prototypes float32 ``(C, out_dim)``, probabilities float32 ``(N, C)``), or None without prototypes.
 
-        The audio (or text, or early-fusion) head's softmax over prototype cosines at ``temperature`` (default the
-        placement temperature, else 0.1). A late-fusion model first reads the audio at its calibrated temperature
-        and weighs in the words' evidence (:meth:`s2m.readout.Readout.fuse`).
+        The softmax of :meth:`scores` at ``temperature`` (default the placement temperature, else 0.1). A
+        late-fusion model first reads the audio at its calibrated temperature and weighs in the words' evidence
+        (:meth:`s2m.readout.Readout.fuse`).
         """
         readout = self.config.readout
         tau = temperature or readout.placement or DEFAULT_TEMPERATURE
-        speech = self.project("speech", features)
-        if self.text_reader is None:
-            return readout.weights(speech, tau)
-        read = readout.weights(speech, readout.read_temperature)
-        if read is None:
+        scored = self.scores(features)
+        if scored is None:
             return None
-        labels, p, weights = read
+        labels, p, scores = scored
+        if self.text_reader is None:
+            return labels, p, softmax(scores, tau)
         evidence = self.text_evidence(np.asarray(features)[:, self.config.speech_dim :])
         index = [self.config.speech_labels.index(lab) for lab in labels]
-        return labels, p, readout.fuse(weights, evidence[:, index], tau)
+        return labels, p, readout.fuse(softmax(scores, readout.read_temperature), evidence[:, index], tau)
 
     def query(self, features: np.ndarray) -> np.ndarray:
         """Raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` -> where each query sits in the joint
-        space, float32 ``(N, out_dim)``, L2-normalised: :meth:`s2m.readout.Readout.place` of the projection, with a
-        late-fusion model's words weighing in on the mix."""
+        space, float32 ``(N, out_dim)``, L2-normalised: with a placement temperature, the mix of the targets
+        (:meth:`s2m.readout.Readout.targets`) weighted by :meth:`read` (a late-fusion model's words weighing in);
+        without one (the paper's models), the projection itself."""
         readout = self.config.readout
-        if self.text_reader is None or not readout.placement:
-            return readout.place(self.project("speech", features))
-        read = self.read(features, readout.placement)
+        read = self.read(features, readout.placement) if readout.placement else None
         return self.project("speech", features) if read is None else mix(read[2], readout.targets(read[0], read[1]))
 
     def save(self, directory: str | Path) -> Path:

@@ -63,9 +63,7 @@ class Readout:
         if not self.speech_prototypes:
             return None
         p = np.asarray(list(self.speech_prototypes.values()), np.float32)
-        logits = np.asarray(speech, np.float32) @ p.T / temperature
-        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return list(self.speech_prototypes), p, weights / weights.sum(axis=1, keepdims=True)
+        return list(self.speech_prototypes), p, softmax(np.asarray(speech, np.float32) @ p.T, temperature)
 
     def fuse(self, audio: np.ndarray, evidence: np.ndarray, temperature: float) -> np.ndarray:
         """Late fusion: the audio reading float32 ``(N, C)`` (at ``read_temperature``) times the words' evidence
@@ -95,6 +93,13 @@ class Readout:
         """
         read = self.weights(speech, self.placement) if self.placement else None
         return speech if read is None else mix(read[2], self.targets(read[0], read[1]))
+
+
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """float ``(N, C)`` scores -> float32 ``(N, C)`` softmax(scores / ``temperature``) per row."""
+    logits = np.asarray(scores, np.float32) / temperature
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def mix(weights: np.ndarray, prototypes: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
 INDEX_DIR = ROOT / "assets" / "index"  # committed index of the bundled library; user libraries go to data/index
 MAX_TEXT_CHARS = 1000
+PROTOTYPE_DISPLAY_TEMPERATURE = 0.1  # the reading shown for a model without a voice reader (softmax over cosines)
 FRAMEWORKS = {
     "Triplet": "triplet",
     "Triplet + SP": "triplet_sp",
@@ -409,9 +410,12 @@ class Engine:
         ]
 
     @staticmethod
-    def emotions(model: heads.JointModel, features: np.ndarray, temperature: float = 0.1):
-        """How the model reads raw speech-side features ``(1, ·)`` (:meth:`JointModel.read` at ``temperature``):
+    def emotions(model: heads.JointModel, features: np.ndarray, temperature: float | None = None):
+        """How the model reads raw speech-side features ``(1, ·)`` (:meth:`JointModel.read` at ``temperature``;
+        default: a voice reader's calibrated probabilities, a prototype reading's softmax at 0.1):
         (probability per speech label, the probability-weighted VA point of those labels)."""
+        if temperature is None and model.voice_reader is None:
+            temperature = PROTOTYPE_DISPLAY_TEMPERATURE
         read = model.read(features, temperature)
         if read is None:
             return {}, (float("nan"), float("nan"))

@@ -80,6 +80,7 @@ def train(
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     reference_mean = speech.subset("train").neutral_mean()
+    raw = speech  # what an uncalibrated voice gives: what the voice reader learns from
     if config.calibrate:
         speech = speech.calibrated(reference_mean)
     s_train, s_valid = speech.subset("train"), speech.subset("valid")
@@ -102,6 +103,7 @@ def train(
         tag_dim=tag_dim,
         speech_hidden=speech_hidden,
         text_dim=speech.text_columns if late else None,
+        voice_reader=config.voice_reader == "linear" and config.modality != "text",
         framework=config.label,
         va_table=config.va_table,
         speech_labels=speech_labels,
@@ -217,8 +219,10 @@ def train(
         placement=config.placement,
         place_at=config.place_at,
     )
-    if late:
-        fit_late_fusion(model, s_train, s_valid, text_examples, config.text_weight)
+    if model.voice_reader is not None:
+        fit_voice_reader(model, raw.subset("train"), raw.subset("valid"))
+    if late:  # the audio reading's temperature is fitted on the speakers as the reader sees them
+        fit_late_fusion(model, s_train, raw_valid(model, raw, s_valid), text_examples, config.text_weight)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
     final = validation_score(model, s_valid, m_valid, config.va_table)
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
@@ -345,11 +349,12 @@ def _train_ensemble(
         members.append(for_inference(model))
         histories.append(history)
     model = ensemble(members)
+    raw = speech
     if config.calibrate:
         speech = speech.calibrated(speech.subset("train").neutral_mean())
     s_valid, m_valid = speech.subset("valid"), music.subset("valid")
     if model.text_reader is not None:
-        calibrate_late_fusion(model, s_valid)
+        calibrate_late_fusion(model, raw_valid(model, raw, s_valid))
     final = validation_score(model, s_valid, m_valid, config.va_table)
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
     return model, {"members": histories}
@@ -382,17 +387,84 @@ def ensemble(models: list[JointModel]) -> JointModel:
     for side in ("speech", "music"):
         for head, member in zip(getattr(model, side).members, models, strict=True):
             head.load_state_dict(getattr(member, side).state_dict())
-    if first.text_reader is not None:
-        model.text_reader.load_state_dict(first.text_reader.state_dict())
+    for reader in ("text_reader", "voice_reader"):
+        if getattr(first, reader) is not None:
+            getattr(model, reader).load_state_dict(getattr(first, reader).state_dict())
     return model.eval()
 
 
-def reader_fit(x: np.ndarray, labels: list[str]):
-    """The text reader's classifier: multinomial logistic regression (scikit-learn, L2, C = 1) from text features
-    float ``(N, d)`` to N labels; the fitted scikit-learn model."""
+def reader_fit(x: np.ndarray, labels: list[str], c: float = 1.0, sample_weight: np.ndarray | None = None):
+    """A reader's classifier: multinomial logistic regression (scikit-learn, L2, inverse strength ``c``) from
+    features float ``(N, d)`` to N labels (optionally weighted, float ``(N,)``); the fitted scikit-learn model."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=1.0, max_iter=2000).fit(x, labels)
+    return LogisticRegression(C=c, max_iter=3000).fit(x, labels, sample_weight=sample_weight)
+
+
+def reader_rows(fit, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted :func:`reader_fit` 's logit weights float ``(C, d)`` and biases ``(C,)`` in ``labels`` order (every
+    label one it was fitted on)."""
+    rows = [list(fit.classes_).index(lab) for lab in labels]
+    coef, intercept = fit.coef_, fit.intercept_
+    if len(fit.classes_) == 2:  # scikit-learn keeps one row (the second class's logit against the first's)
+        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    return coef[rows], intercept[rows]
+
+
+def balanced_weights(labels: list[str], corpora: list[str] | None = None) -> np.ndarray:
+    """float ``(N,)`` sample weights, mean 1, under which every corpus weighs the same and, within it, every one of
+    its labels (one corpus when ``corpora`` is None): Polish's 4,481 clips do not drown Korean's 200."""
+    labels_a = np.asarray(labels)
+    corpora_a = np.asarray(corpora if corpora is not None else [""] * len(labels))
+    w = np.zeros(len(labels))
+    for c in np.unique(corpora_a):
+        own = corpora_a == c
+        kinds = np.unique(labels_a[own])
+        for lab in kinds:
+            rows = own & (labels_a == lab)
+            w[rows] = 1.0 / (rows.sum() * len(kinds))
+    return w / w.mean()
+
+
+def fit_voice_reader(model: JointModel, train: FeatureSet, valid: FeatureSet) -> None:
+    """Fit a model's linear voice reader (:class:`s2m.heads.VoiceReader`) on raw (uncalibrated) speech features:
+    multinomial logistic regression (L2, C = :data:`s2m.config.VOICE_READER_C`) on the standardised training audio
+    features ``train`` (float32 ``(N, speech_dim [+ text_dim])``; the text columns are not read), balanced over
+    corpora and their emotions (:func:`balanced_weights`). Its logits are temperature-scaled on ``valid``
+    (:func:`best_temperature`, log grid 0.05-20) and stored on the scale of prototype cosines: softmax(scores /
+    the placement temperature) are the calibrated probabilities, so placement and late fusion read them as they
+    read cosines."""
+    from .config import VOICE_READER_C
+
+    d, known, reader = model.config.speech_dim, model.config.speech_labels, model.voice_reader
+    reader.set_standardisation(train.features[:, :d])
+    standardise = lambda f: reader.standardise(torch.from_numpy(np.asarray(f[:, :d], np.float32))).numpy()  # noqa: E731
+    fit = reader_fit(
+        standardise(train.features), train.labels, VOICE_READER_C, balanced_weights(train.labels, train.corpora)
+    )
+    coef, intercept = reader_rows(fit, known)
+    temperature = logit_temperature(standardise(valid.features) @ coef.T + intercept, valid.labels, known)
+    scale = (model.config.readout.placement or DEFAULT_TEMPERATURE) / temperature
+    with torch.no_grad():
+        reader.linear.weight.copy_(torch.from_numpy((coef * scale).astype(np.float32)))
+        reader.linear.bias.copy_(torch.from_numpy((intercept * scale).astype(np.float32)))
+    model.config.training["voice_reader"] = {"c": VOICE_READER_C, "logit_temperature": temperature}
+
+
+def logit_temperature(logits: np.ndarray, labels: list[str], known: list[str]) -> float:
+    """:func:`best_temperature` of logits float ``(N, C)`` (columns: ``known``) for the N items' ``labels`` (items
+    of unknown labels left out; 1 without any), over the log grid 0.05-20."""
+    rows = [i for i, lab in enumerate(labels) if lab in known]
+    if not rows:
+        return 1.0
+    truth = np.asarray([known.index(labels[i]) for i in rows])
+    return best_temperature(logits[rows], truth, np.geomspace(0.05, 20, 60))
+
+
+def raw_valid(model: JointModel, raw: FeatureSet, calibrated: FeatureSet) -> FeatureSet:
+    """The validation speakers as a model's audio reading sees them: raw with a voice reader (fitted on raw
+    features), else ``calibrated`` (as its heads were trained)."""
+    return raw.subset("valid") if model.voice_reader is not None else calibrated
 
 
 def fit_text_reader(
@@ -414,13 +486,10 @@ def fit_text_reader(
         keep = [i for i, lab in enumerate(examples[1]) if lab in known]
         x, y = np.concatenate([x, np.asarray(examples[0], np.float32)[keep]]), y + [examples[1][i] for i in keep]
     fit = reader_fit(x, y)
-    rows = [list(fit.classes_).index(lab) for lab in known]
-    coef, intercept = fit.coef_, fit.intercept_
-    if len(fit.classes_) == 2:  # scikit-learn keeps one row (the second class's logit against the first's)
-        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    coef, intercept = reader_rows(fit, known)
     with torch.no_grad():
-        model.text_reader.weight.copy_(torch.from_numpy(coef[rows].astype(np.float32)))
-        model.text_reader.bias.copy_(torch.from_numpy(intercept[rows].astype(np.float32)))
+        model.text_reader.weight.copy_(torch.from_numpy(coef.astype(np.float32)))
+        model.text_reader.bias.copy_(torch.from_numpy(intercept.astype(np.float32)))
     model.config.readout = replace(
         model.config.readout, text_prior=[round(y.count(lab) / len(y), 6) for lab in known], text_weight=float(weight)
     )
@@ -469,7 +538,7 @@ def calibrate_late_fusion(model: JointModel, valid: FeatureSet) -> None:
         return
     features = valid.features[known]
     truth = np.asarray([labels.index(valid.labels[i]) for i in known])
-    cos = model.project("speech", features) @ np.asarray(list(protos.values()), np.float32).T
+    cos = model.scores(features)[2]
     with torch.no_grad():
         logits = model.text_reader(torch.from_numpy(features[:, model.config.speech_dim :])).numpy()
     order = [model.config.speech_labels.index(lab) for lab in labels]

@@ -112,7 +112,9 @@ def test_an_ensemble_averages_its_members_scores_and_reloads_from_float16(data, 
     clip by the mean of their cosines; the checkpoint stores float16 weights and reloads to the same scores."""
     from dataclasses import replace
 
-    config = TrainConfig(framework="triplet_sp", epochs=3, warmup_epochs=1, batch_size=32, seed=2, members=3)
+    config = TrainConfig(
+        framework="triplet_sp", epochs=3, warmup_epochs=1, batch_size=32, seed=2, members=3, voice_reader="prototypes"
+    )
     model, history = train(config, data.speech, data.music, data.tags)
     seeds = (2, 1002, 2002)
     singles = [train(replace(config, members=1, seed=s), data.speech, data.music, data.tags)[0] for s in seeds]
@@ -531,3 +533,50 @@ def test_early_stopping_keeps_the_best_epoch_and_patience_zero_keeps_the_last():
 
     assert run(2, [0.1, 0.5, 0.4, 0.3, 0.9]) == (1.0, 1, [0, 1, 2, 3])  # stopped after two epochs without gain
     assert run(0, [0.1, 0.5, 0.4, 0.3, 0.2]) == (4.0, 4, [0, 1, 2, 3, 4])  # no selection: every epoch, the last kept
+
+
+def test_balanced_weights_give_every_corpus_and_each_of_its_emotions_the_same_weight():
+    from s2m.train import balanced_weights
+
+    labels = ["a"] * 6 + ["b"] * 2 + ["a"] * 1 + ["c"] * 3
+    corpora = ["big"] * 8 + ["small"] * 4
+    w = balanced_weights(labels, corpora)
+    assert w.mean() == pytest.approx(1.0)
+    big, small = w[:8], w[8:]
+    assert big.sum() == pytest.approx(small.sum())
+    assert big[:6].sum() == pytest.approx(big[6:].sum()) and small[:1].sum() == pytest.approx(small[1:].sum())
+    np.testing.assert_allclose(balanced_weights(["a", "a", "b"]), [0.75, 0.75, 1.5])  # one corpus: labels alone
+
+
+def test_the_linear_voice_reader_reads_raw_speech_where_the_prototypes_cannot_and_reloads(data, tmp_path):
+    """Emotion in two of 30 dimensions, loud noise in the rest: with untrained heads (epochs 0) the prototype
+    reading is poor; the voice reader, fitted on the raw training features, reads the test speakers, places
+    queries by its calibrated reading and survives a reload; ``voice_reader="prototypes"`` and text models have
+    none."""
+    rng = np.random.default_rng(3)
+    speech = _set(SPEECH, 12, 30, rng, shift=0.0)
+    centres = dict(zip(SPEECH, [(4, 0), (-4, 0), (0, 4), (0, -4)], strict=True))
+    noisy = rng.normal(0, 4, speech.features.shape).astype(np.float32)
+    noisy[:, :2] = [centres[lab] + rng.normal(0, 0.3, 2) for lab in speech.labels]
+    data = replace(data, speech=replace(speech, features=noisy), reference=np.zeros(len(speech.labels), bool))
+    config = TrainConfig(epochs=0, members=1)
+    model, _ = train(config, data.speech, data.music, data.tags)
+    plain, _ = train(replace(config, voice_reader="prototypes"), data.speech, data.music, data.tags)
+    assert model.voice_reader is not None and plain.voice_reader is None
+    test = data.speech.subset("test")
+    truth = np.asarray(test.labels)
+    labels, _, reading = model.read(test.features)
+    accuracy = (np.asarray(labels)[reading.argmax(1)] == truth).mean()
+    plain_labels, _, plain_reading = plain.read(test.features)
+    plain_accuracy = (np.asarray(plain_labels)[plain_reading.argmax(1)] == truth).mean()
+    assert accuracy > max(0.8, plain_accuracy + 0.2), (accuracy, plain_accuracy)
+    assert 0.5 < reading.max(1).mean() <= 1.0  # calibrated on the validation speakers, not one-hot
+    assert model.config.training["voice_reader"]["c"] > 0
+    rows = evaluate_model(model, data)
+    assert rows[0]["speech_accuracy"] == pytest.approx(accuracy)
+    model.save(tmp_path / "reader")
+    again = heads.load(tmp_path / "reader")
+    np.testing.assert_allclose(again.read(test.features)[2], reading, atol=1e-6)
+    np.testing.assert_allclose(again.query(test.features), model.query(test.features), atol=1e-6)
+    text, _ = train(replace(config, modality="text"), data.speech, data.music, data.tags)
+    assert text.voice_reader is None and not text.config.voice_reader
