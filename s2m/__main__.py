@@ -51,17 +51,18 @@ def _build_speech(args) -> None:
 
 def _report(args) -> None:
     from . import report
-    from .data import read_ravdess
+    from .data import library_records, read_ravdess
     from .emotions import AUDIOSET_MOODS
 
     library = Path(args.library)
     print("## Music library\n\n" + report.library_report(library))
     print("\n## Music descriptors per mood\n\n" + report.descriptor_report(library))
     print("\n## Linear probe, all moods\n\n" + report.probe_report(library, args.music_encoder))
-    print(
-        "\n## Linear probe, composed AudioSet moods\n\n"
-        + report.probe_report(library, args.music_encoder, list(AUDIOSET_MOODS))
-    )
+    if any(r.label in AUDIOSET_MOODS for r in library_records(library)):  # the maker-labelled library only
+        print(
+            "\n## Linear probe, composed AudioSet moods\n\n"
+            + report.probe_report(library, args.music_encoder, list(AUDIOSET_MOODS))
+        )
     if args.compare_music_encoders:
         print(
             "\n## Music encoders compared (linear probe)\n\n"
@@ -220,6 +221,7 @@ def _crosscorpus(args) -> None:
         max_queries=args.max_queries,
         hear=hear,
         text_weights=args.text_weights,
+        voice_weights=args.voice_weights,
         transcripts=args.transcripts,
     )
     print(markdown(summary))
@@ -771,6 +773,15 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="W",
         help="fusion: also score each model with the words' evidence raised to these powers",
+    )
+    p.add_argument(
+        "--voice-weights",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="V",
+        help="audio and fusion: also score each model with its voice reader's share of the reading set to these "
+        "(0: the head's prototypes alone)",
     )
     p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.set_defaults(func=_crosscorpus, corpora=[])

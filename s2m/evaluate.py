@@ -46,10 +46,11 @@ def _music_accuracy(model: JointModel, emb: np.ndarray, labels: list[str]) -> fl
 
 
 def speech_scores(model: JointModel, features: np.ndarray, labels: list[str]) -> dict[str, float]:
-    """How well the model reads raw speech-side features ``(N, ·)`` (:meth:`JointModel.read`: the nearest stored
-    speech prototype, with a late-fusion model's words weighing in): ``speech_accuracy`` over all its emotions and
-    ``speech_balanced_accuracy``, the mean recall over the true emotions present (a reader that answers one emotion
-    for everything scores 1 / their number, however the emotions are balanced); NaN without prototypes."""
+    """How well the model reads raw speech-side features ``(N, ·)`` (:meth:`JointModel.read`: its voice reader or
+    the nearest stored speech prototype, with a late-fusion model's words weighing in): ``speech_accuracy`` over all
+    its emotions and ``speech_balanced_accuracy``, the mean recall over the true emotions present (a reader that
+    answers one emotion for everything scores 1 / their number, however the emotions are balanced); NaN without
+    prototypes."""
     read = model.read(features) if labels else None
     if read is None:
         return {"speech_accuracy": float("nan"), "speech_balanced_accuracy": float("nan")}
@@ -286,13 +287,15 @@ def protocol_rows(
     split: str = "test",
     calibrations: Sequence[str] = CALIBRATIONS,
     text_weights: Sequence[float] = (),
+    voice_weights: Sequence[float] = (),
     **labels,
 ) -> tuple[list[dict], dict]:
     """Train and evaluate every framework × modality × seed, each with every one of ``calibrations`` (default
     uncalibrated and speaker-calibrated); returns (one row per model × calibration × test set, seed-0 models by
     key). ``labels`` lead every row (e.g. ``transcripts="asr"``). ``text_weights``: each late-fusion model is also
     scored with the words' evidence raised to each of these powers (framework "<name>, words ×W"; the heads are the
-    same, only the reading changes).
+    same, only the reading changes); ``voice_weights``: each model with a voice reader is also scored with the
+    reader's share of the audio reading set to each of these (framework "<name>, voice ×V").
 
     Baselines: "chance" (random ranking), the best constant ranking, and "untrained heads" (random initialisation,
     standardised inputs, read by their prototypes: nothing fitted); and each framework's ceiling
@@ -339,12 +342,15 @@ def protocol_rows(
                 if seed == seeds[0]:
                     models[(framework, modality)] = model
                 trained, run = model.config.readout, {"modality": modality, "seed": seed, **labels}
-                weights = text_weights if model.text_reader is not None else ()
-                for weight in (None, *weights):  # the trained reading, then the words weighed W
-                    model.config.readout = trained if weight is None else replace(trained, text_weight=float(weight))
-                    name = config.label if weight is None else f"{config.label}, words ×{weight:g}"
+                variants = [("", trained)]  # the trained reading, then the words or the voice reader weighed W
+                if model.text_reader is not None:
+                    variants += [(f", words ×{w:g}", replace(trained, text_weight=float(w))) for w in text_weights]
+                if model.voice_reader is not None:
+                    variants += [(f", voice ×{w:g}", replace(trained, voice_weight=float(w))) for w in voice_weights]
+                for suffix, readout in variants:
+                    model.config.readout, name = readout, config.label + suffix
                     results += evaluate_both(model, data, test_sets, calibrations, split=split, framework=name, **run)
-                    if weight is None:
+                    if not suffix:
                         results += ceiling_rows(model, data, test_sets, split, framework=name, **run)
                 model.config.readout = trained
     return results, models
@@ -362,6 +368,7 @@ def leave_one_corpus_out(
     max_queries: int = 0,
     hear: Callable[[list[Record]], list[Record]] | None = None,
     text_weights: Sequence[float] = (),
+    voice_weights: Sequence[float] = (),
     **labels,
 ) -> list[dict]:
     """For each corpus in turn: train on the others (their train speakers; validation on their valid speakers),
@@ -369,7 +376,7 @@ def leave_one_corpus_out(
     chance, best-constant and untrained rows); test set "NAME (held out)". ``max_queries``: at most this many
     held-out items (a seeded choice; 0: all). ``hear``: for text and fusion, the fold's records with the words the
     app hears (its speech recognition) for the held-out items (the command line's keeps the training speech's
-    given transcripts). ``text_weights``: :func:`run_protocol`'s."""
+    given transcripts). ``text_weights``, ``voice_weights``: :func:`run_protocol`'s."""
     from .data.corpora import held_out, sample_queries
 
     rows = []
@@ -390,6 +397,7 @@ def leave_one_corpus_out(
             progress,
             calibrations=("none",),
             text_weights=text_weights,
+            voice_weights=voice_weights,
             **labels,
         )
         rows += summary

@@ -224,17 +224,19 @@ class JointModel(nn.Module):
     def scores(self, features: np.ndarray):
         """How raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` score against each speech label:
         (labels, their prototypes float32 ``(C, out_dim)``, scores float32 ``(N, C)``), or None without prototypes.
-        The scores are the projection's cosines to the prototypes, or the :class:`VoiceReader` 's scores (the same
-        scale) when the model has one."""
+        The scores are the projection's cosines to the prototypes, or when the model has a :class:`VoiceReader`
+        its scores (the same scale), pooled with the cosines by ``readout.voice_weight``."""
         protos = self.config.readout.speech_prototypes
         if not protos:
             return None
         labels, p = list(protos), np.asarray(list(protos.values()), np.float32)
-        if self.voice_reader is None:
-            return labels, p, self.project("speech", features) @ p.T
-        x = torch.as_tensor(np.asarray(features, np.float32)[:, : self.config.speech_dim])
-        index = [self.config.speech_labels.index(lab) for lab in labels]
-        return labels, p, self.voice_reader(x).numpy()[:, index]
+        weight = self.config.readout.voice_weight if self.voice_reader is not None else 0.0
+        scores = self.project("speech", features) @ p.T if weight < 1 else 0.0
+        if weight > 0:
+            x = torch.as_tensor(np.asarray(features, np.float32)[:, : self.config.speech_dim])
+            index = [self.config.speech_labels.index(lab) for lab in labels]
+            scores = weight * self.voice_reader(x).numpy()[:, index] + (1 - weight) * scores
+        return labels, p, scores
 
     def read(self, features: np.ndarray, temperature: float | None = None):
         """Which emotion raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` carry: (labels, their

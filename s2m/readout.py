@@ -33,8 +33,10 @@ class Readout:
     prototype). read_temperature / text_temperature: late fusion's calibrated temperatures of the audio reading and
     of the text reader's logits (fitted on validation speakers). text_prior: late fusion: ``(C,)`` training label
     frequencies of the text reader, in ``HeadsConfig.speech_labels`` order; text_weight: the exponent of the words'
-    evidence. reference_mean: ``(d_audio,)`` the training speakers' mean neutral voice (a calibrating speaker is
-    moved onto it); feature_mean: ``(d_audio,)`` the mean training item in that frame (session calibration).
+    evidence. voice_weight: a model with a voice reader: its share α of the audio reading's scores, α · the reader's
+    + (1 − α) · the prototype cosines (log-linear pooling of the two readings; 1: the reader alone). reference_mean:
+    ``(d_audio,)`` the training speakers' mean neutral voice (a calibrating speaker is moved onto it);
+    feature_mean: ``(d_audio,)`` the mean training item in that frame (session calibration).
     """
 
     speech_prototypes: dict[str, list[float]] = field(default_factory=dict)
@@ -46,6 +48,7 @@ class Readout:
     text_temperature: float = 1.0
     text_prior: list[float] | None = None
     text_weight: float = 1.0
+    voice_weight: float = 1.0
     reference_mean: list[float] | None = None
     feature_mean: list[float] | None = None
 

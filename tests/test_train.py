@@ -578,5 +578,13 @@ def test_the_linear_voice_reader_reads_raw_speech_where_the_prototypes_cannot_an
     again = heads.load(tmp_path / "reader")
     np.testing.assert_allclose(again.read(test.features)[2], reading, atol=1e-6)
     np.testing.assert_allclose(again.query(test.features), model.query(test.features), atol=1e-6)
+    protos = np.asarray(list(model.config.readout.speech_prototypes.values()), np.float32)
+    cosines = model.project("speech", test.features) @ protos.T
+    reader = model.scores(test.features)[2]
+    trained = model.config.readout
+    for weight in (0.0, 0.3):  # the voice reader's share of the reading: 0 = the prototypes alone
+        model.config.readout = replace(trained, voice_weight=weight)
+        np.testing.assert_allclose(model.scores(test.features)[2], weight * reader + (1 - weight) * cosines, atol=1e-5)
+    model.config.readout = trained
     text, _ = train(replace(config, modality="text"), data.speech, data.music, data.tags)
     assert text.voice_reader is None and not text.config.voice_reader
