@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .readout import DEFAULT_TEMPERATURE, Readout, mix, softmax, upgrade
+from .readout import DEFAULT_TEMPERATURE, Readout, softmax, upgrade
 
 MODALITIES = ("audio", "text", "fusion")
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
@@ -226,10 +226,9 @@ class JointModel(nn.Module):
         (labels, their prototypes float32 ``(C, out_dim)``, scores float32 ``(N, C)``), or None without prototypes.
         The scores are the projection's cosines to the prototypes, or when the model has a :class:`VoiceReader`
         its scores (the same scale), pooled with the cosines by ``readout.voice_weight``."""
-        protos = self.config.readout.speech_prototypes
-        if not protos:
+        labels, p = self.config.readout.prototypes()
+        if not labels:
             return None
-        labels, p = list(protos), np.asarray(list(protos.values()), np.float32)
         weight = self.config.readout.voice_weight if self.voice_reader is not None else 0.0
         scores = self.project("speech", features) @ p.T if weight < 1 else 0.0
         if weight > 0:
@@ -260,12 +259,11 @@ class JointModel(nn.Module):
 
     def query(self, features: np.ndarray) -> np.ndarray:
         """Raw speech-side features float32 ``(N, speech_dim [+ text_dim])`` -> where each query sits in the joint
-        space, float32 ``(N, out_dim)``, L2-normalised: with a placement temperature, the mix of the targets
-        (:meth:`s2m.readout.Readout.targets`) weighted by :meth:`read` (a late-fusion model's words weighing in);
-        without one (the paper's models), the projection itself."""
+        space, float32 ``(N, out_dim)``, L2-normalised: :meth:`s2m.readout.Readout.place` of the projection with
+        :meth:`read` 's weights (a voice reader's or a late-fusion model's words weighing in)."""
         readout = self.config.readout
         read = self.read(features, readout.placement) if readout.placement else None
-        return self.project("speech", features) if read is None else mix(read[2], readout.targets(read[0], read[1]))
+        return readout.place(self.project("speech", features), None if read is None else read[2])
 
     def save(self, directory: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (created if needed); floating-point

@@ -60,13 +60,11 @@ class Readout:
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
 
-    def weights(self, speech: np.ndarray, temperature: float):
-        """How projected speech float32 ``(N, D)`` reads against the speech-label prototypes: (labels, prototypes
-        float32 ``(C, D)``, softmax(cosine / ``temperature``) float32 ``(N, C)``), or None without prototypes."""
-        if not self.speech_prototypes:
-            return None
+    def prototypes(self) -> tuple[list[str], np.ndarray]:
+        """The speech labels and their prototypes float32 ``(C, D)`` (``C`` = 0 for a model that cannot name
+        emotions)."""
         p = np.asarray(list(self.speech_prototypes.values()), np.float32)
-        return list(self.speech_prototypes), p, softmax(np.asarray(speech, np.float32) @ p.T, temperature)
+        return list(self.speech_prototypes), p.reshape(len(self.speech_prototypes), -1)
 
     def fuse(self, audio: np.ndarray, evidence: np.ndarray, temperature: float) -> np.ndarray:
         """Late fusion: the audio reading float32 ``(N, C)`` (at ``read_temperature``) times the words' evidence
@@ -86,16 +84,21 @@ class Readout:
             return np.asarray(prototypes, np.float32)
         return np.asarray([music[mapping[lab]] for lab in labels], np.float32)
 
-    def place(self, speech: np.ndarray) -> np.ndarray:
+    def place(self, speech: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Projected speech float32 ``(N, D)`` -> where each query sits in the joint space, L2-normalised.
 
         With a placement temperature τ a query goes to the mix of the :meth:`targets` of the speech labels, weighted
-        by softmax(cosine to the speech-label prototypes / τ): the head says which emotion it hears, and the query
+        by ``weights`` float32 ``(N, C)`` (the model's reading, :meth:`s2m.heads.JointModel.read`; default
+        softmax(cosine to the speech-label prototypes / τ)): the model says which emotion it hears, and the query
         goes where that emotion's music lies, so that a voice the model was not trained on lands among the music of
-        that emotion rather than between moods. Without one (the paper's models) the projection itself.
+        that emotion rather than between moods. Without τ or prototypes (the paper's models) the projection itself.
         """
-        read = self.weights(speech, self.placement) if self.placement else None
-        return speech if read is None else mix(read[2], self.targets(read[0], read[1]))
+        if not self.placement or not self.speech_prototypes:
+            return speech
+        labels, p = self.prototypes()
+        if weights is None:
+            weights = softmax(np.asarray(speech, np.float32) @ p.T, self.placement)
+        return mix(weights, self.targets(labels, p))
 
 
 def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:

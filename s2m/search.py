@@ -402,11 +402,11 @@ class Engine:
         embedding of that emotion's speech), put on the map as a query would be, with its VA point."""
         model = self.model(modality, framework)
         index = self.indexes[(modality, framework)]
-        protos = model.config.readout.speech_prototypes
-        targets = model.config.readout.targets(list(protos), np.asarray(list(protos.values()), np.float32))
+        labels, protos = model.config.readout.prototypes()
+        targets = model.config.readout.targets(labels, protos)
         return [
             SpeechPoint(label, *index.place(t), *va(label, model.config.va_table))
-            for label, t in zip(protos, targets, strict=True)
+            for label, t in zip(labels, targets, strict=True)
         ]
 
     @staticmethod
