@@ -19,7 +19,7 @@ VOICE_READER_C = 0.01
 
 
 # Speech preparation that a checkpoint saved before the setting existed does not store: it was trained without it.
-UNSTORED_SPEECH_SETTINGS = {"level_norm": False, "denoise": False, "voice_reader": "prototypes"}
+UNSTORED_SPEECH_SETTINGS = {"level_norm": False, "denoise": False, "voice_reader": "prototypes", "reader_valid": False}
 
 
 def saved_config(trained: dict) -> dict:
@@ -105,6 +105,12 @@ class TrainConfig:
         "balanced over corpora and their emotions (linear; chosen by leave-one-corpus-out), or the nearest "
         "speech-label prototype of the trained projection (prototypes, the paper's)",
         choices=("linear", "prototypes"),
+    )
+    reader_valid: bool = _opt(
+        True,
+        "the linear voice reader, once its temperature is fitted on the validation speakers, is fitted again on the "
+        "training and validation speakers together (more voices read voices it never heard better; chosen by "
+        "leave-one-corpus-out)",
     )
     fusion: str = _opt(
         "late",

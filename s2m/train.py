@@ -66,6 +66,7 @@ def train(
     tag_features: dict[str, np.ndarray] | None = None,
     progress: bool = False,
     text_examples: tuple[np.ndarray, list[str]] | None = None,
+    widen_reader: bool = True,
 ) -> tuple[JointModel, dict[str, Any]]:
     """Train heads on ``speech``/``music`` train splits, select on their valid splits; returns (model, history).
 
@@ -73,6 +74,8 @@ def train(
     frameworks. text_examples: late fusion: more labelled sentences for the text reader (text features float32
     ``(M, text_dim)``, M labels) besides the training speech's transcripts. The returned model is in eval mode;
     history has per-epoch losses and validation scores (an ensemble's: ``{"members": [history, ...]}``).
+    widen_reader: with ``config.reader_valid``, the voice reader learns from the validation speakers too, last
+    (:func:`widen_voice_reader`; an ensemble's members leave it to the ensemble).
     """
     if config.members > 1:
         return _train_ensemble(config, speech, music, tag_features, progress, text_examples)
@@ -233,7 +236,16 @@ def train(
         model.config.readout = replace(
             model.config.readout, reference_mean=rounded(reference_mean), feature_mean=rounded(feature_mean)
         )
+    if widen_reader:
+        _widen(model, config, raw)
     return model, {"history": history, "mapping": mapping}
+
+
+def _widen(model: JointModel, config: TrainConfig, raw: FeatureSet) -> None:
+    """:func:`widen_voice_reader` on the training and validation speakers of ``raw`` when the model has a voice
+    reader and ``config.reader_valid``."""
+    if model.voice_reader is not None and config.reader_valid:
+        widen_voice_reader(model, raw.where(np.isin(raw.splits, ["train", "valid"])))
 
 
 class _EarlyStop:
@@ -345,7 +357,7 @@ def _train_ensemble(
     members, histories = [], []
     for i in range(config.members):
         member = replace(config, members=1, seed=config.seed + MEMBER_SEED_STEP * i)
-        model, history = train(member, speech, music, tag_features, progress, text_examples)
+        model, history = train(member, speech, music, tag_features, progress, text_examples, widen_reader=False)
         members.append(for_inference(model))
         histories.append(history)
     model = ensemble(members)
@@ -357,6 +369,7 @@ def _train_ensemble(
         calibrate_late_fusion(model, raw_valid(model, raw, s_valid))
     final = validation_score(model, s_valid, m_valid, config.va_table)
     model.config.training["valid"] = {k: final[k] for k in ("precision_at_k", "mrr", "ndcg_at_k")}
+    _widen(model, config, raw)
     return model, {"members": histories}
 
 
@@ -436,19 +449,42 @@ def fit_voice_reader(model: JointModel, train: FeatureSet, valid: FeatureSet) ->
     read cosines."""
     from .config import VOICE_READER_C
 
-    d, known, reader = model.config.speech_dim, model.config.speech_labels, model.voice_reader
-    reader.set_standardisation(train.features[:, :d])
-    standardise = lambda f: reader.standardise(torch.from_numpy(np.asarray(f[:, :d], np.float32))).numpy()  # noqa: E731
-    fit = reader_fit(
-        standardise(train.features), train.labels, VOICE_READER_C, balanced_weights(train.labels, train.corpora)
-    )
-    coef, intercept = reader_rows(fit, known)
-    temperature = logit_temperature(standardise(valid.features) @ coef.T + intercept, valid.labels, known)
+    coef, intercept = _reader_weights(model, train)
+    known, d = model.config.speech_labels, model.config.speech_dim
+    x = model.voice_reader.standardise(torch.from_numpy(np.asarray(valid.features[:, :d], np.float32))).numpy()
+    temperature = logit_temperature(x @ coef.T + intercept, valid.labels, known)
+    _set_reader(model, coef, intercept, temperature)
+    model.config.training["voice_reader"] = {"c": VOICE_READER_C, "logit_temperature": temperature}
+
+
+def widen_voice_reader(model: JointModel, speech: FeatureSet) -> None:
+    """Fit a model's voice reader again, as :func:`fit_voice_reader` does, on ``speech`` (raw; the training and
+    validation speakers together), keeping the temperature fitted on the validation speakers: a reader that learned
+    from more voices reads voices it never heard better (leave-one-corpus-out, model card). Called once everything
+    that is selected or calibrated on the validation speakers has been."""
+    coef, intercept = _reader_weights(model, speech)
+    _set_reader(model, coef, intercept, model.config.training["voice_reader"]["logit_temperature"])
+    model.config.training["voice_reader"]["speakers"] = "train+valid"
+
+
+def _reader_weights(model: JointModel, speech: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """The voice reader standardised on ``speech``'s audio columns and the logistic regression's weights float
+    ``(C, speech_dim)`` and biases ``(C,)`` fitted there (speech labels order)."""
+    from .config import VOICE_READER_C
+
+    d, reader = model.config.speech_dim, model.voice_reader
+    reader.set_standardisation(speech.features[:, :d])
+    x = reader.standardise(torch.from_numpy(np.asarray(speech.features[:, :d], np.float32))).numpy()
+    fit = reader_fit(x, speech.labels, VOICE_READER_C, balanced_weights(speech.labels, speech.corpora))
+    return reader_rows(fit, model.config.speech_labels)
+
+
+def _set_reader(model: JointModel, coef: np.ndarray, intercept: np.ndarray, temperature: float) -> None:
+    """Store logit weights and biases at ``temperature``, on the prototype-cosine scale (placement temperature)."""
     scale = (model.config.readout.placement or DEFAULT_TEMPERATURE) / temperature
     with torch.no_grad():
-        reader.linear.weight.copy_(torch.from_numpy((coef * scale).astype(np.float32)))
-        reader.linear.bias.copy_(torch.from_numpy((intercept * scale).astype(np.float32)))
-    model.config.training["voice_reader"] = {"c": VOICE_READER_C, "logit_temperature": temperature}
+        model.voice_reader.linear.weight.copy_(torch.from_numpy((coef * scale).astype(np.float32)))
+        model.voice_reader.linear.bias.copy_(torch.from_numpy((intercept * scale).astype(np.float32)))
 
 
 def logit_temperature(logits: np.ndarray, labels: list[str], known: list[str]) -> float:

@@ -548,6 +548,35 @@ def test_balanced_weights_give_every_corpus_and_each_of_its_emotions_the_same_we
     np.testing.assert_allclose(balanced_weights(["a", "a", "b"]), [0.75, 0.75, 1.5])  # one corpus: labels alone
 
 
+def test_the_voice_reader_learns_the_validation_speakers_too_once_its_temperature_is_fitted(data):
+    """Training speakers show their emotion in two dimensions, validation and test speakers in two others (voices of
+    another kind): fitted on the training speakers alone the reader cannot read the test speakers; widened to the
+    validation speakers (the default) it can, at the temperature fitted before it saw them; an ensemble widens its
+    one reader last."""
+    rng = np.random.default_rng(5)
+    speech = _set(SPEECH, 12, 30, rng, shift=0.0)
+    centres = dict(zip(SPEECH, [(4, 0), (-4, 0), (0, 4), (0, -4)], strict=True))
+    x = rng.normal(0, 1, speech.features.shape).astype(np.float32)
+    for i, (lab, split) in enumerate(zip(speech.labels, speech.splits, strict=True)):
+        start = 0 if split == "train" else 2
+        x[i, start : start + 2] = centres[lab] + rng.normal(0, 0.3, 2)
+    data = replace(data, speech=replace(speech, features=x), reference=np.zeros(len(speech.labels), bool))
+    config = TrainConfig(epochs=0, members=1)
+    wide, _ = train(config, data.speech, data.music, data.tags)
+    narrow, _ = train(replace(config, reader_valid=False), data.speech, data.music, data.tags)
+    pair, _ = train(replace(config, members=2), data.speech, data.music, data.tags)
+    test = data.speech.subset("test")
+
+    def accuracy(model):
+        labels, _, reading = model.read(test.features)
+        return (np.asarray(labels)[reading.argmax(1)] == np.asarray(test.labels)).mean()
+
+    assert accuracy(wide) > 0.8 and accuracy(pair) > 0.8 and accuracy(narrow) < 0.5, (accuracy(wide), accuracy(narrow))
+    fitted, kept = narrow.config.training["voice_reader"], wide.config.training["voice_reader"]
+    assert kept["logit_temperature"] == fitted["logit_temperature"]
+    assert kept["speakers"] == "train+valid" and "speakers" not in fitted
+
+
 def test_the_linear_voice_reader_reads_raw_speech_where_the_prototypes_cannot_and_reloads(data, tmp_path):
     """Emotion in two of 30 dimensions, loud noise in the rest: with untrained heads (epochs 0) the prototype
     reading is poor; the voice reader, fitted on the raw training features, reads the test speakers, places
