@@ -450,9 +450,8 @@ def fit_voice_reader(model: JointModel, train: FeatureSet, valid: FeatureSet) ->
     from .config import VOICE_READER_C
 
     coef, intercept = _reader_weights(model, train)
-    known, d = model.config.speech_labels, model.config.speech_dim
-    x = model.voice_reader.standardise(torch.from_numpy(np.asarray(valid.features[:, :d], np.float32))).numpy()
-    temperature = logit_temperature(x @ coef.T + intercept, valid.labels, known)
+    logits = _reader_input(model, valid.features) @ coef.T + intercept
+    temperature = logit_temperature(logits, valid.labels, model.config.speech_labels)
     _set_reader(model, coef, intercept, temperature)
     model.config.training["voice_reader"] = {"c": VOICE_READER_C, "logit_temperature": temperature}
 
@@ -472,11 +471,17 @@ def _reader_weights(model: JointModel, speech: FeatureSet) -> tuple[np.ndarray, 
     ``(C, speech_dim)`` and biases ``(C,)`` fitted there (speech labels order)."""
     from .config import VOICE_READER_C
 
-    d, reader = model.config.speech_dim, model.voice_reader
-    reader.set_standardisation(speech.features[:, :d])
-    x = reader.standardise(torch.from_numpy(np.asarray(speech.features[:, :d], np.float32))).numpy()
+    model.voice_reader.set_standardisation(speech.features[:, : model.config.speech_dim])
+    x = _reader_input(model, speech.features)
     fit = reader_fit(x, speech.labels, VOICE_READER_C, balanced_weights(speech.labels, speech.corpora))
     return reader_rows(fit, model.config.speech_labels)
+
+
+def _reader_input(model: JointModel, features: np.ndarray) -> np.ndarray:
+    """Raw speech-side features float ``(N, speech_dim [+ text_dim])`` as the voice reader reads them: the audio
+    columns, standardised by its stored mean and std; float32 ``(N, speech_dim)``."""
+    x = torch.from_numpy(np.asarray(features[:, : model.config.speech_dim], np.float32))
+    return model.voice_reader.standardise(x).numpy()
 
 
 def _set_reader(model: JointModel, coef: np.ndarray, intercept: np.ndarray, temperature: float) -> None:
