@@ -67,6 +67,7 @@ def train(
     progress: bool = False,
     text_examples: tuple[np.ndarray, list[str]] | None = None,
     widen_reader: bool = True,
+    reader_from: JointModel | None = None,
 ) -> tuple[JointModel, dict[str, Any]]:
     """Train heads on ``speech``/``music`` train splits, select on their valid splits; returns (model, history).
 
@@ -75,7 +76,9 @@ def train(
     ``(M, text_dim)``, M labels) besides the training speech's transcripts. The returned model is in eval mode;
     history has per-epoch losses and validation scores (an ensemble's: ``{"members": [history, ...]}``).
     widen_reader: with ``config.reader_valid``, the voice reader learns from the validation speakers too, last
-    (:func:`widen_voice_reader`; an ensemble's members leave it to the ensemble).
+    (:func:`widen_voice_reader`; an ensemble's members leave it to the ensemble). reader_from: a model trained on
+    the same speech whose voice reader (and its temperature) this one takes instead of fitting its own: the reader
+    does not depend on the heads or the seed, so an ensemble fits it once.
     """
     if config.members > 1:
         return _train_ensemble(config, speech, music, tag_features, progress, text_examples)
@@ -222,7 +225,10 @@ def train(
         placement=config.placement,
         place_at=config.place_at,
     )
-    if model.voice_reader is not None:
+    if model.voice_reader is not None and reader_from is not None:
+        model.voice_reader.load_state_dict(reader_from.voice_reader.state_dict())
+        model.config.training["voice_reader"] = dict(reader_from.config.training["voice_reader"])
+    elif model.voice_reader is not None:
         fit_voice_reader(model, raw.subset("train"), raw.subset("valid"))
     if late:  # the audio reading's temperature is fitted on the speakers as the reader sees them
         fit_late_fusion(model, s_train, raw_valid(model, raw, s_valid), text_examples, config.text_weight)
@@ -352,12 +358,14 @@ def _train_ensemble(
     progress: bool,
     text_examples: tuple[np.ndarray, list[str]] | None,
 ) -> tuple[JointModel, dict]:
-    """:func:`train` ``config.members`` single models (seeds ``seed + MEMBER_SEED_STEP × i``) and combine them
-    (:func:`ensemble`); a late-fusion ensemble's temperatures are fitted again on the validation speakers."""
+    """:func:`train` ``config.members`` single models (seeds ``seed + MEMBER_SEED_STEP × i``; the first one's
+    voice reader serves them all) and combine them (:func:`ensemble`); a late-fusion ensemble's temperatures are
+    fitted again on the validation speakers."""
     members, histories = [], []
     for i in range(config.members):
         member = replace(config, members=1, seed=config.seed + MEMBER_SEED_STEP * i)
-        model, history = train(member, speech, music, tag_features, progress, text_examples, widen_reader=False)
+        first = members[0] if members else None
+        model, history = train(member, speech, music, tag_features, progress, text_examples, False, first)
         members.append(for_inference(model))
         histories.append(history)
     model = ensemble(members)

@@ -617,3 +617,21 @@ def test_the_linear_voice_reader_reads_raw_speech_where_the_prototypes_cannot_an
     model.config.readout = trained
     text, _ = train(replace(config, modality="text"), data.speech, data.music, data.tags)
     assert text.voice_reader is None and not text.config.voice_reader
+
+
+def test_an_ensemble_fits_its_voice_reader_once_and_every_member_reads_with_it(data, monkeypatch):
+    """The voice reader depends on the speech alone, not on the heads or the seed: an ensemble of three fits it once
+    (the first member) and the others take it, so the ensemble reads as a single model does."""
+    import s2m.train as training
+
+    calls = []
+    fit = training.fit_voice_reader
+    monkeypatch.setattr(training, "fit_voice_reader", lambda *a: calls.append(1) or fit(*a))
+    config = TrainConfig(epochs=1, warmup_epochs=0, batch_size=32, reader_valid=False)
+    trio, _ = train(replace(config, members=3), data.speech, data.music, data.tags)
+    assert len(calls) == 1
+    single, _ = train(config, data.speech, data.music, data.tags)
+    assert len(calls) == 2
+    test = data.speech.subset("test").features
+    np.testing.assert_allclose(trio.read(test)[2], single.read(test)[2], atol=2e-2)
+    assert trio.config.training["voice_reader"] == single.config.training["voice_reader"]
