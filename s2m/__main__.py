@@ -274,13 +274,25 @@ def _tracks_csv(args) -> Path:
 
 
 def _music_probe(args) -> None:
-    from .data.tracks import read_music_csv
+    from .data.tracks import read_listener_marks, read_music_csv
     from .emotions import RAVDESS_LABELS
     from .features import record_features, track_clips
-    from .music_probe import genre_features, probe, report, rule_report
+    from .music_probe import genre_features, listener_agreement, probe, report, rule_report
 
     tracks = read_music_csv(_tracks_csv(args))
-    print(f"## The relevance rule, RAVDESS's emotions\n\n{rule_report(tracks, RAVDESS_LABELS, args.split)}\n")
+    emotions = args.speech_labels or RAVDESS_LABELS
+    whose = "RAVDESS's emotions" if not args.speech_labels else ", ".join(emotions)
+    print(f"## The relevance rule, {whose}\n\n{rule_report(tracks, emotions, args.split)}\n")
+    marks_csv = Path(args.annotations) if args.annotations else _tracks_csv(args).parent / "annotations.csv"
+    if marks_csv.is_file() or args.annotations:
+        agree = listener_agreement(tracks, read_listener_marks(marks_csv), emotions, args.split)
+        print(
+            f"Listeners themselves ({marks_csv.name}; each track's listeners split at random into halves, "
+            f"200 times: one half ranks the {agree['tracks']} {args.split} tracks, the other judges them): P@5 "
+            f"{agree['precision_at_k']:.3f} ± {agree['precision_at_k_std']:.3f}; the constant ranking the first half "
+            f"picks, judged by the second: {agree['constant_precision_at_k']:.3f} (the best constant above is "
+            "picked with the judges' own labels).\n"
+        )
     clips = track_clips(tracks)
     results = {"genre (baseline)": probe(genre_features(clips, tracks), clips, tracks, args.split)}
     for encoder in args.encoders:
@@ -804,6 +816,19 @@ def main(argv: list[str] | None = None) -> int:
         default="valid",
         choices=["valid", "test"],
         help="score the validation tracks (to choose) or the test tracks (to report, once)",
+    )
+    p.add_argument(
+        "--speech-labels",
+        nargs="+",
+        default=None,
+        metavar="EMOTION",
+        help="the query emotions of the relevance rule's table (default RAVDESS's eight)",
+    )
+    p.add_argument(
+        "--annotations",
+        default=None,
+        help="each listener's marks (Emotify's annotations.csv layout), to print what listeners themselves reach "
+        "(default: annotations.csv beside the tracks CSV, when there is one)",
     )
     p.set_defaults(func=_music_probe)
 

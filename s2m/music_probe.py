@@ -132,3 +132,55 @@ def rule_report(tracks: Sequence[Track], speech_labels: Sequence[str], split: st
         f"chance {chance:.3f}, best constant (the five tracks relevant to the most emotions) {constant:.3f}, "
         f"ceiling {ceiling:.3f}."
     )
+
+
+def listener_agreement(
+    tracks: Sequence[Track],
+    marks: dict[str, np.ndarray],
+    speech_labels: Sequence[str],
+    split: str,
+    table: str = "lexicon",
+    halvings: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """What listeners themselves reach under the relevance rule on the ``split`` tracks that have at least two
+    listeners' ``marks`` (``{track id: int (listeners, 9)}``, :func:`s2m.data.tracks.read_listener_marks`): each
+    track's listeners are split at random into two halves; the first half's shares rank the tracks for a query of
+    each of ``speech_labels`` (by the share of its VA-nearest GEMS emotion, ties at random) and the second half's
+    decide what is relevant (:func:`s2m.metrics.retrieval_targets`), each emotion weighted equally. Beside it the
+    constant ranking the first half would choose (its five tracks relevant to the most emotions,
+    :func:`s2m.metrics.constant_ranking`), judged by the second half: a best constant picked without the judges'
+    labels. Returns the mean P@5 over ``halvings`` ("precision_at_k", its std "precision_at_k_std",
+    "constant_precision_at_k") and the number of tracks ("tracks")."""
+    import warnings
+
+    from .metrics import constant_ranking, ranking_metrics, retrieval_targets
+
+    gallery = [t for t in tracks if t.split == split and len(marks.get(t.track_id, ())) >= 2]
+    if not gallery:
+        raise ValueError(f"no {split} track has the marks of two listeners or more")
+    labels = list(speech_labels)
+    columns = [GEMS_LABELS.index(nearest_label(q, GEMS_LABELS, table)) for q in labels]
+    rng = np.random.default_rng(seed)
+    ranked, constant = [], []
+    for _ in range(halvings):
+        halves = []
+        for track in gallery:
+            own = marks[track.track_id][rng.permutation(len(marks[track.track_id]))]
+            halves.append((own[: len(own) // 2].mean(0), own[len(own) // 2 :].mean(0)))
+        first, second = (np.asarray(h) for h in zip(*halves, strict=True))
+        moods = [GEMS_LABELS[i] for i in second.argmax(1)]
+        relevant, gains = retrieval_targets(labels, moods, table, second)
+        picked, _ = retrieval_targets(labels, moods, table, first)
+        scores = first[:, columns].T + rng.random(relevant.shape) * 1e-6
+        shared = np.tile(constant_ranking(picked, seed=int(rng.integers(1 << 31))), (len(labels), 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a half may find no track for a rare emotion
+            ranked.append(ranking_metrics(scores, relevant, gains)["precision_at_k"])
+            constant.append(ranking_metrics(shared, relevant, gains)["precision_at_k"])
+    return {
+        "precision_at_k": float(np.mean(ranked)),
+        "precision_at_k_std": float(np.std(ranked)),
+        "constant_precision_at_k": float(np.mean(constant)),
+        "tracks": len(gallery),
+    }

@@ -185,6 +185,27 @@ def read_music_csv(csv_path: str | Path, table: str = "lexicon") -> list[Track]:
     return tracks
 
 
+def read_listener_marks(csv_path: str | Path) -> dict[str, np.ndarray]:
+    """Each listener's marks, as Emotify's ``annotations.csv`` gives them: one row per listener and track, a track
+    column (``track id`` or ``track_id``, as the tracks CSV names the track) and the nine GEMS columns, 1 where that
+    listener marked the emotion; other columns are ignored. Returns ``{track id: int (listeners, 9)}`` (GEMS order).
+    Raises :class:`DatasetError` naming the file and line of the first problem."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"Listener annotations not found: {csv_path}")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or ())
+        key = "track id" if "track id" in columns else "track_id"
+        if key not in columns or not set(GEMS_LABELS) <= columns:
+            raise DatasetError(f"{csv_path}: expected a 'track id' column and the nine GEMS columns")
+        marks: dict[str, list[list[int]]] = {}
+        for line, r in enumerate(reader, start=2):
+            row = [_number(r, g, f"{csv_path}, line {line}") for g in GEMS_LABELS]
+            marks.setdefault(r[key].strip(), []).append([int(v > 0) for v in row])
+    return {track: np.asarray(rows, dtype=np.int64) for track, rows in marks.items()}
+
+
 def is_emotify(csv_path: str | Path) -> bool:
     """Whether a music CSV is Emotify's (its README names it), so its licence can be filled in."""
     readme = Path(csv_path).parent / "README.md"
