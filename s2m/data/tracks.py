@@ -102,16 +102,21 @@ def _number(row: dict, column: str, where: str) -> float:
     return value
 
 
+def _csv_rows(csv_path: Path, what: str) -> tuple[set[str], list[dict[str, str]]]:
+    """(column names, rows as dicts) of a CSV (a BOM is ignored); :class:`DatasetError` "``what`` not found" when
+    the file is missing."""
+    if not csv_path.is_file():
+        raise DatasetError(f"{what} not found: {csv_path}")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        return set(reader.fieldnames or ()), list(reader)
+
+
 def read_music_csv(csv_path: str | Path, table: str = "lexicon") -> list[Track]:
     """The tracks of a music CSV (module docstring); every file must exist. Raises :class:`DatasetError` naming
     the file, line and column of the first problem."""
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise DatasetError(f"Music CSV not found: {csv_path}")
-    with csv_path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = set(reader.fieldnames or ())
-        rows = list(reader)
+    columns, rows = _csv_rows(csv_path, "Music CSV")
     if "path" not in columns:
         raise DatasetError(
             f"{csv_path}: no 'path' column (expected path and the nine GEMS shares, or valence,arousal, or mood)"
@@ -191,18 +196,14 @@ def read_listener_marks(csv_path: str | Path) -> dict[str, np.ndarray]:
     listener marked the emotion; other columns are ignored. Returns ``{track id: int (listeners, 9)}`` (GEMS order).
     Raises :class:`DatasetError` naming the file and line of the first problem."""
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise DatasetError(f"Listener annotations not found: {csv_path}")
-    with csv_path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = set(reader.fieldnames or ())
-        key = "track id" if "track id" in columns else "track_id"
-        if key not in columns or not set(GEMS_LABELS) <= columns:
-            raise DatasetError(f"{csv_path}: expected a 'track id' column and the nine GEMS columns")
-        marks: dict[str, list[list[int]]] = {}
-        for line, r in enumerate(reader, start=2):
-            row = [_number(r, g, f"{csv_path}, line {line}") for g in GEMS_LABELS]
-            marks.setdefault(r[key].strip(), []).append([int(v > 0) for v in row])
+    columns, rows = _csv_rows(csv_path, "Listener annotations")
+    key = "track id" if "track id" in columns else "track_id"
+    if key not in columns or not set(GEMS_LABELS) <= columns:
+        raise DatasetError(f"{csv_path}: expected a 'track id' column and the nine GEMS columns")
+    marks: dict[str, list[list[int]]] = {}
+    for line, r in enumerate(rows, start=2):
+        row = [_number(r, g, f"{csv_path}, line {line}") for g in GEMS_LABELS]
+        marks.setdefault(r[key].strip(), []).append([int(v > 0) for v in row])
     return {track: np.asarray(rows, dtype=np.int64) for track, rows in marks.items()}
 
 
