@@ -275,17 +275,23 @@ def _tracks_csv(args) -> Path:
 
 def _music_probe(args) -> None:
     from .data.tracks import read_listener_marks, read_music_csv
-    from .emotions import RAVDESS_LABELS
+    from .emotions import RAVDESS_LABELS, table_for
     from .features import record_features, track_clips
     from .music_probe import genre_features, listener_agreement, probe, report, rule_report
 
     tracks = read_music_csv(_tracks_csv(args))
     emotions = args.speech_labels or RAVDESS_LABELS
+    unknown = [e for e in emotions if e not in table_for("lexicon")]
+    if unknown:
+        sys.exit(f"error: --speech-labels: {', '.join(unknown)} not in the valence-arousal table")
     whose = "RAVDESS's emotions" if not args.speech_labels else ", ".join(emotions)
     print(f"## The relevance rule, {whose}\n\n{rule_report(tracks, emotions, args.split)}\n")
     marks_csv = Path(args.annotations) if args.annotations else _tracks_csv(args).parent / "annotations.csv"
     if marks_csv.is_file() or args.annotations:
-        agree = listener_agreement(tracks, read_listener_marks(marks_csv), emotions, args.split)
+        try:
+            agree = listener_agreement(tracks, read_listener_marks(marks_csv), emotions, args.split)
+        except ValueError as exc:  # annotations of other tracks
+            sys.exit(f"error: {marks_csv}: {exc}")
         print(
             f"Listeners themselves ({marks_csv.name}; each track's listeners split at random into halves, "
             f"200 times: one half ranks the {agree['tracks']} {args.split} tracks, the other judges them): P@5 "

@@ -462,3 +462,17 @@ def test_the_library_never_imports_gradio_and_inference_never_imports_training()
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_music_probe_names_an_unknown_emotion_and_annotations_of_other_tracks(tmp_path):
+    from s2m.emotions import GEMS_LABELS
+
+    sf.write(tmp_path / "a.wav", np.zeros(16_000, np.float32), 16_000)
+    shares = ",".join(["0.5"] * len(GEMS_LABELS))
+    (tmp_path / "tracks.csv").write_text(f"path,track_id,split,{','.join(GEMS_LABELS)}\na.wav,1,test,{shares}\n")
+    (tmp_path / "marks.csv").write_text(f"track id,{','.join(GEMS_LABELS)}\n9,{','.join(['1'] * 9)}\n")
+    probe = ["music-probe", "--music-csv", str(tmp_path / "tracks.csv"), "--split", "test", "--encoders", "mood-dsp"]
+    with pytest.raises(SystemExit, match="joyous not in the valence-arousal table"):
+        main([*probe, "--speech-labels", "happy", "joyous"])
+    with pytest.raises(SystemExit, match="marks.csv: no test track has the marks of two listeners"):
+        main([*probe, "--annotations", str(tmp_path / "marks.csv")])
