@@ -279,14 +279,15 @@ def _music_probe(args) -> None:
     from .features import record_features, track_clips
     from .music_probe import genre_features, listener_agreement, probe, report, rule_report
 
-    tracks = read_music_csv(_tracks_csv(args))
+    tracks_csv = _tracks_csv(args)
+    tracks = read_music_csv(tracks_csv)
     emotions = args.speech_labels or RAVDESS_LABELS
     unknown = [e for e in emotions if e not in table_for("lexicon")]
     if unknown:
         sys.exit(f"error: --speech-labels: {', '.join(unknown)} not in the valence-arousal table")
     whose = "RAVDESS's emotions" if not args.speech_labels else ", ".join(emotions)
     print(f"## The relevance rule, {whose}\n\n{rule_report(tracks, emotions, args.split)}\n")
-    marks_csv = Path(args.annotations) if args.annotations else _tracks_csv(args).parent / "annotations.csv"
+    marks_csv = Path(args.annotations) if args.annotations else tracks_csv.parent / "annotations.csv"
     if marks_csv.is_file() or args.annotations:
         try:
             agree = listener_agreement(tracks, read_listener_marks(marks_csv), emotions, args.split)

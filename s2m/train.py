@@ -225,11 +225,11 @@ def train(
         placement=config.placement,
         place_at=config.place_at,
     )
-    if model.voice_reader is not None and reader_from is not None:
+    if model.voice_reader is not None and reader_from is None:
+        fit_voice_reader(model, raw.subset("train"), raw.subset("valid"))
+    elif model.voice_reader is not None:  # the same speech, so the same reader
         model.voice_reader.load_state_dict(reader_from.voice_reader.state_dict())
         model.config.training["voice_reader"] = dict(reader_from.config.training["voice_reader"])
-    elif model.voice_reader is not None:
-        fit_voice_reader(model, raw.subset("train"), raw.subset("valid"))
     if late:  # the audio reading's temperature is fitted on the speakers as the reader sees them
         fit_late_fusion(model, s_train, raw_valid(model, raw, s_valid), text_examples, config.text_weight)
     # what the app's framework choice reads: the validation score of queries placed as the model places them
